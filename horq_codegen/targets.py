@@ -1,0 +1,63 @@
+"""Targets are data: one TOML file each in ``targets/``.
+
+A difference between targets is an entry in its file (compiler, flags, emulator,
+memory map, boards), never an ``if target == ...`` in code or templates.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import HorqError
+from .resources import targets_dir
+
+
+@dataclass(frozen=True)
+class Board:
+    key: str
+    name: str
+    flash_bytes: int
+    ram_bytes: int
+    platform: str = ""
+    pio_board: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    kind: str                      # "host" | "cortex-m" | "linux-user": which harness and runner
+    cc: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...] = ()
+    sanitize_flags: tuple[str, ...] = ()
+    emulator: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, int] = field(default_factory=dict)
+    boards: dict[str, Board] = field(default_factory=dict)
+    default_board: str = ""
+
+    def board(self, key: str | None) -> Board | None:
+        key = key or self.default_board
+        if not key:
+            return None
+        if key not in self.boards:
+            known = ", ".join(sorted(self.boards)) or "none"
+            raise HorqError(f"unknown board {key!r} for target {self.name} (known: {known})")
+        return self.boards[key]
+
+
+def known_targets() -> list[str]:
+    return sorted(p.stem for p in targets_dir().glob("*.toml"))
+
+
+def load_target(name: str) -> Target:
+    path = targets_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise HorqError(f"unknown target {name!r} (known: {', '.join(known_targets())})")
+    data = tomllib.loads(path.read_text())
+    boards = {key: Board(key=key, **value) for key, value in data.pop("boards", {}).items()}
+    for key in ("cflags", "ldflags", "sanitize_flags"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return Target(boards=boards, **data)

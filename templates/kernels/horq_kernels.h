@@ -1,0 +1,126 @@
+/*
+ * horq_kernels.h - the fixed, hand-written kernels that generated models call.
+ *
+ * Layouts: activations are channels-last, [h][w][c] for feature maps and [n]
+ * for vectors. Every conv/linear applies the output transform
+ *     y[o] = act(acc[o] * scale[o] + offset[o])
+ * where acc is the float dot product (float kernels) or, for HORQ kernels,
+ *     acc = sum_k beta_k * (n - 2 * popcount(B_o XOR H_k))
+ * with alpha_o and any folded BatchNorm inside scale/offset. Float sums run in a
+ * fixed order (kernel row, kernel column, channel), which the numpy reference
+ * (horq_codegen/reference.py) repeats, so C and reference agree bit for bit.
+ * No kernel allocates: scratch memory comes from the caller, sized by the
+ * matching _get_buffer_size function.
+ */
+#ifndef HORQ_KERNELS_H
+#define HORQ_KERNELS_H
+
+#include "horq_types.h"
+
+/* Geometry of a 2-D convolution or pooling window over a [h][w][c] input. */
+typedef struct {
+    horq_dims in, out;
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+} horq_window;
+
+/* ---- float kernels ------------------------------------------------------ */
+
+typedef struct {
+    horq_window win;
+    const float *weights; /* [out.c][kernel_h][kernel_w][in.c] */
+    const float *scale;   /* [out.c] */
+    const float *offset;  /* [out.c] */
+    horq_activation act;
+} horq_conv2d_f32_params;
+
+/* Float convolution with zero padding. input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
+void horq_conv2d_f32_hwc(const horq_conv2d_f32_params *p, const float *input, float *output);
+
+typedef struct {
+    int32_t in_features, out_features;
+    const float *weights; /* [out_features][in_features] */
+    const float *scale;   /* [out_features] */
+    const float *offset;  /* [out_features] */
+    horq_activation act;
+} horq_fc_f32_params;
+
+/* Float fully connected layer. input [in_features], output [out_features]. */
+void horq_fc_f32(const horq_fc_f32_params *p, const float *input, float *output);
+
+/* ---- HORQ kernels ------------------------------------------------------- */
+
+typedef struct {
+    horq_window win;
+    int32_t order;                /* K >= 1 */
+    horq_granularity granularity;
+    const uint32_t *weights;      /* [out.c][kernel_h * kernel_w][HORQ_WORDS_FOR(in.c)] sign bits */
+    const float *scale;           /* [out.c], alpha_o folded in */
+    const float *offset;          /* [out.c] */
+    const float *static_betas;    /* [order], HORQ_GRAN_STATIC only, else NULL */
+    horq_activation act;
+} horq_bconv2d_params;
+
+/* Scratch sizes (in floats and in words) that horq_bconv2d_hwc needs. */
+void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words);
+
+/* HORQ convolution: order-K residual binarization of the input by the layer's
+ * granularity, then XOR-popcount products with the packed weights.
+ * input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output,
+                      float *scratch_f, uint32_t *scratch_w);
+
+typedef struct {
+    int32_t in_features, out_features;
+    int32_t order;
+    horq_granularity granularity; /* PATCH and TENSOR are the same here: one group per sample */
+    const uint32_t *weights;      /* [out_features][HORQ_WORDS_FOR(in_features)] */
+    const float *scale;           /* [out_features], alpha_o folded in */
+    const float *offset;          /* [out_features] */
+    const float *static_betas;    /* [order], HORQ_GRAN_STATIC only */
+    horq_activation act;
+} horq_bfc_params;
+
+void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t *words);
+
+/* HORQ fully connected layer. input [in_features], output [out_features]. */
+void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float *scratch_f,
+              uint32_t *scratch_w);
+
+/* ---- residual binarization (shared by the HORQ kernels) ------------------ */
+
+/* Order-K residual binarization of `count` values laid out as rows of `cols`
+ * values (a row starts a new word). If `fixed_betas` is NULL the betas are
+ * mean(|R_{k-1}|) over `count + pad_count` values, where pad_count zeros stand
+ * for zero padding that is not in `values`; they are written to betas[order].
+ * Plane k of the sign bits goes to planes + k * plane_stride. `values` is read
+ * only; residuals are recomputed from it, so no float scratch is needed. */
+void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t pad_count,
+                        int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
+                        int32_t plane_stride);
+
+/* The sign word that a zero (a padding value) gets in each plane, for a row of
+ * `cols` values: all real bits set where that plane's residual of 0 is negative. */
+void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_t *words_per_plane);
+
+/* ---- pooling, elementwise, layout -------------------------------------- */
+
+/* Max pooling, padding excluded; NaN propagates. [in.h][in.w][c] -> [out.h][out.w][c]. */
+void horq_maxpool2d_hwc(const horq_window *w, const float *input, float *output);
+
+/* Average pooling; padding counts as zeros in the divisor (count_include_pad). */
+void horq_avgpool2d_hwc(const horq_window *w, const float *input, float *output);
+
+/* y[i] = act(x[i] * scale[i % channels] + offset[i % channels]) over `count` values. */
+void horq_affine(const float *input, float *output, int32_t count, int32_t channels,
+                 const float *scale, const float *offset, const horq_activation *act);
+
+/* y[i] = act(x[i]). */
+void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act);
+
+/* Layout conversion between channels-last [h][w][c] and PyTorch's [c][h][w]. */
+void horq_hwc_to_chw(const float *input, float *output, horq_dims dims);
+void horq_chw_to_hwc(const float *input, float *output, horq_dims dims);
+
+#endif /* HORQ_KERNELS_H */

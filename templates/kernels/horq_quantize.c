@@ -1,0 +1,90 @@
+/* Order-K residual binarization (shared/HORQ.md, "Inputs"). */
+#include <math.h>
+#include <stddef.h>
+
+#include "horq_kernels.h"
+
+/* Longest order a layer may use; the generator refuses larger ones. */
+#define HORQ_MAX_ORDER 8
+
+/* R_k of a value after k planes: R_k = R_{k-1} - beta_k * sgn(R_{k-1}).
+ * Recomputing the chain instead of storing residuals keeps the quantizers free
+ * of float scratch; the float operations are the same either way, so the
+ * numpy reference (which stores them) gets the same bits. */
+static inline float residual_after(float x, const float *betas, int32_t k)
+{
+    for (int32_t i = 0; i < k; ++i) {
+        x = (x >= 0.0f) ? x - betas[i] : x + betas[i];
+    }
+    return x;
+}
+
+static void compute_betas(const float *values, int32_t count, int32_t pad_count, int32_t order,
+                          float *betas)
+{
+    for (int32_t k = 0; k < order; ++k) {
+        float sum = 0.0f;
+        for (int32_t i = 0; i < count; ++i) {
+            sum += fabsf(residual_after(values[i], betas, k));
+        }
+        if (pad_count > 0) {
+            sum += (float)pad_count * fabsf(residual_after(0.0f, betas, k));
+        }
+        betas[k] = sum / (float)(count + pad_count);
+    }
+}
+
+void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t pad_count,
+                        int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
+                        int32_t plane_stride)
+{
+    const int32_t words = HORQ_WORDS_FOR(cols);
+    if (fixed_betas != NULL) {
+        for (int32_t k = 0; k < order; ++k) {
+            betas[k] = fixed_betas[k];
+        }
+    } else {
+        compute_betas(values, rows * cols, pad_count, order, betas);
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const float *row = values + (ptrdiff_t)r * cols;
+        for (int32_t w = 0; w < words; ++w) {
+            uint32_t bits[HORQ_MAX_ORDER] = {0};
+            const int32_t first = w * HORQ_WORD_BITS;
+            const int32_t last = (first + HORQ_WORD_BITS < cols) ? first + HORQ_WORD_BITS : cols;
+            for (int32_t i = first; i < last; ++i) {
+                float x = row[i];
+                const uint32_t mask = 1u << (i - first);
+                for (int32_t k = 0; k < order; ++k) {
+                    /* !(x >= 0) rather than x < 0: NaN counts as negative, as in the reference. */
+                    if (!(x >= 0.0f)) {
+                        bits[k] |= mask;
+                        x += betas[k];
+                    } else {
+                        x -= betas[k];
+                    }
+                }
+            }
+            for (int32_t k = 0; k < order; ++k) {
+                planes[(ptrdiff_t)k * plane_stride + (ptrdiff_t)r * words + w] = bits[k];
+            }
+        }
+    }
+}
+
+void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_t *words_per_plane)
+{
+    const int32_t words = HORQ_WORDS_FOR(cols);
+    float x = 0.0f;
+    for (int32_t k = 0; k < order; ++k) {
+        const int negative = !(x >= 0.0f);
+        for (int32_t w = 0; w < words; ++w) {
+            const int32_t bits_here = (cols - w * HORQ_WORD_BITS) < HORQ_WORD_BITS
+                                          ? cols - w * HORQ_WORD_BITS
+                                          : HORQ_WORD_BITS;
+            const uint32_t ones = bits_here == HORQ_WORD_BITS ? 0xFFFFFFFFu : ((1u << bits_here) - 1u);
+            words_per_plane[(ptrdiff_t)k * words + w] = negative ? ones : 0u;
+        }
+        x = negative ? x + betas[k] : x - betas[k];
+    }
+}
