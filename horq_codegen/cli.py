@@ -1,0 +1,101 @@
+"""The ``horq-codegen`` command line.
+
+    horq-codegen MODEL --target host -o OUT      generate a C project
+    horq-codegen inspect MODEL [--passes]        per-layer table (and the IR after each pass)
+    horq-codegen verify MODEL --target host      build, run and compare with PyTorch
+
+Every user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import HorqError
+
+COMMANDS = ("generate", "inspect", "verify")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="horq-codegen", description="HORQ networks to standalone C for ARM targets.")
+    parser.add_argument("--version", action="version", version=f"horq-codegen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate a C project (the default command)")
+    gen.add_argument("model", type=Path)
+    gen.add_argument("--target", default="host")
+    gen.add_argument("--board", default=None, help="a real board known to the target (default: the target's)")
+    gen.add_argument("-o", "--output", type=Path, default=None, help="output folder (default: <model>-<target>)")
+    gen.add_argument("--samples", type=int, default=10, help="test inputs embedded in the harness")
+    gen.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+
+    ins = sub.add_parser("inspect", help="per-layer table: shapes, order, MACs, weight bytes")
+    ins.add_argument("model", type=Path)
+    ins.add_argument("--passes", action="store_true", help="also print the IR after each pass")
+
+    ver = sub.add_parser("verify", help="build, run on test inputs, compare with PyTorch and the reference")
+    ver.add_argument("model", type=Path)
+    ver.add_argument("--target", default="host")
+    ver.add_argument("--samples", type=int, default=100)
+    ver.add_argument("--sanitize", action="store_true", help="host only: build with ASan and UBSan")
+    ver.add_argument("--keep", type=Path, default=None, help="keep the generated project in this folder")
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .pipeline import generate_project, load_and_lower
+    from .targets import load_target
+    from .verify import pick_samples
+
+    target = load_target(args.target)
+    target.board(args.board)  # an unknown board is an error before any work
+    model, graph = load_and_lower(args.model)
+    out = args.output or Path(f"{args.model.stem}-{target.name}")
+    generated = generate_project(model, graph, target, out, pick_samples(model, args.samples).inputs, force=args.force)
+    print(f"wrote {generated.out_dir}/ for {target.name} (arena {generated.plan.arena_bytes} bytes); "
+          f"build with: make -C {generated.out_dir}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from . import importer, passes
+    from .ir import format_graph
+    from .report import format_table
+
+    model = importer.load(args.model)
+    graph = None
+    for name, graph in passes.lower_steps(model.graph):
+        if args.passes:
+            print(f"== after {name}\n{format_graph(graph)}\n")
+    print(format_table(graph))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    print(f"verifying {args.model} on {args.target} ...", file=sys.stderr, flush=True)
+    report = verify(args.model, args.target, args.samples, sanitize=args.sanitize, keep=args.keep)
+    print(report.summary())
+    return 0 if report.comparison.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "generate")  # `horq-codegen model.pt2 --target ...` generates
+    args = _parser().parse_args(argv)
+    try:
+        return {"generate": _generate, "inspect": _inspect, "verify": _verify}[args.command](args)
+    except HorqError as exc:
+        print(f"horq-codegen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("horq-codegen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``horq-codegen inspect``: a per-layer table of a lowered model, with totals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import CONV_OPS, HORQ_OPS, LINEAR_OPS, Graph, Node, Op
+from .memory import plan_memory
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    op: str
+    source: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    order: int | None
+    granularity: str | None
+    macs: int
+    packed_bytes: int     # what the generated C stores
+    float32_bytes: int    # what a float32 build of the same layer stores
+
+
+def _weight_count(node: Node, in_shape: tuple[int, ...]) -> int:
+    if node.op in CONV_OPS:
+        kh, kw = node.attrs["kernel"]
+        return node.shape[0] * in_shape[0] * kh * kw
+    if node.op in LINEAR_OPS:
+        return node.shape[0] * node.attrs["in_features"]
+    return 0
+
+
+def layer_rows(graph: Graph) -> list[LayerRow]:
+    rows = []
+    for node in graph.nodes:
+        in_shape = graph.shape_of(node.inputs[0])
+        weights = _weight_count(node, in_shape)
+        macs = weights * (int(np.prod(node.shape[1:])) if node.op in CONV_OPS else 1)
+        stored = sum(int(v.nbytes) for v in node.params.values())
+        as_float = stored - (int(node.params["weight_bits"].nbytes) - 4 * weights if node.op in HORQ_OPS else 0)
+        rows.append(LayerRow(node.name, node.op.value, node.source, in_shape, node.shape,
+                             node.attrs.get("order"), node.attrs.get("granularity"), macs, stored, as_float))
+    return rows
+
+
+def _shape(s: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in s)
+
+
+def format_table(graph: Graph) -> str:
+    rows = layer_rows(graph)
+    header = ("layer", "op", "from", "in", "out", "order", "granularity", "MACs", "bytes", "float32 bytes")
+    body = [(r.name, r.op, r.source, _shape(r.in_shape), _shape(r.out_shape), str(r.order or "-"),
+             r.granularity or "-", f"{r.macs:,}", f"{r.packed_bytes:,}", f"{r.float32_bytes:,}") for r in rows]
+    total_macs = sum(r.macs for r in rows)
+    binary_macs = sum(r.macs for r in rows if r.order)
+    packed, as_float = sum(r.packed_bytes for r in rows), sum(r.float32_bytes for r in rows)
+    plan = plan_memory(graph)
+    body.append(("total", "", "", "", "", "", "", f"{total_macs:,}", f"{packed:,}", f"{as_float:,}"))
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    right = {7, 8, 9}
+    fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    lines = [fmt(header), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in body[:-1]] + ["  ".join("-" * w for w in widths), fmt(body[-1])]
+    ratio = as_float / packed if packed else 1.0
+    lines.append("")
+    lines.append(f"binary MACs (per plane): {binary_macs:,} of {total_macs:,}; "
+                 f"parameters {packed:,} bytes against {as_float:,} as float32 ({ratio:.1f}x smaller)")
+    lines.append(f"arena: {plan.arena_bytes:,} bytes ({plan.float_arena:,} floats + {plan.word_arena:,} words)")
+    return "\n".join(lines)

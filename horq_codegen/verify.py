@@ -1,0 +1,130 @@
+"""Verify: run the generated C on test inputs and compare with PyTorch and the reference.
+
+Criteria (also in the README):
+- C against the numpy reference: **bit-exact** (NaN where the reference has NaN).
+  Both run the same integer XOR-popcount products and the same float sums in
+  the same order, so any difference is a bug.
+- C against PyTorch: per sample, ``max |c - t| <= 1e-3 * (1 + max |t|)`` and the
+  same argmax. PyTorch sums in other orders, so the last bits differ, and a
+  value within rounding of 0 may take the other sign in a quantizer.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data, reference
+from .errors import HorqError
+from .importer import ImportedModel
+from .ir import Graph
+from .pipeline import generate_project, load_and_lower
+from .runners import run_project
+from .targets import Target, load_target
+
+RELATIVE_TOLERANCE = 1e-3
+RANDOM_SEED = 0
+
+
+@dataclass(frozen=True)
+class Samples:
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    description: str
+
+
+def pick_samples(model: ImportedModel, count: int) -> Samples:
+    """The test split of the model's dataset if it names one, else seeded random inputs."""
+    if count < 1:
+        raise HorqError("--samples must be at least 1")
+    name = model.file.meta.get("dataset")
+    shape = model.graph.input_shape
+    if name:
+        x, y = data.load(name, "test")
+        if tuple(x.shape[1:]) != tuple(shape):
+            raise HorqError(f"dataset {name} has inputs {x.shape[1:]}, the model takes {shape}")
+        return Samples(x[:count].astype(np.float32), y[:count], f"{min(count, len(x))} samples of the {name} test split")
+    rng = np.random.default_rng(RANDOM_SEED)
+    return Samples(rng.standard_normal((count, *shape)).astype(np.float32), None,
+                   f"{count} seeded random inputs (normal, seed {RANDOM_SEED})")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    samples: int
+    bit_exact: bool
+    max_diff_reference: float
+    max_diff_torch: float
+    within_tolerance: int
+    argmax_agree: int
+    accuracy_c: float | None
+    accuracy_torch: float | None
+
+    @property
+    def passed(self) -> bool:
+        return self.bit_exact and self.within_tolerance == self.samples and self.argmax_agree == self.samples
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    both_nan = np.isnan(a) & np.isnan(b)
+    diff = np.where(both_nan, 0.0, np.abs(a.astype(np.float64) - b.astype(np.float64)))
+    return float(np.nan_to_num(diff, nan=np.inf).max()) if diff.size else 0.0
+
+
+def compare(c_out: np.ndarray, ref_out: np.ndarray, torch_out: np.ndarray, labels: np.ndarray | None) -> Comparison:
+    same_bits = (c_out.view(np.uint32) == ref_out.view(np.uint32)) | (np.isnan(c_out) & np.isnan(ref_out))
+    per_sample = [_max_diff(c, t) for c, t in zip(c_out, torch_out)]
+    bounds = RELATIVE_TOLERANCE * (1 + np.nan_to_num(np.abs(torch_out), nan=0.0).max(axis=1))
+    argmax_c, argmax_t = np.argmax(c_out, axis=1), np.argmax(torch_out, axis=1)
+    accuracy = (lambda pred: float((pred == labels).mean())) if labels is not None else (lambda pred: None)
+    return Comparison(
+        samples=len(c_out), bit_exact=bool(same_bits.all()), max_diff_reference=_max_diff(c_out, ref_out),
+        max_diff_torch=max(per_sample, default=0.0), within_tolerance=int(sum(d <= b for d, b in zip(per_sample, bounds))),
+        argmax_agree=int((argmax_c == argmax_t).sum()), accuracy_c=accuracy(argmax_c), accuracy_torch=accuracy(argmax_t))
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    model: Path
+    target: str
+    samples: Samples
+    comparison: Comparison
+    arena_bytes: int
+
+    def summary(self) -> str:
+        c = self.comparison
+        lines = [
+            f"verify {self.model} on {self.target}: {self.samples.description}",
+            f"  C vs reference : {'bit-exact' if c.bit_exact else 'DIFFERENT'} (max abs diff {c.max_diff_reference:.3g})",
+            f"  C vs PyTorch   : max abs diff {c.max_diff_torch:.3g}, within tolerance {c.within_tolerance}/{c.samples}, "
+            f"argmax agree {c.argmax_agree}/{c.samples}",
+        ]
+        if c.accuracy_c is not None:
+            lines.append(f"  accuracy       : C {100 * c.accuracy_c:.2f} %, PyTorch {100 * c.accuracy_torch:.2f} %")
+        lines.append(f"  arena          : {self.arena_bytes} bytes")
+        lines.append("PASS" if c.passed else "FAIL: the generated code disagrees with the model")
+        return "\n".join(lines)
+
+
+def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Samples,
+                 work_dir: Path, *, sanitize: bool = False) -> VerifyReport:
+    ref_out = reference.run(graph, samples.inputs)
+    torch_out = model.run_torch(samples.inputs)
+    generated = generate_project(model, graph, target, work_dir / "project", samples.inputs)
+    result = run_project(generated.out_dir, target, len(samples.inputs), ref_out.shape[1], sanitize=sanitize)
+    comparison = compare(result.outputs, ref_out, torch_out, samples.labels)
+    return VerifyReport(model.file.path, target.name, samples, comparison, generated.plan.arena_bytes)
+
+
+def verify(model_path: str | Path, target_name: str, samples: int = 100, *, sanitize: bool = False,
+           keep: Path | None = None) -> VerifyReport:
+    target = load_target(target_name)
+    model, graph = load_and_lower(model_path)
+    chosen = pick_samples(model, samples)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return verify_graph(model, graph, target, chosen, keep, sanitize=sanitize)
+    with tempfile.TemporaryDirectory(prefix="horq-verify-") as tmp:
+        return verify_graph(model, graph, target, chosen, Path(tmp), sanitize=sanitize)

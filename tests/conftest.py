@@ -1,0 +1,82 @@
+"""Shared helpers: export a torch model, run it through the pipeline, build and run the C."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import horq_codegen
+from horq_codegen import importer, passes, reference
+from horq_codegen.pipeline import generate_project
+from horq_codegen.runners import run_project
+from horq_codegen.targets import load_target
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_MODEL = REPO / "examples" / "mnist" / "model.pt2"
+
+
+def settle_batchnorm(model: torch.nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> torch.nn.Module:
+    """Gives BatchNorm layers (and static betas) non-trivial statistics, then switches to eval."""
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn((8, *input_shape), generator=g))
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.uniform_(-0.5, 0.5, generator=g)
+    return model.eval()
+
+
+def export_model(model: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> Path:
+    return horq_codegen.export(model, torch.zeros((1, *input_shape)), path)
+
+
+class Pipeline:
+    """One exported model taken through import, lowering, reference and C."""
+
+    def __init__(self, path: Path):
+        self.model = importer.load(path)
+        self.graph = passes.lower(self.model.graph)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return reference.run(self.graph, x)
+
+    def torch(self, x: np.ndarray) -> np.ndarray:
+        return self.model.run_torch(x)
+
+    def c(self, x: np.ndarray, work: Path, *, sanitize: bool = False, trace: bool = False):
+        target = load_target("host")
+        generated = generate_project(self.model, self.graph, target, work / "project", x, force=True)
+        if trace:
+            _add_flags(generated.out_dir, "-DHORQ_TRACE")
+        return run_project(generated.out_dir, target, len(x), self.reference(x[:1]).shape[1], sanitize=sanitize)
+
+
+def _add_flags(project: Path, flags: str) -> None:
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text().replace("EXTRA_CFLAGS =", f"EXTRA_CFLAGS = {flags}", 1))
+
+
+def assert_close_to_torch(c_out: np.ndarray, torch_out: np.ndarray) -> None:
+    """The documented tolerance: per sample max |c - t| <= 1e-3 * (1 + max |t|), same argmax."""
+    bound = 1e-3 * (1 + np.abs(torch_out).max(axis=1, keepdims=True))
+    assert (np.abs(c_out - torch_out) <= bound).all(), np.abs(c_out - torch_out).max()
+    assert (c_out.argmax(axis=1) == torch_out.argmax(axis=1)).all()
+
+
+def assert_bit_exact(a: np.ndarray, b: np.ndarray) -> None:
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    assert a.shape == b.shape
+    assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), f"max diff {np.abs(a - b).max()}"
+
+
+@pytest.fixture
+def pipeline_for(tmp_path):
+    def make(model: torch.nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> Pipeline:
+        settle_batchnorm(model, input_shape, seed)
+        return Pipeline(export_model(model, input_shape, tmp_path / "model.pt2"))
+    return make

@@ -1,0 +1,98 @@
+"""Generated C on the host: warning-free, sanitizer-clean, bit-exact with the reference, deterministic."""
+import filecmp
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from horq_codegen import __version__, reference
+from horq_codegen.emit import ModelInfo, generate
+from horq_codegen.nn import HORQConv2d, HORQLinear
+from horq_codegen.targets import load_target
+
+from conftest import Pipeline, assert_bit_exact, assert_close_to_torch, export_model, settle_batchnorm
+
+
+def every_op_model() -> nn.Sequential:
+    """Every supported op at least once, with channel counts that are not multiples of 32."""
+    return nn.Sequential(
+        nn.Conv2d(3, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(),
+        nn.MaxPool2d(2, padding=1),
+        nn.BatchNorm2d(12), HORQConv2d(12, 40, 3, padding=1, order=2, granularity="patch"), nn.Hardtanh(-0.8, 0.9),
+        nn.BatchNorm2d(40), HORQConv2d(40, 33, 3, stride=2, padding=1, order=3, granularity="pixel"), nn.BatchNorm2d(33),
+        nn.ReLU(),
+        nn.AvgPool2d(2, stride=1),
+        nn.BatchNorm2d(33), HORQConv2d(33, 20, 1, order=1, granularity="tensor"),
+        nn.BatchNorm2d(20), HORQConv2d(20, 18, 2, padding=1, order=4, granularity="static"),
+        nn.Flatten(), nn.BatchNorm1d(18 * 3 * 3), HORQLinear(162, 30, order=2), nn.BatchNorm1d(30), nn.Hardtanh(),
+        HORQLinear(30, 16, order=3, granularity="static"), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 7))
+
+
+@pytest.fixture(scope="module")
+def every_op(tmp_path_factory):
+    torch.manual_seed(1)
+    model = settle_batchnorm(every_op_model(), (3, 9, 9))
+    return Pipeline(export_model(model, (3, 9, 9), tmp_path_factory.mktemp("m") / "every_op.pt2"))
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return np.random.default_rng(7).standard_normal((12, 3, 9, 9)).astype(np.float32)
+
+
+def test_every_op_is_bit_exact_with_reference_and_close_to_torch(every_op, inputs, tmp_path):
+    result = every_op.c(inputs, tmp_path, trace=True)
+    assert_bit_exact(result.outputs, every_op.reference(inputs))
+    assert_close_to_torch(result.outputs, every_op.torch(inputs))
+    # Layer by layer: every intermediate tensor, hence every XOR-popcount sum, is identical.
+    for sample, traces in zip(inputs, result.traces):
+        expected = reference.run_traced(every_op.graph, sample)
+        assert set(traces) == {n.name for n in every_op.graph.nodes}
+        for name, values in traces.items():
+            assert_bit_exact(values, expected[name].reshape(-1))
+
+
+def test_every_op_is_clean_under_address_and_undefined_behaviour_sanitizers(every_op, inputs, tmp_path):
+    result = every_op.c(inputs[:3], tmp_path, sanitize=True)
+    assert_bit_exact(result.outputs, every_op.reference(inputs[:3]))
+
+
+def _generate(pipeline, out, samples):
+    out.mkdir()
+    return generate(pipeline.graph, load_target("host"), out, ModelInfo("every_op.pt2", pipeline.model.file.sha256),
+                    samples)
+
+
+def test_output_is_deterministic_and_stamped(every_op, inputs, tmp_path):
+    _generate(every_op, tmp_path / "a", inputs[:2])
+    _generate(every_op, tmp_path / "b", inputs[:2])
+    compare = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
+    assert not compare.diff_files and not compare.left_only and not compare.right_only
+    assert compare.subdirs["kernels"].same_files
+    head = (tmp_path / "a" / "model.c").read_text().splitlines()[0]
+    assert f"horq-codegen {__version__}" in head and every_op.model.file.sha256[:16] in head
+    assert str(tmp_path) not in (tmp_path / "a" / "model.c").read_text()
+
+
+def test_generated_model_uses_no_heap(every_op, inputs, tmp_path):
+    _generate(every_op, tmp_path / "p", inputs[:1])
+    project = tmp_path / "p"
+    sources = ["model.c", *sorted(str(p.relative_to(project)) for p in (project / "kernels").glob("*.c"))]
+    objects = []
+    for src in sources:
+        obj = project / (src.replace("/", "_") + ".o")
+        subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(project / "kernels"),
+                        "-I", str(project), "-c", str(project / src), "-o", str(obj)], check=True)
+        objects.append(str(obj))
+    undefined = subprocess.run(["nm", "-u", *objects], capture_output=True, text=True, check=True).stdout
+    for symbol in ("malloc", "calloc", "realloc", "free"):
+        assert f" {symbol}\n" not in undefined
+
+
+def test_arena_reuses_buffers_by_liveness(every_op):
+    from horq_codegen.memory import plan_memory
+    plan = plan_memory(every_op.graph)
+    all_outputs = sum(b.size for b in plan.outputs.values() if b is not None)
+    assert plan.float_arena < all_outputs  # some buffers share space

@@ -1,0 +1,47 @@
+"""The C quantizer and XOR-popcount against the numpy reference: integer and bit for bit."""
+import subprocess
+
+import numpy as np
+import pytest
+
+from horq_codegen.pack import xor_popcount
+from horq_codegen.reference import binarize_rows
+from horq_codegen.resources import templates_dir
+
+from conftest import REPO
+
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
+          "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+@pytest.fixture(scope="module")
+def checker(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("kernels") / "binarize_check"
+    kernels = templates_dir() / "kernels"
+    subprocess.run(["cc", *CFLAGS, f"-I{kernels}", str(REPO / "tests/c/binarize_check.c"),
+                    str(kernels / "horq_quantize.c"), "-o", str(exe), "-lm"], check=True)
+    return exe
+
+
+def _hex(a: np.ndarray) -> str:
+    return " ".join(f"{v:x}" for v in np.asarray(a).view(np.uint32).reshape(-1))
+
+
+@pytest.mark.parametrize("rows,cols,order,pad_count", [(1, 37, 1, 0), (9, 32, 2, 0), (9, 5, 4, 0), (4, 64, 3, 20),
+                                                       (1, 100, 8, 0)])
+def test_binarization_and_popcount_are_bit_exact(checker, rows, cols, order, pad_count):
+    rng = np.random.default_rng(rows * cols + order)
+    groups = rng.standard_normal((5, rows, cols)).astype(np.float32)
+    groups[0, 0] = 0.0                                  # sgn(0) = +1
+    groups[1] = 0.25                                    # constant group: R_1 is rounding noise
+    pairs = rng.integers(0, 2**32, size=(50, 2), dtype=np.uint64).astype(np.uint32)
+    text = f"{len(groups)} {rows} {cols} {order} {pad_count}\n" + "\n".join(_hex(g) for g in groups)
+    text += f"\n{len(pairs)}\n" + "\n".join(f"{a:x} {b:x}" for a, b in pairs) + "\n"
+    out = subprocess.run([str(checker)], input=text, capture_output=True, text=True, check=True).stdout.splitlines()
+    for g, line in zip(groups, out[:len(groups)]):
+        words = np.array([int(w, 16) for w in line.split()[1:]], np.uint32)
+        betas, planes = binarize_rows(g[None], order, pad_count)
+        np.testing.assert_array_equal(words[:order].view(np.float32), betas[0])
+        np.testing.assert_array_equal(words[order:], planes[0].reshape(-1))
+    popcounts = [int(line.split()[1]) for line in out[len(groups):]]
+    assert popcounts == xor_popcount(pairs[:, :1], pairs[:, 1:]).tolist()
