@@ -62,6 +62,9 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v))
 
 
+_UNSUPPORTED = "<unsupported>"
+
+
 class _Importer:
     def __init__(self, program: torch.export.ExportedProgram):
         self.program = program
@@ -129,16 +132,21 @@ class _Importer:
         return Graph(input_shape, tuple(self.nodes), output_name)
 
     def visit(self, fx_node) -> None:
+        if any(self.alias.get(arg.name) == _UNSUPPORTED for arg in fx_node.all_input_nodes):
+            self.alias[fx_node.name] = _UNSUPPORTED  # downstream of a refused layer: report only the cause
+            return
         target = str(fx_node.target)
         key = target[len("aten."):] if target.startswith("aten.") else target
         handler = _HANDLERS.get(key)
         if handler is None:
             self.unsupported.append(f"{source_of(fx_node)}: op {target}")
+            self.alias[fx_node.name] = _UNSUPPORTED
             return
         try:
             handler(self, fx_node, _bind(fx_node) if hasattr(fx_node.target, "_schema") else {})
         except _Unsupported as exc:
             self.unsupported.append(f"{source_of(fx_node)}: {exc}")
+            self.alias[fx_node.name] = _UNSUPPORTED
 
 
 class _Unsupported(Exception):
