@@ -20,7 +20,7 @@ from .errors import HorqError
 from .ir import INPUT, Graph, Node, Op
 from .memory import MemoryPlan, plan_memory
 from .resources import templates_dir
-from .targets import Target
+from .targets import Board, Target
 
 VALUES_PER_LINE = 8
 
@@ -227,33 +227,48 @@ def render_inputs(samples: np.ndarray) -> str:
     """``test_inputs.c``: the vectors the harness runs, embedded as const data."""
     env = _environment()
     flat = np.asarray(samples, np.float32).reshape(len(samples), -1)
-    return env.get_template("project/common/test_inputs.c.jinja").render(
+    return env.get_template("project/common/src/test_inputs.c.jinja").render(
         version=__version__, count=len(flat), size=flat.shape[1],
         samples=[c_array_body(s) for s in flat])
 
 
+def _render_tree(env: jinja2.Environment, folder: str, out_dir: Path, prefix: str, context: dict) -> None:
+    """Renders every template under ``folder`` to the same relative path; an empty result writes nothing."""
+    root = templates_dir() / folder
+    for template in sorted(root.rglob("*.jinja")):
+        relative = template.relative_to(root)
+        if relative.name == "test_inputs.c.jinja":
+            continue
+        text = env.get_template(f"{folder}/{relative.as_posix()}").render(**context)
+        if not text.strip():
+            continue  # e.g. platformio.ini for a board PlatformIO does not know
+        dest = out_dir / relative.parent / relative.name.removesuffix(".jinja").replace("MODEL", prefix)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+
+
 def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
-             samples: np.ndarray, prefix: str = "model") -> MemoryPlan:
-    """Writes the whole project for ``target`` into ``out_dir`` (which must exist and be empty)."""
+             samples: np.ndarray, prefix: str = "model", board: Board | None = None) -> MemoryPlan:
+    """Writes the whole project for ``target`` into ``out_dir`` (which must exist and be empty).
+
+    Layout: ``src/`` (model, harness, test inputs), ``include/`` (the model's API),
+    ``lib/horq/`` (the fixed kernels), and the target kind's build files.
+    """
     plan = plan_memory(graph)
     env = _environment()
     context = {
         "version": __version__, "model": model, "prefix": prefix, "target": target,
+        "board": board or target.board(None), "sample_count": len(samples),
         "layers": render_layers(graph, plan), "plan": plan,
         "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
         "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
         "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
     }
     for folder in ("project/common", f"project/{target.kind}"):
-        for template in sorted((templates_dir() / folder).glob("*.jinja")):
-            if template.name == "test_inputs.c.jinja":
-                continue
-            name = template.name.removesuffix(".jinja").replace("MODEL", prefix)
-            text = env.get_template(f"{folder}/{template.name}").render(**context)
-            (out_dir / name).write_text(text)
-    (out_dir / "test_inputs.c").write_text(render_inputs(samples))
-    kernels = out_dir / "kernels"
-    kernels.mkdir()
+        _render_tree(env, folder, out_dir, prefix, context)
+    (out_dir / "src" / "test_inputs.c").write_text(render_inputs(samples))
+    kernels = out_dir / "lib" / "horq"
+    kernels.mkdir(parents=True)
     for source in sorted((templates_dir() / "kernels").iterdir()):
         shutil.copyfile(source, kernels / source.name)
     return plan

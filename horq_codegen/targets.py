@@ -19,7 +19,9 @@ class Board:
     name: str
     flash_bytes: int
     ram_bytes: int
-    platform: str = ""
+    flash_origin: int = 0
+    ram_origin: int = 0x20000000
+    platform: str = ""      # PlatformIO platform; empty when PlatformIO has none for the board
     pio_board: str = ""
 
 
@@ -32,6 +34,7 @@ class Target:
     cflags: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
     sanitize_flags: tuple[str, ...] = ()
+    pio_build_flags: tuple[str, ...] = ()
     emulator: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
@@ -57,7 +60,7 @@ def load_target(name: str) -> Target:
         raise HorqError(f"unknown target {name!r} (known: {', '.join(known_targets())})")
     data = tomllib.loads(path.read_text())
     boards = {key: Board(key=key, **value) for key, value in data.pop("boards", {}).items()}
-    for key in ("cflags", "ldflags", "sanitize_flags"):
+    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags"):
         if key in data:
             data[key] = tuple(data[key])
     return Target(boards=boards, **data)

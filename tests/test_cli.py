@@ -27,7 +27,9 @@ def small_model(tmp_path_factory) -> Path:
 def test_generate_writes_a_buildable_project(small_model, tmp_path, capsys):
     out = tmp_path / "gen"
     assert main([str(small_model), "--target", "host", "-o", str(out)]) == 0
-    assert {"model.c", "model.h", "harness.c", "test_inputs.c", "Makefile", "kernels"} <= {p.name for p in out.iterdir()}
+    files = {str(p.relative_to(out)) for p in out.rglob("*")}
+    assert {"src/model.c", "include/model.h", "src/harness.c", "src/test_inputs.c", "Makefile",
+            "lib/horq/horq_kernels.h"} <= files
     subprocess.run(["make", "-s", "-C", str(out)], check=True)
     assert "arena" in capsys.readouterr().out
 

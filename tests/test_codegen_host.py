@@ -70,21 +70,24 @@ def test_output_is_deterministic_and_stamped(every_op, inputs, tmp_path):
     _generate(every_op, tmp_path / "b", inputs[:2])
     compare = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
     assert not compare.diff_files and not compare.left_only and not compare.right_only
-    assert compare.subdirs["kernels"].same_files
-    head = (tmp_path / "a" / "model.c").read_text().splitlines()[0]
+    for sub in ("src", "include", "lib/horq"):
+        sub_compare = filecmp.dircmp(tmp_path / "a" / sub, tmp_path / "b" / sub)
+        assert not sub_compare.diff_files and sub_compare.same_files
+    model_c = (tmp_path / "a" / "src" / "model.c").read_text()
+    head = model_c.splitlines()[0]
     assert f"horq-codegen {__version__}" in head and every_op.model.file.sha256[:16] in head
-    assert str(tmp_path) not in (tmp_path / "a" / "model.c").read_text()
+    assert str(tmp_path) not in model_c
 
 
 def test_generated_model_uses_no_heap(every_op, inputs, tmp_path):
     _generate(every_op, tmp_path / "p", inputs[:1])
     project = tmp_path / "p"
-    sources = ["model.c", *sorted(str(p.relative_to(project)) for p in (project / "kernels").glob("*.c"))]
+    sources = ["src/model.c", *sorted(str(p.relative_to(project)) for p in (project / "lib/horq").glob("*.c"))]
     objects = []
     for src in sources:
         obj = project / (src.replace("/", "_") + ".o")
-        subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(project / "kernels"),
-                        "-I", str(project), "-c", str(project / src), "-o", str(obj)], check=True)
+        subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(project / "lib/horq"),
+                        "-I", str(project / "include"), "-c", str(project / src), "-o", str(obj)], check=True)
         objects.append(str(obj))
     undefined = subprocess.run(["nm", "-u", *objects], capture_output=True, text=True, check=True).stdout
     for symbol in ("malloc", "calloc", "realloc", "free"):
