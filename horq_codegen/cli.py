@@ -3,6 +3,7 @@
     horq-codegen MODEL --target host -o OUT      generate a C project
     horq-codegen inspect MODEL [--passes]        per-layer table (and the IR after each pass)
     horq-codegen verify MODEL --target host      build, run and compare with PyTorch
+    horq-codegen bench MODEL --target cortex-m7  executed instructions, flash and RAM vs float32
 
 Every user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import HorqError
 
-COMMANDS = ("generate", "inspect", "verify")
+COMMANDS = ("generate", "inspect", "verify", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +42,23 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--samples", type=int, default=100)
     ver.add_argument("--sanitize", action="store_true", help="host only: build with ASan and UBSan")
     ver.add_argument("--keep", type=Path, default=None, help="keep the generated project in this folder")
+
+    ben = sub.add_parser("bench", help="executed instructions per layer, flash and RAM, against a float32 build")
+    ben.add_argument("model", type=Path)
+    ben.add_argument("--target", default="cortex-m7")
+    ben.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import bench, format_report
+
+    print(f"benchmarking {args.model} on {args.target} (two builds under QEMU) ...", file=sys.stderr, flush=True)
+    report = bench(args.model, args.target)
+    print(format_report(report))
+    if args.json:
+        args.json.write_text(report.to_json() + "\n")
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -53,7 +70,8 @@ def _generate(args: argparse.Namespace) -> int:
     target.board(args.board)  # an unknown board is an error before any work
     model, graph = load_and_lower(args.model)
     out = args.output or Path(f"{args.model.stem}-{target.name}")
-    generated = generate_project(model, graph, target, out, pick_samples(model, args.samples).inputs, force=args.force)
+    generated = generate_project(model, graph, target, out, pick_samples(model, args.samples).inputs,
+                                 force=args.force, board=args.board)
     print(f"wrote {generated.out_dir}/ for {target.name} (arena {generated.plan.arena_bytes} bytes); "
           f"build with: make -C {generated.out_dir}")
     return 0
@@ -88,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "generate")  # `horq-codegen model.pt2 --target ...` generates
     args = _parser().parse_args(argv)
     try:
-        return {"generate": _generate, "inspect": _inspect, "verify": _verify}[args.command](args)
+        return {"generate": _generate, "inspect": _inspect, "verify": _verify, "bench": _bench}[args.command](args)
     except HorqError as exc:
         print(f"horq-codegen: error: {exc}", file=sys.stderr)
         return 2

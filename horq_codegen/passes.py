@@ -185,6 +185,23 @@ def pack_weights(graph: Graph) -> Graph:
     return graph.replace(nodes=tuple(nodes))
 
 
+def to_float32(graph: Graph) -> Graph:
+    """The same network with every HORQ layer as a float layer: the float32 baseline a user would ship.
+
+    Runs on an imported (not yet lowered) graph; the real-valued weights and biases
+    are kept, quantization is dropped.
+    """
+    as_float = {Op.HORQ_CONV2D: Op.CONV2D, Op.HORQ_LINEAR: Op.LINEAR}
+    nodes = []
+    for n in graph.nodes:
+        if n.op in as_float:
+            attrs = {k: v for k, v in n.attrs.items() if k not in ("order", "granularity")}
+            params = {k: v for k, v in n.params.items() if k != "betas"}
+            n = n.replace(op=as_float[n.op], attrs=attrs, params=params)
+        nodes.append(n)
+    return graph.replace(nodes=tuple(nodes))
+
+
 PASSES: tuple[Callable[[Graph], Graph], ...] = (
     fold_batchnorm, fuse_activations, to_channels_last, fold_reorders, pack_weights)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import importer, passes
+from . import fit, importer, passes
 from .emit import ModelInfo, generate
 from .importer import ImportedModel
 from .ir import Graph
-from .memory import MemoryPlan
+from .memory import MemoryPlan, plan_memory
 from .project import staged_output
 from .targets import Target
 
@@ -27,11 +27,18 @@ def lower_model(model: ImportedModel) -> Graph:
 
 
 def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,
-                     samples: np.ndarray, *, force: bool = False) -> Generated:
-    """Renders ``graph`` for ``target`` with ``samples`` as the harness's test inputs."""
+                     samples: np.ndarray, *, force: bool = False, board: str | None = None,
+                     check_board: bool = True) -> Generated:
+    """Renders ``graph`` for ``target`` with ``samples`` as the harness's test inputs.
+
+    Stops before writing anything if the firmware would not fit the board.
+    """
     info = ModelInfo(model.file.path.name, model.file.sha256)
+    chosen = target.board(board)
+    if check_board:
+        fit.check_board(graph, plan_memory(graph), target, chosen, len(samples))
     with staged_output(out_dir, force) as staging:
-        plan = generate(graph, target, staging, info, samples)
+        plan = generate(graph, target, staging, info, samples, board=chosen)
     return Generated(Path(out_dir), graph, plan)
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, reference
+from . import data, fit, reference
 from .errors import HorqError
 from .importer import ImportedModel
 from .ir import Graph
+from .memory import plan_memory
 from .pipeline import generate_project, load_and_lower
 from .runners import run_project
 from .targets import Target, load_target
@@ -112,10 +113,16 @@ def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Sa
                  work_dir: Path, *, sanitize: bool = False) -> VerifyReport:
     ref_out = reference.run(graph, samples.inputs)
     torch_out = model.run_torch(samples.inputs)
-    generated = generate_project(model, graph, target, work_dir / "project", samples.inputs)
-    result = run_project(generated.out_dir, target, len(samples.inputs), ref_out.shape[1], sanitize=sanitize)
-    comparison = compare(result.outputs, ref_out, torch_out, samples.labels)
-    return VerifyReport(model.file.path, target.name, samples, comparison, generated.plan.arena_bytes)
+    plan = plan_memory(graph)
+    # Verification runs in the emulator's memory map, not the board's; many inputs take several images.
+    chunk = fit.max_samples_for_emulator(graph, plan, target)
+    outputs = []
+    for start in range(0, len(samples.inputs), chunk):
+        batch = samples.inputs[start:start + chunk]
+        generated = generate_project(model, graph, target, work_dir / f"project-{start}", batch, check_board=False)
+        outputs.append(run_project(generated.out_dir, target, len(batch), ref_out.shape[1], sanitize=sanitize).outputs)
+    comparison = compare(np.concatenate(outputs), ref_out, torch_out, samples.labels)
+    return VerifyReport(model.file.path, target.name, samples, comparison, plan.arena_bytes)
 
 
 def verify(model_path: str | Path, target_name: str, samples: int = 100, *, sanitize: bool = False,

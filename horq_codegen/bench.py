@@ -1,0 +1,131 @@
+"""``horq-codegen bench``: executed instructions per layer, flash and RAM, against a float32 build.
+
+Instruction counts come from QEMU with the project's counting plugin: exact and
+identical from run to run (QEMU is not cycle accurate, so cycles are not
+reported). Each layer's count runs from its marker call to the next one, so it
+includes the few instructions of one marker call. Sizes are read from the ELF.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from . import passes
+from .errors import HorqError
+from .fit import model_constant_bytes
+from .importer import ImportedModel
+from .ir import Graph
+from .pipeline import generate_project, load_and_lower
+from .runners import RunOptions, run_raw
+from .targets import Target, load_target
+from .verify import pick_samples
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    name: str
+    op: str
+    source: str
+    instructions: int
+
+
+@dataclass(frozen=True)
+class BuildFigures:
+    layers: list[LayerCount]
+    total_instructions: int
+    flash_bytes: int       # text + rodata + data initialisers
+    ram_bytes: int         # data + bss (arena included) + stack
+    arena_bytes: int
+    parameter_bytes: int   # the model's constants as stored
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    model: str
+    target: str
+    emulator: str
+    horq: BuildFigures
+    float32: BuildFigures
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def elf_sizes(elf: Path, target: Target) -> tuple[int, int]:
+    """(flash, RAM) of a firmware image: allocated sections split by the emulator's memory map."""
+    ram_start = target.memory.get("ram_origin", 0x20000000)
+    ram_end = ram_start + target.memory.get("ram_size", 0)
+    flash = ram = 0
+    with open(elf, "rb") as f:
+        image = ELFFile(f)
+        for section in image.iter_sections():
+            if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC or section["sh_size"] == 0:
+                continue
+            in_ram = ram_start <= section["sh_addr"] < ram_end
+            if section["sh_type"] == "SHT_NOBITS":
+                ram += section["sh_size"]
+            elif in_ram:  # .data: initial values in flash, the variables in RAM
+                ram += section["sh_size"]
+                flash += section["sh_size"]
+            else:
+                flash += section["sh_size"]
+    return flash, ram + target.memory.get("stack_size", 0)
+
+
+def _measure(model: ImportedModel, graph: Graph, target: Target, sample, work: Path) -> BuildFigures:
+    generated = generate_project(model, graph, target, work, sample, check_board=False)
+    run = run_raw(generated.out_dir, target, RunOptions(count=True, extra_cflags="-DHORQ_BENCH"))
+    marks = run.marks or ()
+    if len(marks) != len(graph.nodes) + 1:
+        raise HorqError(f"expected {len(graph.nodes) + 1} layer marks from the counting plugin, got {len(marks)}")
+    layers = [LayerCount(n.name, n.op.value, n.source, marks[i + 1] - marks[i]) for i, n in enumerate(graph.nodes)]
+    flash, ram = elf_sizes(run.binary, target)
+    return BuildFigures(layers, marks[-1] - marks[0], flash, ram, generated.plan.arena_bytes,
+                        model_constant_bytes(graph))
+
+
+def bench(model_path: str | Path, target_name: str) -> BenchReport:
+    target = load_target(target_name)
+    if target.kind == "host":
+        raise HorqError("bench counts instructions in an emulator: choose an ARM target "
+                        "(e.g. --target cortex-m7)")
+    model, graph = load_and_lower(model_path)
+    float_graph = passes.lower(passes.to_float32(model.graph))
+    sample = pick_samples(model, 1).inputs
+    with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:
+        horq = _measure(model, graph, target, sample, Path(tmp) / "horq")
+        baseline = _measure(model, float_graph, target, sample, Path(tmp) / "float32")
+    return BenchReport(str(model_path), target.name, target.emulator.get("machine", ""), horq, baseline)
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{b / a:.1f}x" if a else "-"
+
+
+def format_report(report: BenchReport) -> str:
+    h, f = report.horq, report.float32
+    rows = [("layer", "op", "from", "HORQ instr", "float32 instr", "speedup")]
+    for mine, base in zip(h.layers, f.layers):
+        rows.append((mine.name, mine.op, mine.source, f"{mine.instructions:,}", f"{base.instructions:,}",
+                     _ratio(mine.instructions, base.instructions)))
+    rows.append(("total", "", "", f"{h.total_instructions:,}", f"{f.total_instructions:,}",
+                 _ratio(h.total_instructions, f.total_instructions)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = lambda r: "  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    rule = "  ".join("-" * w for w in widths)
+    out = [f"bench {report.model} on {report.target} (QEMU {report.emulator}; executed instructions, one inference)",
+           line(rows[0]), rule, *map(line, rows[1:-1]), rule, line(rows[-1]), ""]
+    out.append(f"{'':<22}{'HORQ':>14}{'float32':>14}{'ratio':>9}")
+    for label, a, b in (("parameters (bytes)", h.parameter_bytes, f.parameter_bytes),
+                        ("flash (bytes)", h.flash_bytes, f.flash_bytes),
+                        ("RAM (bytes)", h.ram_bytes, f.ram_bytes),
+                        ("arena (bytes)", h.arena_bytes, f.arena_bytes)):
+        out.append(f"{label:<22}{a:>14,}{b:>14,}{_ratio(a, b):>9}")
+    out.append("flash: text + rodata + data initialisers, with 1 embedded test input and the C library's "
+               "printf; RAM: data + bss (arena included) + stack")
+    return "\n".join(out)

@@ -1,0 +1,66 @@
+"""Does a generated firmware fit its board? An estimate made before anything is compiled.
+
+Flash holds the model's constants (weights, scales, kernel parameters), the
+embedded test inputs and the code; RAM holds the arena, the stack and the C
+library's own data. The code and library figures are allowances measured on the
+generated firmware (arm-none-eabi-gcc 12, -O2, newlib with semihosting printf:
+about 38 KB of code and 3 KB of data); ``horq-codegen bench`` reports the exact
+sizes read from the ELF.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import HorqError
+from .ir import Graph
+from .memory import MemoryPlan
+from .targets import Board, Target
+
+CODE_ALLOWANCE = 40 * 1024
+LIBRARY_RAM_ALLOWANCE = 4 * 1024
+
+
+@dataclass(frozen=True)
+class Footprint:
+    flash: int
+    ram: int
+
+
+def model_constant_bytes(graph: Graph) -> int:
+    return sum(int(v.nbytes) for n in graph.nodes for v in n.params.values())
+
+
+def estimate(graph: Graph, plan: MemoryPlan, target: Target, samples: int) -> Footprint:
+    sample_bytes = 4 * int(np.prod(graph.input_shape))
+    output_bytes = 4 * int(np.prod(graph.shape_of(graph.output)))
+    flash = model_constant_bytes(graph) + samples * sample_bytes + CODE_ALLOWANCE
+    ram = plan.arena_bytes + target.memory.get("stack_size", 0) + output_bytes + LIBRARY_RAM_ALLOWANCE
+    return Footprint(flash, ram)
+
+
+def check_fit(footprint: Footprint, where: str, flash_bytes: int, ram_bytes: int) -> None:
+    problems = []
+    if footprint.flash > flash_bytes:
+        problems.append(f"flash: needs about {footprint.flash:,} bytes, has {flash_bytes:,}")
+    if footprint.ram > ram_bytes:
+        problems.append(f"RAM: needs about {footprint.ram:,} bytes, has {ram_bytes:,}")
+    if problems:
+        raise HorqError(f"the model does not fit {where} ({'; '.join(problems)})")
+
+
+def check_board(graph: Graph, plan: MemoryPlan, target: Target, board: Board | None, samples: int) -> None:
+    if board is not None:
+        check_fit(estimate(graph, plan, target, samples), board.name, board.flash_bytes, board.ram_bytes)
+
+
+def max_samples_for_emulator(graph: Graph, plan: MemoryPlan, target: Target) -> int:
+    """How many test inputs one firmware image can embed in the emulator's memory map."""
+    if not target.memory:
+        return 1 << 30
+    base = estimate(graph, plan, target, 0)
+    check_fit(base, f"the {target.emulator.get('machine', target.name)} emulator",
+              target.memory["flash_size"], target.memory["ram_size"])
+    sample_bytes = 4 * int(np.prod(graph.input_shape))
+    return max(1, (target.memory["flash_size"] - base.flash) // sample_bytes)
