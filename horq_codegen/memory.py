@@ -53,7 +53,7 @@ def scratch_sizes(node: Node) -> tuple[int, int]:
             return taps * c + order, order * taps * cw
         if granularity == "pixel":
             return h * w * order, h * w * order * cw
-        return order, (h * w + 1) * order * cw
+        return order, (h * w + 1 + taps) * order * cw
     if node.op == Op.HORQ_LINEAR:
         return node.attrs["order"], node.attrs["order"] * words_for(node.attrs["in_features"])
     return 0, 0

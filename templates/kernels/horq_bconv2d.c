@@ -3,6 +3,8 @@
 
 #include "horq_kernels.h"
 
+#define HORQ_MAX_ORDER 8
+
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
 {
     const horq_window *w = &p->win;
@@ -18,9 +20,9 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
         *floats = pixels * p->order;
         *words = pixels * p->order * cw;
         break;
-    default: /* TENSOR, STATIC: planes of every pixel plus the padding's words */
+    default: /* TENSOR, STATIC: planes of every pixel, the padding's words, one gathered patch */
         *floats = p->order;
-        *words = (pixels + 1) * p->order * cw;
+        *words = (pixels + 1 + taps) * p->order * cw;
         break;
     }
 }
@@ -42,46 +44,41 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
     }
 }
 
-/* acc = sum_k beta_k * (n - 2 * mismatches_k) over a whole patch whose plane-k
- * words for tap t are at plane_of(k, t). Used by PATCH, TENSOR and STATIC. */
-static float patch_accumulate(const horq_bconv2d_params *p, const uint32_t *weights_o,
-                              const uint32_t *planes, int32_t plane_stride, const uint32_t *pad_words,
-                              const float *betas, int32_t oy, int32_t ox, int gathered)
+/* TENSOR/STATIC: copies the words of the patch at (oy, ox), plane by plane, into
+ * patch_words[k][taps][cw] so that the inner loop runs over contiguous words.
+ * The copy costs taps*cw words per plane and serves every output channel. */
+static void gather_words(const horq_window *w, int32_t order, const uint32_t *planes, const uint32_t *pad_words,
+                         int32_t oy, int32_t ox, uint32_t *patch_words)
 {
-    const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    const int32_t n = w->kernel_h * w->kernel_w * w->in.c;
-    float acc = 0.0f;
-    for (int32_t k = 0; k < p->order; ++k) {
-        int32_t mismatches = 0;
+    const int32_t taps = w->kernel_h * w->kernel_w;
+    const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
+    for (int32_t k = 0; k < order; ++k) {
         for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
             const int32_t iy = oy * w->stride_h - w->pad_h + ky;
             for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
                 const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                const int32_t tap = ky * w->kernel_w + kx;
-                const uint32_t *src;
-                if (gathered) {
-                    src = planes + (ptrdiff_t)k * plane_stride + (ptrdiff_t)tap * cw;
-                } else if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                    src = planes + (ptrdiff_t)k * plane_stride + ((ptrdiff_t)iy * w->in.w + ix) * cw;
-                } else {
-                    src = pad_words + (ptrdiff_t)k * cw;
+                const uint32_t *src = (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w)
+                                          ? planes + k * plane_stride + ((ptrdiff_t)iy * w->in.w + ix) * cw
+                                          : pad_words + (ptrdiff_t)k * cw;
+                uint32_t *dst = patch_words + ((ptrdiff_t)k * taps + ky * w->kernel_w + kx) * cw;
+                for (int32_t i = 0; i < cw; ++i) {
+                    dst[i] = src[i];
                 }
-                mismatches += horq_xor_popcount(weights_o + (ptrdiff_t)tap * cw, src, cw);
             }
         }
-        acc += betas[k] * (float)(n - 2 * mismatches);
     }
-    return acc;
 }
 
-/* PIXEL: each input pixel has its own betas, so the sum runs tap by tap. Padding
- * pixels are all zeros: their betas are 0 and they add nothing. */
+/* PIXEL: each input pixel has its own betas, so the sum runs tap by tap, then
+ * plane by plane. Padding pixels are all zeros: their betas are 0 and they add
+ * nothing, so they are skipped. */
 static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weights_o,
                               const uint32_t *planes, const float *pixel_betas, int32_t oy, int32_t ox)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
+    int32_t mismatches[HORQ_MAX_ORDER];
     float acc = 0.0f;
     for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
         const int32_t iy = oy * w->stride_h - w->pad_h + ky;
@@ -94,10 +91,10 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
                 continue;
             }
             const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
-            const uint32_t *wt = weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
+            horq_xor_popcount_planes(weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw,
+                                     planes + pix * p->order * cw, cw, p->order, cw, mismatches);
             for (int32_t k = 0; k < p->order; ++k) {
-                const int32_t m = horq_xor_popcount(wt, planes + (pix * p->order + k) * cw, cw);
-                acc += pixel_betas[pix * p->order + k] * (float)(w->in.c - 2 * m);
+                acc += pixel_betas[pix * p->order + k] * (float)(w->in.c - 2 * mismatches[k]);
             }
         }
     }
@@ -111,41 +108,50 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
-    const int32_t weights_per_o = taps * cw;
+    const int32_t patch_words = taps * cw;
+    const int32_t n = taps * w->in.c;
     float *betas = scratch_f;
-    uint32_t *planes = scratch_w;
+    uint32_t *planes = scratch_w;                       /* PIXEL/TENSOR/STATIC: every pixel's planes */
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
-    int32_t plane_stride = pixels * cw;
+    uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
+    int32_t mismatches[HORQ_MAX_ORDER];
 
     if (p->granularity == HORQ_GRAN_PIXEL) {
         for (int32_t pix = 0; pix < pixels; ++pix) {
             horq_binarize_rows(input + (ptrdiff_t)pix * w->in.c, 1, w->in.c, 0, p->order, NULL,
                                betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
         }
-    } else if (p->granularity != HORQ_GRAN_PATCH) {
+    } else if (p->granularity == HORQ_GRAN_PATCH) {
+        betas = scratch_f + (ptrdiff_t)n;
+        patch = scratch_w;
+    } else {
         const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
         const int32_t pad_count = (padded - pixels) * w->in.c;
         const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
-        horq_binarize_rows(input, pixels, w->in.c, pad_count, p->order, fixed, betas, planes, plane_stride);
+        horq_binarize_rows(input, pixels, w->in.c, pad_count, p->order, fixed, betas, planes, pixels * cw);
         horq_padding_words(w->in.c, p->order, betas, pad_words);
-    } else {
-        betas = scratch_f + (ptrdiff_t)taps * w->in.c;
-        plane_stride = taps * cw;
     }
 
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             if (p->granularity == HORQ_GRAN_PATCH) {
                 gather_patch(w, input, oy, ox, scratch_f);
-                horq_binarize_rows(scratch_f, taps, w->in.c, 0, p->order, NULL, betas, planes, plane_stride);
+                horq_binarize_rows(scratch_f, taps, w->in.c, 0, p->order, NULL, betas, patch, patch_words);
+            } else if (p->granularity != HORQ_GRAN_PIXEL) {
+                gather_words(w, p->order, planes, pad_words, oy, ox, patch);
             }
             float *out = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
             for (int32_t o = 0; o < w->out.c; ++o) {
-                const uint32_t *weights_o = p->weights + (ptrdiff_t)o * weights_per_o;
-                const float acc = p->granularity == HORQ_GRAN_PIXEL
-                                      ? pixel_accumulate(p, weights_o, planes, betas, oy, ox)
-                                      : patch_accumulate(p, weights_o, planes, plane_stride, pad_words, betas,
-                                                         oy, ox, p->granularity == HORQ_GRAN_PATCH);
+                const uint32_t *weights_o = p->weights + (ptrdiff_t)o * patch_words;
+                float acc = 0.0f;
+                if (p->granularity == HORQ_GRAN_PIXEL) {
+                    acc = pixel_accumulate(p, weights_o, planes, betas, oy, ox);
+                } else {
+                    horq_xor_popcount_planes(weights_o, patch, patch_words, p->order, patch_words, mismatches);
+                    for (int32_t k = 0; k < p->order; ++k) {
+                        acc += betas[k] * (float)(n - 2 * mismatches[k]);
+                    }
+                }
                 out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
             }
         }

@@ -15,12 +15,12 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
     const int32_t words = HORQ_WORDS_FOR(p->in_features);
     const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
     horq_binarize_rows(input, 1, p->in_features, 0, p->order, fixed, scratch_f, scratch_w, words);
+    int32_t mismatches[8]; /* HORQ_MAX_ORDER */
     for (int32_t o = 0; o < p->out_features; ++o) {
-        const uint32_t *weights_o = p->weights + (ptrdiff_t)o * words;
+        horq_xor_popcount_planes(p->weights + (ptrdiff_t)o * words, scratch_w, words, p->order, words, mismatches);
         float acc = 0.0f;
         for (int32_t k = 0; k < p->order; ++k) {
-            const int32_t m = horq_xor_popcount(weights_o, scratch_w + (ptrdiff_t)k * words, words);
-            acc += scratch_f[k] * (float)(p->in_features - 2 * m);
+            acc += scratch_f[k] * (float)(p->in_features - 2 * mismatches[k]);
         }
         output[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
     }

@@ -88,6 +88,13 @@ void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t
 void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float *scratch_f,
               uint32_t *scratch_w);
 
+/* ---- the inner loop -------------------------------------------------------- */
+
+/* mismatches[k] = popcount(weights XOR planes + k * plane_stride) over `words`
+ * words, k < order. The instruction-set specific fast path (horq_popcount.c). */
+void horq_xor_popcount_planes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride,
+                              int32_t order, int32_t words, int32_t *mismatches);
+
 /* ---- residual binarization (shared by the HORQ kernels) ------------------ */
 
 /* Order-K residual binarization of `count` values laid out as rows of `cols`

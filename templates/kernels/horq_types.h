@@ -14,6 +14,17 @@
 
 #include <stdint.h>
 
+/* The project's own instruction-set flags, mapped once from the compiler's ACLE
+ * macros (the CMSIS-NN pattern). Kernels test only these. Helium wins over the
+ * DSP extension on a Cortex-M55, which has both. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define HORQ_ARM_MVE 1
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define HORQ_ARM_NEON 1
+#elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
+#define HORQ_ARM_DSP 1
+#endif
+
 #define HORQ_WORD_BITS 32
 #define HORQ_WORDS_FOR(n) (((n) + HORQ_WORD_BITS - 1) / HORQ_WORD_BITS)
 
@@ -31,7 +42,8 @@ static inline int32_t horq_popcount(uint32_t v)
 #endif
 }
 
-/* Number of differing bits between a[0..words) and b[0..words). */
+/* Number of differing bits between a[0..words) and b[0..words): the portable
+ * definition. horq_xor_popcount_planes (horq_popcount.c) is the fast path. */
 static inline int32_t horq_xor_popcount(const uint32_t *a, const uint32_t *b, int32_t words)
 {
     int32_t mismatches = 0;
