@@ -57,19 +57,16 @@ class BenchReport:
 
 
 def elf_sizes(elf: Path, target: Target) -> tuple[int, int]:
-    """(flash, RAM) of a firmware image: allocated sections split by the emulator's memory map."""
-    ram_start = target.memory.get("ram_origin", 0x20000000)
-    ram_end = ram_start + target.memory.get("ram_size", 0)
+    """(flash, RAM) of an image: read-only sections in flash, writable ones in RAM (plus the stack)."""
     flash = ram = 0
     with open(elf, "rb") as f:
         image = ELFFile(f)
         for section in image.iter_sections():
             if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC or section["sh_size"] == 0:
                 continue
-            in_ram = ram_start <= section["sh_addr"] < ram_end
             if section["sh_type"] == "SHT_NOBITS":
                 ram += section["sh_size"]
-            elif in_ram:  # .data: initial values in flash, the variables in RAM
+            elif section["sh_flags"] & SH_FLAGS.SHF_WRITE:  # .data: initial values in flash, variables in RAM
                 ram += section["sh_size"]
                 flash += section["sh_size"]
             else:
@@ -100,7 +97,8 @@ def bench(model_path: str | Path, target_name: str) -> BenchReport:
     with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:
         horq = _measure(model, graph, target, sample, Path(tmp) / "horq")
         baseline = _measure(model, float_graph, target, sample, Path(tmp) / "float32")
-    return BenchReport(str(model_path), target.name, target.emulator.get("machine", ""), horq, baseline)
+    emulated = target.emulator.get("machine") or target.emulator.get("command", "")
+    return BenchReport(str(model_path), target.name, emulated, horq, baseline)
 
 
 def _ratio(a: int, b: int) -> str:

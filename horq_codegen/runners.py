@@ -64,9 +64,24 @@ def _run_cortex_m(project: Path, target: Target, options: RunOptions) -> RawRun:
     return RawRun(result.stdout, result.marks, elf)
 
 
+def _run_linux_user(project: Path, target: Target, options: RunOptions) -> RawRun:
+    _require_tool(target.cc)
+    _require_tool(target.emulator["command"])
+    make(project, *_make_args(options))
+    exe = project / "model_test"
+    try:
+        result = emulator.run_user(exe, qemu=target.emulator["command"], timeout_s=target.emulator["timeout_s"],
+                                   count=options.count, nm=target.emulator["nm"])
+    except emulator.EmulatorError as exc:
+        raise HorqError(f"{target.name}: {exc}") from None
+    _emulated(result, target)
+    return RawRun(result.stdout, result.marks, exe)
+
+
 RUNNERS: dict[str, Callable[[Path, Target, RunOptions], RawRun]] = {
     "host": _run_host,
     "cortex-m": _run_cortex_m,
+    "linux-user": _run_linux_user,
 }
 
 
