@@ -16,6 +16,7 @@ from .ir import INPUT, Activation, Graph, Node, Op
 from .pack import pack_bits, sign_bits, xor_popcount
 
 f32 = np.float32
+PLANE_WEIGHT_FLOOR = 1e-3  # planes with beta_k below this fraction of beta_1 cannot move an output visibly
 
 
 def sequential_sum(terms: np.ndarray) -> np.ndarray:
@@ -47,12 +48,14 @@ def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
 
 
 def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
-                  fixed_betas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  fixed_betas: np.ndarray | None = None, margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Order-K residual binarization of groups ``values[g]`` shaped (rows, cols).
 
     Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
     ``horq_binarize_rows``: betas are mean |R_{k-1}| over the values plus
-    ``pad_count`` zeros that stand for padding left out of ``values``.
+    ``pad_count`` zeros that stand for padding left out of ``values``. If
+    ``margins`` is a list, the smallest ``|R_{k-1}| / beta_1`` of any value in a
+    plane that carries weight is appended to it: how close it came to a sign tie.
     """
     groups, rows, cols = values.shape
     flat = values.reshape(groups, rows * cols).astype(f32)
@@ -69,6 +72,14 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
     planes = []
     residual = flat
     for k in range(order):
+        if margins is not None and residual.size:
+            # A tie matters only in a plane that carries weight: beta_k is not negligible.
+            scale = np.where(betas[:, :1] > 0, betas[:, :1], np.float32(1))
+            # An exact 0 input (padding, ReLU) is exact everywhere: only later residuals tie at 0.
+            weighty = betas[:, k:k + 1] > PLANE_WEIGHT_FLOOR * scale
+            exact = (residual == 0) if k == 0 else np.zeros_like(weighty)
+            closeness = np.where(weighty & ~exact, np.abs(residual) / scale, np.inf)
+            margins.append(float(np.nanmin(closeness, initial=np.inf)))
         negative = sign_bits(residual)
         planes.append(pack_bits(negative.reshape(groups, rows, cols)))
         b = betas[:, k:k + 1]
@@ -107,19 +118,24 @@ def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return transform(sequential_sum(x[None, :] * node.params["weight"]), node)
 
 
-def _betas_and_planes(node: Node, x: np.ndarray):
+def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     order, granularity = node.attrs["order"], node.attrs["granularity"]
-    fixed = node.params.get("betas")
+    fixed = node.params.get("betas") if granularity == "static" else None
+    margins: list[float] = []
     if node.op == Op.HORQ_LINEAR:
-        return binarize_rows(x.reshape(1, 1, -1), order, 0, fixed if granularity == "static" else None)
-    c, h, w = node.attrs["in_shape"]
-    (ph, pw) = node.attrs["padding"]
-    if granularity == "patch":
-        return binarize_rows(_patches(x, node), order)
-    if granularity == "pixel":
-        return binarize_rows(x.reshape(h * w, 1, c), order)
-    pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
-    return binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed if granularity == "static" else None)
+        result = binarize_rows(x.reshape(1, 1, -1), order, 0, fixed, margins)
+    else:
+        c, h, w = node.attrs["in_shape"]
+        (ph, pw) = node.attrs["padding"]
+        if granularity == "patch":
+            result = binarize_rows(_patches(x, node), order, margins=margins)
+        elif granularity == "pixel":
+            result = binarize_rows(x.reshape(h * w, 1, c), order, margins=margins)
+        else:
+            pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
+            result = binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed, margins)
+    trace[node.name + ".margin"] = np.float64(min(margins, default=np.inf))
+    return result
 
 
 def _padding_words(c: int, betas: np.ndarray) -> np.ndarray:
@@ -134,7 +150,7 @@ def _horq_conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     kh, kw = node.attrs["kernel"]
     out_c, out_h, out_w = node.shape
     weights = node.params["weight_bits"].reshape(out_c, kh * kw, -1)     # (O, taps, words)
-    betas, planes = _betas_and_planes(node, x)
+    betas, planes = _betas_and_planes(node, x, trace)
     if granularity == "patch":
         mismatches = np.stack([xor_popcount(weights[None], planes[:, None, k]).sum(axis=-1)
                                for k in range(order)], axis=-1)          # (P, O, K)
@@ -184,7 +200,7 @@ def _padded_planes(node: Node, betas: np.ndarray, planes: np.ndarray):
 
 
 def _horq_linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
-    betas, planes = _betas_and_planes(node, x)
+    betas, planes = _betas_and_planes(node, x, trace)
     n = node.attrs["in_features"]
     dots = (n - 2 * xor_popcount(node.params["weight_bits"][:, None, :], planes[0, :, 0][None])).astype(f32)
     trace[node.name + ".dots"] = dots
@@ -245,4 +261,19 @@ def run_traced(graph: Graph, sample: np.ndarray) -> dict[str, np.ndarray]:
 
 def run(graph: Graph, samples: np.ndarray) -> np.ndarray:
     """Outputs (flattened, PyTorch order) for a batch of samples."""
-    return np.stack([run_traced(graph, s)[graph.output].reshape(-1) for s in samples])
+    return run_with_margins(graph, samples)[0]
+
+
+def run_with_margins(graph: Graph, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs, and per sample the closest sign tie of any quantizer (``min |R| / beta_1``).
+
+    A margin near 0 means some value sat within rounding distance of a sign
+    change: another implementation (PyTorch, with its own summation order) may
+    take the other sign there, which moves an output by about ``2 alpha beta``.
+    """
+    outputs, margins = [], []
+    for s in samples:
+        values = run_traced(graph, s)
+        outputs.append(values[graph.output].reshape(-1))
+        margins.append(min((float(v) for k, v in values.items() if k.endswith(".margin")), default=np.inf))
+    return np.stack(outputs), np.array(margins)
