@@ -5,18 +5,28 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/horq-codegen
 MODEL := examples/mnist/model.pt2
 
-.PHONY: setup demo test test-long train clean
+.PHONY: setup demo test test-long bench train clean
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	$(CLI) inspect $(MODEL)
-	$(CLI) $(MODEL) --target host -o out/mnist-host --force
 	$(CLI) verify $(MODEL) --target host --samples 1000
+	$(CLI) $(MODEL) --target cortex-m7 -o out/mnist-cortex-m7 --force
+	$(CLI) verify $(MODEL) --target cortex-m7 --samples 100
+	$(CLI) bench $(MODEL) --target cortex-m7 --json out/bench-cortex-m7.json
 
 test: setup
 	$(PY) -m pytest -q
+
+# The property-based test with many more random architectures (about 300).
+test-long: setup
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py
+
+# The benchmark suite (issue figures): Cortex-M7, Cortex-M55, Cortex-A72; writes bench/results.json.
+bench: setup
+	$(PY) bench/run.py
 
 train: setup
 	$(PY) examples/mnist/train.py --out $(MODEL)

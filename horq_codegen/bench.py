@@ -86,12 +86,12 @@ def _measure(model: ImportedModel, graph: Graph, target: Target, sample, work: P
                         model_constant_bytes(graph))
 
 
-def bench(model_path: str | Path, target_name: str) -> BenchReport:
+def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...] | None = None) -> BenchReport:
     target = load_target(target_name)
     if target.kind == "host":
         raise HorqError("bench counts instructions in an emulator: choose an ARM target "
                         "(e.g. --target cortex-m7)")
-    model, graph = load_and_lower(model_path)
+    model, graph = load_and_lower(model_path, input_shape)
     float_graph = passes.lower(passes.to_float32(model.graph))
     sample = pick_samples(model, 1).inputs
     with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:

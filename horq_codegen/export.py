@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -36,13 +37,14 @@ def export(model: torch.nn.Module, example_input: torch.Tensor, path: str | os.P
         model.train(was_training)
     meta = {"format": FORMAT_VERSION, "dataset": dataset}
     path = Path(path)
-    # Write next to the target and rename, so an interrupted export never leaves half a file.
-    fd, tmp = tempfile.mkstemp(suffix=".pt2", dir=path.parent or ".")
-    os.close(fd)
+    # Write into a folder beside the target under the final name (torch names the
+    # archive's inner folder after the file), then rename: an interrupted export
+    # never leaves half a file.
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent if str(path.parent) else "."))
     try:
-        torch.export.save(program, tmp, extra_files={META_MEMBER: json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        staged = staging / path.name
+        torch.export.save(program, staged, extra_files={META_MEMBER: json.dumps(meta, sort_keys=True)})
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path

@@ -321,9 +321,9 @@ def import_program(program: torch.export.ExportedProgram) -> Graph:
     return _Importer(program).run()
 
 
-def load(path: str | Path) -> ImportedModel:
+def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ImportedModel:
     """Read and import a model file (see :mod:`horq_codegen.model_file` for the safety checks)."""
-    file = read_model_file(path)
+    file = read_model_file(path, input_shape)
     try:
         graph = import_program(file.program)
     except HorqError as exc:

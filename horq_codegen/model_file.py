@@ -1,5 +1,11 @@
 """Read a model file without ever running code from it.
 
+Two formats, told apart by their content, not their name:
+- a ``torch.export`` archive (``.pt2``, what :func:`horq_codegen.export` writes);
+- a ``torch.save`` of an ``nn.Sequential`` of supported layers, loaded with
+  ``weights_only=True`` and an allow-list of layer classes (nothing else can be
+  unpickled), then exported here with ``input_shape``.
+
 ``torch.export.load`` falls back to ``torch.load(weights_only=False)`` and
 ``pickle.loads`` for some archive members, which would execute a hostile pickle.
 So the archive is read into memory once, every member that torch would unpickle
@@ -16,14 +22,26 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import collections
+import re
 
-from . import nn as _nn  # noqa: F401  (registers horq ops before deserializing graphs that use them)
+import torch
+from torch import nn
+
+from . import nn as horq_nn  # also registers the horq ops before graphs that use them are deserialized
 from .errors import HorqError
 from .export import META_MEMBER
 
 # Members that torch reads as JSON or plain text, never through pickle.
 _TEXT_SUFFIXES = (".json", "archive_format", "archive_version", "version", "byteorder", "serialization_id")
+
+
+# The only classes a torch.save'd model may contain: the layers the generator supports.
+SAVED_MODULE_ALLOWLIST = (
+    nn.Sequential, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.Hardtanh,
+    nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity,
+    horq_nn.HORQConv2d, horq_nn.HORQLinear, collections.OrderedDict, set,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,7 @@ class ModelFile:
     program: torch.export.ExportedProgram
     meta: dict
     sha256: str
+    format: str  # "torch.export" or "torch.save"
 
 
 def _raw_payloads(archive: zipfile.ZipFile, names: list[str]) -> set[str]:
@@ -82,8 +101,41 @@ def _checked_archive(data: bytes) -> dict:
     return meta
 
 
-def read_model_file(path: str | Path) -> ModelFile:
-    """Loads an exported program; every failure is a :class:`HorqError` naming the file."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _load_saved_module(data: bytes) -> nn.Module:
+    try:
+        with torch.serialization.safe_globals(list(SAVED_MODULE_ALLOWLIST)):
+            module = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as exc:  # the weights-only unpickler names the global it refused
+        refused = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+        if refused:
+            name = refused.group(1)
+            if name.startswith("torch.nn."):
+                raise HorqError(f"holds a {name.rsplit('.', 1)[-1]} layer ({name}), which is not supported") from None
+            raise HorqError(f"holds a pickled {name}, which could run code; only layers are loaded") from None
+        raise HorqError("is a pickle that weights-only loading refuses (it could run code); "
+                        "only torch.save'd layers are loaded") from None
+    if not isinstance(module, nn.Sequential):
+        raise HorqError(f"holds a {type(module).__name__}, not an nn.Sequential model")
+    return module
+
+
+def _export_module(module: nn.Module, input_shape: tuple[int, ...] | None) -> torch.export.ExportedProgram:
+    if input_shape is None:
+        raise HorqError("is a torch.save'd model: give its input shape with --input-shape (e.g. 1,28,28)")
+    module.eval()
+    try:
+        return torch.export.export(module, (torch.zeros((1, *input_shape)),))
+    except Exception as exc:
+        raise HorqError(f"rejects input shape {tuple(input_shape)}: {_first_line(exc)}") from None
+
+
+def read_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ModelFile:
+    """Loads a model file; every failure is a :class:`HorqError` naming the file."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -95,9 +147,13 @@ def read_model_file(path: str | Path) -> ModelFile:
         raise HorqError(f"{path}: cannot read ({exc.strerror})") from None
     if not data:
         raise HorqError(f"{path}: empty file, not a model")
-    if not data.startswith(b"PK\x03\x04"):
-        raise HorqError(f"{path}: not a model file (expected a torch.export .pt2 archive)")
+    digest = hashlib.sha256(data).hexdigest()
     try:
+        if _is_saved_module(data):
+            program = _export_module(_load_saved_module(data), input_shape)
+            return ModelFile(path, program, {}, digest, "torch.save")
+        if not data.startswith(b"PK\x03\x04"):
+            raise HorqError("not a model file (expected a torch.export .pt2 archive or a torch.save'd nn.Sequential)")
         meta = _checked_archive(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -105,6 +161,22 @@ def read_model_file(path: str | Path) -> ModelFile:
     except HorqError as exc:
         raise HorqError(f"{path}: {exc}") from None
     except Exception as exc:  # a malformed archive can fail anywhere inside torch's deserializer
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise HorqError(f"{path}: cannot load the exported program ({first})") from None
-    return ModelFile(path, program, meta, hashlib.sha256(data).hexdigest())
+        raise HorqError(f"{path}: cannot load the exported program ({_first_line(exc)})") from None
+    if input_shape is not None:
+        exported = tuple(program.example_inputs[0][0].shape[1:]) if program.example_inputs else None
+        if exported is not None and exported != tuple(input_shape):
+            raise HorqError(f"{path}: the exported program takes inputs of shape {exported}, not {tuple(input_shape)}")
+    return ModelFile(path, program, meta, digest, "torch.export")
+
+
+def _is_saved_module(data: bytes) -> bool:
+    """torch.save writes a zip with ``<name>/data.pkl`` (or, in its legacy format, a bare pickle)."""
+    if data.startswith(b"\x80"):
+        return True
+    if not data.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, EOFError, ValueError):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any(n.endswith("/archive_format") for n in names)

@@ -42,6 +42,6 @@ def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir
     return Generated(Path(out_dir), graph, plan)
 
 
-def load_and_lower(path: str | Path) -> tuple[ImportedModel, Graph]:
-    model = importer.load(path)
+def load_and_lower(path: str | Path, input_shape: tuple[int, ...] | None = None) -> tuple[ImportedModel, Graph]:
+    model = importer.load(path, input_shape)
     return model, lower_model(model)

@@ -138,9 +138,9 @@ def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Sa
 
 
 def verify(model_path: str | Path, target_name: str, samples: int = 100, *, sanitize: bool = False,
-           keep: Path | None = None) -> VerifyReport:
+           keep: Path | None = None, input_shape: tuple[int, ...] | None = None) -> VerifyReport:
     target = load_target(target_name)
-    model, graph = load_and_lower(model_path)
+    model, graph = load_and_lower(model_path, input_shape)
     chosen = pick_samples(model, samples)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"exported model (default {DEFAULT_OUT})")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--smoke", action="store_true",
-                   help=f"fast check: {SMOKE_SAMPLES} training samples, 1 epoch, still exports")
+                   help=f"fast check: {SMOKE_SAMPLES} training and test samples, 1 epoch, still exports")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     args = p.parse_args(argv)
     if args.epochs < 1:
@@ -111,8 +111,9 @@ def train(args: argparse.Namespace) -> float:
 
     x_train, y_train = data.mnist_subset("train")
     x_test, y_test = data.mnist_subset("test")
-    if args.smoke:
+    if args.smoke:  # a fast check of the whole pipeline, not of accuracy
         x_train, y_train = x_train[:SMOKE_SAMPLES], y_train[:SMOKE_SAMPLES]
+        x_test, y_test = x_test[:SMOKE_SAMPLES], y_test[:SMOKE_SAMPLES]
     x_train, y_train = torch.from_numpy(x_train), torch.from_numpy(y_train)
     x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
 
