@@ -47,12 +47,22 @@ def parse_outputs(text: str, expected_samples: int, output_size: int) -> Harness
                 current = {}
             elif parts[0] == "done":
                 done = int(parts[1])
+            elif parts[0] == "guard":
+                check_guards(line)
         except (ValueError, IndexError) as exc:
             raise HorqError(f"garbled output from the generated program: {exc}") from None
     if done != expected_samples or len(outputs) != expected_samples:
         raise HorqError(f"the generated program printed {len(outputs)} of {expected_samples} outputs"
                         + ("" if done is not None else " and never finished"))
     return HarnessOutput(np.stack(outputs) if outputs else np.zeros((0, output_size), np.float32), traces)
+
+
+def check_guards(stdout: str) -> None:
+    """The harness prints ``guard <sample>`` when a write escaped the memory plan."""
+    for line in stdout.splitlines():
+        if line.startswith("guard "):
+            raise HorqError(f"the generated code wrote outside its planned arena (sample {line.split()[1]}): "
+                            "a code generator bug, please report it")
 
 
 def make(project: Path, *args: str, timeout_s: float = BUILD_TIMEOUT_S) -> None:
@@ -74,6 +84,7 @@ def run_host(executable: Path, timeout_s: float = 120) -> str:
         result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise HorqError(f"{executable.name} timed out after {timeout_s:.0f} s: the program hangs") from None
+    check_guards(result.stdout)
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
         raise HorqError(f"{executable.name} failed with exit status {result.returncode}:\n{tail}")

@@ -79,12 +79,12 @@ class _Context:
 
     def output_of(self, node: Node) -> str:
         buf = self.plan.outputs[node.name]
-        return "output" if buf is None else f"&horq_float_arena[{buf.offset}]"
+        return "output" if buf is None else f"&horq_float_arena[HORQ_ARENA_GUARD + {buf.offset}]"
 
     def scratch(self, node: Node) -> tuple[str, str]:
         f, w = self.plan.scratch_floats.get(node.name), self.plan.scratch_words.get(node.name)
-        return (f"&horq_float_arena[{f.offset}]" if f else "NULL",
-                f"&horq_word_arena[{w.offset}]" if w else "NULL")
+        return (f"&horq_float_arena[HORQ_ARENA_GUARD + {f.offset}]" if f else "NULL",
+                f"&horq_word_arena[HORQ_ARENA_GUARD + {w.offset}]" if w else "NULL")
 
 
 def _array(layer: LayerCode, suffix: str, values: np.ndarray) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import emulator
-from .build import HarnessOutput, make, parse_outputs, run_host
+from .build import HarnessOutput, check_guards, make, parse_outputs, run_host
 from .errors import HorqError
 from .targets import Target
 
@@ -46,6 +46,7 @@ def _run_host(project: Path, target: Target, options: RunOptions) -> RawRun:
 
 
 def _emulated(result: emulator.RunResult, target: Target) -> None:
+    check_guards(result.stdout)
     if result.status != "ok":
         raise HorqError(f"{target.name}: {result.describe()}")
 

@@ -105,3 +105,38 @@ def test_arena_reuses_buffers_by_liveness(every_op):
     plan = plan_memory(every_op.graph)
     all_outputs = sum(b.size for b in plan.outputs.values() if b is not None)
     assert plan.float_arena < all_outputs  # some buffers share space
+
+
+def _sabotage(every_op, inputs, tmp_path, code: str):
+    from horq_codegen.pipeline import generate_project
+    target = load_target("host")
+    generated = generate_project(every_op.model, every_op.graph, target, tmp_path / "p", inputs[:2])
+    model_c = generated.out_dir / "src" / "model.c"
+    text = model_c.read_text()
+    marker = "    HORQ_MARK(1);"
+    model_c.write_text(text.replace(marker, f"    {code}\n{marker}", 1))
+    return generated.out_dir, target
+
+
+def test_write_past_the_arena_plan_is_caught_by_guards(every_op, inputs, tmp_path):
+    from horq_codegen.errors import HorqError
+    from horq_codegen.runners import run_project
+    code = "horq_word_arena[sizeof horq_word_arena / sizeof horq_word_arena[0] - 1] = 0u;"
+    project, target = _sabotage(every_op, inputs, tmp_path, code)
+    with pytest.raises(HorqError, match="outside its planned arena"):
+        run_project(project, target, 2, 7)
+
+
+def test_read_past_the_arena_plan_poisons_the_output(every_op, inputs, tmp_path):
+    """Reading a guard (or anything not written first) yields the NaN poison, which verification sees."""
+    from horq_codegen.runners import run_project
+    code = "output[0] = horq_float_arena[HORQ_ARENA_GUARD - 1];"
+    project, target = _sabotage(every_op, inputs, tmp_path, code)
+    model_c = project / "src" / "model.c"
+    # Read the guard into the final output, after the last layer ran.
+    text = model_c.read_text().replace(f"    {code}\n", "", 1)
+    last = text.rindex("    HORQ_MARK(")
+    model_c.write_text(text[:last] + f"    {code}\n" + text[last:])
+    outputs = run_project(project, target, 2, 7).outputs
+    assert np.isnan(outputs[:, 0]).all()
+    assert not np.isnan(every_op.reference(inputs[:2])).any()

@@ -101,6 +101,20 @@ def test_hanging_firmware_is_reported_as_a_hang(small, tmp_path):
         run_project(project, quick, 1, 3)
 
 
+def test_write_outside_the_arena_plan_is_caught_in_qemu(small, tmp_path):
+    project, target = _sabotaged(small, tmp_path, "horq_float_arena[0] = 1.0f; /* a guard element */")
+    with pytest.raises(HorqError, match="outside its planned arena"):
+        run_project(project, target, 1, 3)
+
+
+def test_garbled_output_is_reported(small, tmp_path):
+    project, target = _sabotaged(small, tmp_path, "printf(\"y 0 zz\\n\");")
+    model_c = project / "src" / "model.c"
+    model_c.write_text("#include <stdio.h>\n" + model_c.read_text())
+    with pytest.raises(HorqError, match="garbled|printed"):
+        run_project(project, target, 1, 3)
+
+
 def test_build_error_is_reported(small, tmp_path):
     project, target = _sabotaged(small, tmp_path, "this is not C;")
     with pytest.raises(HorqError, match="build failed"):
