@@ -224,9 +224,9 @@ def _environment() -> jinja2.Environment:
 
 
 def render_inputs(samples: np.ndarray) -> str:
-    """``test_inputs.c``: the vectors the harness runs, embedded as const data."""
+    """``test_inputs.c``: the vectors the harness runs, as the bits of their floats (NaN and inf included)."""
     env = _environment()
-    flat = np.asarray(samples, np.float32).reshape(len(samples), -1)
+    flat = np.ascontiguousarray(np.asarray(samples, np.float32).reshape(len(samples), -1)).view(np.uint32)
     return env.get_template("project/common/src/test_inputs.c.jinja").render(
         version=__version__, count=len(flat), size=flat.shape[1],
         samples=[c_array_body(s) for s in flat])

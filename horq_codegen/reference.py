@@ -251,12 +251,17 @@ def run_traced(graph: Graph, sample: np.ndarray) -> dict[str, np.ndarray]:
     if len(shape) == 3 and not any(n.op == Op.TO_HWC for n in graph.nodes):
         x = np.ascontiguousarray(x.transpose(1, 2, 0))  # C == 1 or H*W == 1: same memory order
     values: dict[str, np.ndarray] = {INPUT: x}
-    for node in graph.nodes:
-        x = values[node.inputs[0]]
-        if len(node.shape) == 1 and node.op != Op.TO_CHW:
-            x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
-        values[node.name] = _KERNELS[node.op](node, x, values)
+    with np.errstate(all="ignore"):  # IEEE semantics are the contract: inf - inf is NaN, as in C
+        for node in graph.nodes:
+            _run_node(node, values)
     return values
+
+
+def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
+    x = values[node.inputs[0]]
+    if len(node.shape) == 1 and node.op != Op.TO_CHW:
+        x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
+    values[node.name] = _KERNELS[node.op](node, x, values)
 
 
 def run(graph: Graph, samples: np.ndarray) -> np.ndarray:
