@@ -4,6 +4,8 @@
 #include "horq_kernels.h"
 
 #define HORQ_MAX_ORDER 8
+/* Output channels whose mismatch counts are computed in one call of the inner loop. */
+#define HORQ_ROW_CHUNK 16
 
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
 {
@@ -91,8 +93,8 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
                 continue;
             }
             const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
-            horq_xor_popcount_planes(weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw,
-                                     planes + pix * p->order * cw, cw, p->order, cw, mismatches);
+            horq_xor_popcount_rows(weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw, 1,
+                                   planes + pix * p->order * cw, cw, p->order, cw, mismatches);
             for (int32_t k = 0; k < p->order; ++k) {
                 acc += pixel_betas[pix * p->order + k] * (float)(w->in.c - 2 * mismatches[k]);
             }
@@ -114,7 +116,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     uint32_t *planes = scratch_w;                       /* PIXEL/TENSOR/STATIC: every pixel's planes */
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
-    int32_t mismatches[HORQ_MAX_ORDER];
+    int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
 
     if (p->granularity == HORQ_GRAN_PIXEL) {
         for (int32_t pix = 0; pix < pixels; ++pix) {
@@ -136,23 +138,30 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             if (p->granularity == HORQ_GRAN_PATCH) {
                 gather_patch(w, input, oy, ox, scratch_f);
-                horq_binarize_rows(scratch_f, taps, w->in.c, 0, p->order, NULL, betas, patch, patch_words);
+                horq_binarize_rows_inplace(scratch_f, taps, w->in.c, p->order, betas, patch, patch_words);
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);
             }
             float *out = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
-            for (int32_t o = 0; o < w->out.c; ++o) {
-                const uint32_t *weights_o = p->weights + (ptrdiff_t)o * patch_words;
-                float acc = 0.0f;
-                if (p->granularity == HORQ_GRAN_PIXEL) {
-                    acc = pixel_accumulate(p, weights_o, planes, betas, oy, ox);
-                } else {
-                    horq_xor_popcount_planes(weights_o, patch, patch_words, p->order, patch_words, mismatches);
-                    for (int32_t k = 0; k < p->order; ++k) {
-                        acc += betas[k] * (float)(n - 2 * mismatches[k]);
-                    }
+            if (p->granularity == HORQ_GRAN_PIXEL) {
+                for (int32_t o = 0; o < w->out.c; ++o) {
+                    const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)o * patch_words, planes, betas, oy, ox);
+                    out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
                 }
-                out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
+                continue;
+            }
+            for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
+                const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
+                horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
+                                       p->order, patch_words, mismatches);
+                for (int32_t r = 0; r < rows; ++r) {
+                    const int32_t o = first + r;
+                    float acc = 0.0f;
+                    for (int32_t k = 0; k < p->order; ++k) {
+                        acc += betas[k] * (float)(n - 2 * mismatches[r * p->order + k]);
+                    }
+                    out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
+                }
             }
         }
     }

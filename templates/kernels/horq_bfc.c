@@ -15,13 +15,18 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
     const int32_t words = HORQ_WORDS_FOR(p->in_features);
     const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
     horq_binarize_rows(input, 1, p->in_features, 0, p->order, fixed, scratch_f, scratch_w, words);
-    int32_t mismatches[8]; /* HORQ_MAX_ORDER */
-    for (int32_t o = 0; o < p->out_features; ++o) {
-        horq_xor_popcount_planes(p->weights + (ptrdiff_t)o * words, scratch_w, words, p->order, words, mismatches);
-        float acc = 0.0f;
-        for (int32_t k = 0; k < p->order; ++k) {
-            acc += scratch_f[k] * (float)(p->in_features - 2 * mismatches[k]);
+    int32_t mismatches[16 * 8]; /* 16 rows at a time, HORQ_MAX_ORDER planes */
+    for (int32_t first = 0; first < p->out_features; first += 16) {
+        const int32_t rows = p->out_features - first < 16 ? p->out_features - first : 16;
+        horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * words, rows, scratch_w, words, p->order, words,
+                               mismatches);
+        for (int32_t r = 0; r < rows; ++r) {
+            const int32_t o = first + r;
+            float acc = 0.0f;
+            for (int32_t k = 0; k < p->order; ++k) {
+                acc += scratch_f[k] * (float)(p->in_features - 2 * mismatches[r * p->order + k]);
+            }
+            output[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
         }
-        output[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
     }
 }

@@ -90,10 +90,11 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
 
 /* ---- the inner loop -------------------------------------------------------- */
 
-/* mismatches[k] = popcount(weights XOR planes + k * plane_stride) over `words`
- * words, k < order. The instruction-set specific fast path (horq_popcount.c). */
-void horq_xor_popcount_planes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride,
-                              int32_t order, int32_t words, int32_t *mismatches);
+/* mismatches[r * order + k] = popcount(weights[r] XOR plane k) for `rows` weight
+ * rows of `words` words each (stored one after another) and `order` planes at
+ * planes + k * plane_stride. The instruction-set specific fast path (horq_popcount.c). */
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches);
 
 /* ---- residual binarization (shared by the HORQ kernels) ------------------ */
 
@@ -106,6 +107,12 @@ void horq_xor_popcount_planes(const uint32_t *weights, const uint32_t *planes, i
 void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t pad_count,
                         int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
                         int32_t plane_stride);
+
+/* The same binarization for a group the caller owns (a gathered patch): the
+ * residuals are updated in place instead of recomputed, which is cheaper and
+ * gives identical bits and betas. No padding count, no fixed betas. */
+void horq_binarize_rows_inplace(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
+                                uint32_t *planes, int32_t plane_stride);
 
 /* The sign word that a zero (a padding value) gets in each plane, for a row of
  * `cols` values: all real bits set where that plane's residual of 0 is negative. */

@@ -3,9 +3,11 @@
  * the inner loop of every HORQ layer. One body, the instruction-set paths behind
  * the project's flags (horq_types.h), a portable path always present.
  *
- *   mismatches[k] = popcount(weights XOR planes[k * plane_stride ...]) over `words` words
+ *   mismatches[r * order + k] = popcount(weights row r XOR plane k) over `words` words
  *
- * Each weight word is loaded once and used for two planes at a time.
+ * All output channels (rows) of one input group go through one call, so the
+ * set-up is paid once per group; on the SWAR path each weight word is loaded
+ * once for two planes.
  */
 #include <stddef.h>
 
@@ -27,24 +29,45 @@
 
 #if defined(HORQ_SWAR)
 /* SWAR popcount (Cortex-M4/M7 have no popcount instruction and GCC's builtin is
- * a libgcc call): per word, 2-bit then 4-bit field counts (<= 4 per nibble);
- * three words add up in the nibbles (<= 12), the nibbles fold into bytes (<= 24)
- * and ten such triples accumulate in the bytes (<= 240) before one __usada8 sums
- * the four bytes. The masks stay in registers across the loop. */
-#define M1 0x55555555u
-#define M2 0x33333333u
-#define M4 0x0F0F0F0Fu
+ * a libgcc call). Three XOR-ed words at a time go through a carry-save adder
+ * (ones + 2 * twos), each of the two through the 2-bit and 4-bit field steps,
+ * giving nibble counts <= 12; they fold into bytes (<= 24 per triple) and ten
+ * triples accumulate in the bytes (<= 240) before one __usada8 sums them.
+ *
+ * The masks are passed through an empty asm so that GCC keeps them in
+ * registers: as immediates it cannot fold the shifts into the ANDs
+ * (`and r, m, x, lsr #1` is one instruction, `lsr` + `and #imm` two). */
+typedef struct {
+    uint32_t m1, m2, m4;
+} swar_masks;
 
-static inline uint32_t xor_nibbles(uint32_t a, uint32_t b)
+static inline swar_masks masks_in_registers(void)
 {
-    uint32_t x = a ^ b;
-    x -= (x >> 1) & M1;
-    return (x & M2) + ((x >> 2) & M2);
+    swar_masks m = {0x55555555u, 0x33333333u, 0x0F0F0F0Fu};
+#if defined(__GNUC__)
+    __asm__("" : "+r"(m.m1), "+r"(m.m2), "+r"(m.m4));
+#endif
+    return m;
 }
 
-static inline uint32_t nibbles_to_bytes(uint32_t n)
+static inline uint32_t nibble_counts(uint32_t x, const swar_masks *m)
 {
-    return (n & M4) + ((n >> 4) & M4);
+    x -= (x >> 1) & m->m1;
+    return (x & m->m2) + ((x >> 2) & m->m2);
+}
+
+/* Bit counts of three words, per nibble (<= 12). */
+static inline uint32_t triple_nibbles(uint32_t x1, uint32_t x2, uint32_t x3, const swar_masks *m)
+{
+    const uint32_t u = x1 ^ x2;
+    const uint32_t ones = u ^ x3;
+    const uint32_t twos = (x1 & x2) | (u & x3);
+    return nibble_counts(ones, m) + (nibble_counts(twos, m) << 1);
+}
+
+static inline uint32_t nibbles_to_bytes(uint32_t n, const swar_masks *m)
+{
+    return (n & m->m4) + ((n >> 4) & m->m4);
 }
 
 static inline uint32_t sum_bytes(uint32_t bytes, uint32_t acc)
@@ -57,54 +80,29 @@ static inline uint32_t sum_bytes(uint32_t bytes, uint32_t acc)
 #endif
 }
 
-/* Two planes against the same weights; q may equal p (then only c0 is meaningful). */
-static void swar_two_planes(const uint32_t *w, const uint32_t *p, const uint32_t *q, int32_t words,
-                            int32_t *c0, int32_t *c1)
+/* Mismatches of one weight row against two planes (q may equal p). */
+static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const uint32_t *q, int32_t words,
+                                   const swar_masks *m, int32_t *c0, int32_t *c1)
 {
     uint32_t sum0 = 0, sum1 = 0;
     int32_t i = 0;
     while (words - i >= 3) {
-        int32_t triples = (words - i) / 3;
-        if (triples > 10) {
-            triples = 10;
-        }
+        const int32_t block_end = (words - i >= 30) ? i + 30 : words - (words - i) % 3;
         uint32_t bytes0 = 0, bytes1 = 0;
-        for (int32_t t = 0; t < triples; ++t, i += 3) {
+        for (; i < block_end; i += 3) {
             const uint32_t w0 = w[i], w1 = w[i + 1], w2 = w[i + 2];
-            bytes0 += nibbles_to_bytes(xor_nibbles(w0, p[i]) + xor_nibbles(w1, p[i + 1]) + xor_nibbles(w2, p[i + 2]));
-            bytes1 += nibbles_to_bytes(xor_nibbles(w0, q[i]) + xor_nibbles(w1, q[i + 1]) + xor_nibbles(w2, q[i + 2]));
+            bytes0 += nibbles_to_bytes(triple_nibbles(w0 ^ p[i], w1 ^ p[i + 1], w2 ^ p[i + 2], m), m);
+            bytes1 += nibbles_to_bytes(triple_nibbles(w0 ^ q[i], w1 ^ q[i + 1], w2 ^ q[i + 2], m), m);
         }
         sum0 = sum_bytes(bytes0, sum0);
         sum1 = sum_bytes(bytes1, sum1);
     }
     for (; i < words; ++i) {
-        sum0 = sum_bytes(nibbles_to_bytes(xor_nibbles(w[i], p[i])), sum0);
-        sum1 = sum_bytes(nibbles_to_bytes(xor_nibbles(w[i], q[i])), sum1);
+        sum0 = sum_bytes(nibbles_to_bytes(nibble_counts(w[i] ^ p[i], m), m), sum0);
+        sum1 = sum_bytes(nibbles_to_bytes(nibble_counts(w[i] ^ q[i], m), m), sum1);
     }
     *c0 = (int32_t)sum0;
     *c1 = (int32_t)sum1;
-}
-
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
-{
-    uint32_t sum = 0;
-    int32_t i = 0;
-    while (words - i >= 3) {
-        int32_t triples = (words - i) / 3;
-        if (triples > 10) {
-            triples = 10;
-        }
-        uint32_t bytes = 0;
-        for (int32_t t = 0; t < triples; ++t, i += 3) {
-            bytes += nibbles_to_bytes(xor_nibbles(w[i], p[i]) + xor_nibbles(w[i + 1], p[i + 1]) +
-                                      xor_nibbles(w[i + 2], p[i + 2]));
-        }
-        sum = sum_bytes(bytes, sum);
-    }
-    for (; i < words; ++i) {
-        sum = sum_bytes(nibbles_to_bytes(xor_nibbles(w[i], p[i])), sum);
-    }
-    return (int32_t)sum;
 }
 
 #elif defined(HORQ_ARM_MVE)
@@ -157,17 +155,27 @@ static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
 }
 #endif
 
-void horq_xor_popcount_planes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride,
-                              int32_t order, int32_t words, int32_t *mismatches)
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches)
 {
-    int32_t k = 0;
 #if defined(HORQ_SWAR)
-    for (; k + 2 <= order; k += 2) {
-        swar_two_planes(weights, planes + (ptrdiff_t)k * plane_stride, planes + (ptrdiff_t)(k + 1) * plane_stride,
-                        words, &mismatches[k], &mismatches[k + 1]);
+    const swar_masks m = masks_in_registers();
+    for (int32_t r = 0; r < rows; ++r) {
+        const uint32_t *w = weights + (ptrdiff_t)r * words;
+        int32_t *out = mismatches + (ptrdiff_t)r * order;
+        for (int32_t k = 0; k < order; k += 2) {
+            const uint32_t *p = planes + (ptrdiff_t)k * plane_stride;
+            const uint32_t *q = k + 1 < order ? p + plane_stride : p;
+            int32_t unused;
+            swar_two_planes(w, p, q, words, &m, &out[k], k + 1 < order ? &out[k + 1] : &unused);
+        }
+    }
+#else
+    for (int32_t r = 0; r < rows; ++r) {
+        for (int32_t k = 0; k < order; ++k) {
+            mismatches[(ptrdiff_t)r * order + k] =
+                one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
+        }
     }
 #endif
-    for (; k < order; ++k) {
-        mismatches[k] = one_plane(weights, planes + (ptrdiff_t)k * plane_stride, words);
-    }
 }

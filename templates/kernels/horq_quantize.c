@@ -88,3 +88,38 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
         x = negative ? x + betas[k] : x - betas[k];
     }
 }
+
+void horq_binarize_rows_inplace(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
+                                uint32_t *planes, int32_t plane_stride)
+{
+    const int32_t words = HORQ_WORDS_FOR(cols);
+    const int32_t count = rows * cols;
+    for (int32_t k = 0; k < order; ++k) {
+        float sum = 0.0f;
+        for (int32_t i = 0; i < count; ++i) {
+            sum += fabsf(residual[i]);
+        }
+        const float beta = sum / (float)count;
+        const int update = k + 1 < order; /* the last plane's residual is never read */
+        betas[k] = beta;
+        uint32_t *plane = planes + (ptrdiff_t)k * plane_stride;
+        for (int32_t r = 0; r < rows; ++r) {
+            float *row = residual + (ptrdiff_t)r * cols;
+            for (int32_t w = 0; w < words; ++w) {
+                const int32_t first = w * HORQ_WORD_BITS;
+                const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
+                float *x = row + first;
+                uint32_t bits = 0;
+                for (int32_t b = 0; b < n; ++b) {
+                    const float v = x[b];
+                    const int negative = !(v >= 0.0f); /* NaN counts as negative, as in the reference */
+                    bits |= (uint32_t)negative << b;
+                    if (update) {
+                        x[b] = negative ? v + beta : v - beta;
+                    }
+                }
+                plane[(ptrdiff_t)r * words + w] = bits;
+            }
+        }
+    }
+}
