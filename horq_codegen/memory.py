@@ -44,10 +44,9 @@ class MemoryPlan:
 def scratch_sizes(node: Node) -> tuple[int, int]:
     """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python."""
     if node.op == Op.HORQ_CONV2D:
-        c, _, _ = node.attrs["in_shape"]
+        c, h, w = node.attrs["in_shape"]
         kh, kw = node.attrs["kernel"]
-        order, cw, taps = node.attrs["order"], words_for(c), node.attrs["kernel"][0] * node.attrs["kernel"][1]
-        _, h, w = node.attrs["in_shape"]
+        order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
         if granularity == "patch":
             return taps * c + order, order * taps * cw

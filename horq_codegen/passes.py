@@ -13,7 +13,7 @@ from .errors import HorqError
 from .ir import (CONV_OPS, HORQ_OPS, INPUT, LINEAR_OPS, TRANSFORM_OPS, Activation, Graph, Node, Op)
 from .pack import pack_signs, words_for
 
-MAX_ORDER = 8  # HORQ_MAX_ORDER in templates/kernels/horq_quantize.c
+MAX_ORDER = 8  # HORQ_MAX_ORDER in templates/kernels/horq_types.h
 
 
 def _rewire(nodes: list[Node], old: str, new: str) -> list[Node]:

@@ -45,38 +45,32 @@ def _run_host(project: Path, target: Target, options: RunOptions) -> RawRun:
     return RawRun(run_host(project / "model_test"), binary=project / "model_test")
 
 
-def _emulated(result: emulator.RunResult, target: Target) -> None:
+def _build_and_emulate(project: Path, target: Target, options: RunOptions, binary: str,
+                       emulate: Callable[[Path], emulator.RunResult]) -> RawRun:
+    """Builds with the target's cross compiler, runs under its emulator; any failure says which."""
+    _require_tool(target.cc)
+    _require_tool(target.emulator["command"])
+    make(project, *_make_args(options))
+    try:
+        result = emulate(project / binary)
+    except emulator.EmulatorError as exc:
+        raise HorqError(f"{target.name}: {exc}") from None
     check_guards(result.stdout)
     if result.status != "ok":
         raise HorqError(f"{target.name}: {result.describe()}")
+    return RawRun(result.stdout, result.marks, project / binary)
 
 
 def _run_cortex_m(project: Path, target: Target, options: RunOptions) -> RawRun:
-    _require_tool(target.cc)
-    _require_tool(target.emulator["command"])
-    make(project, *_make_args(options))
-    elf = project / "model.elf"
-    try:
-        result = emulator.run_system(elf, target.emulator["machine"], timeout_s=target.emulator["timeout_s"],
-                                     count=options.count, nm=target.emulator["nm"])
-    except emulator.EmulatorError as exc:
-        raise HorqError(f"{target.name}: {exc}") from None
-    _emulated(result, target)
-    return RawRun(result.stdout, result.marks, elf)
+    emu = target.emulator
+    return _build_and_emulate(project, target, options, "model.elf", lambda elf: emulator.run_system(
+        elf, emu["machine"], timeout_s=emu["timeout_s"], count=options.count, nm=emu["nm"]))
 
 
 def _run_linux_user(project: Path, target: Target, options: RunOptions) -> RawRun:
-    _require_tool(target.cc)
-    _require_tool(target.emulator["command"])
-    make(project, *_make_args(options))
-    exe = project / "model_test"
-    try:
-        result = emulator.run_user(exe, qemu=target.emulator["command"], timeout_s=target.emulator["timeout_s"],
-                                   count=options.count, nm=target.emulator["nm"])
-    except emulator.EmulatorError as exc:
-        raise HorqError(f"{target.name}: {exc}") from None
-    _emulated(result, target)
-    return RawRun(result.stdout, result.marks, exe)
+    emu = target.emulator
+    return _build_and_emulate(project, target, options, "model_test", lambda exe: emulator.run_user(
+        exe, qemu=emu["command"], timeout_s=emu["timeout_s"], count=options.count, nm=emu["nm"]))
 
 
 RUNNERS: dict[str, Callable[[Path, Target, RunOptions], RawRun]] = {

@@ -3,7 +3,6 @@
 
 #include "horq_kernels.h"
 
-#define HORQ_MAX_ORDER 8
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
 #define HORQ_ROW_CHUNK 16
 

@@ -15,9 +15,10 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
     const int32_t words = HORQ_WORDS_FOR(p->in_features);
     const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
     horq_binarize_rows(input, 1, p->in_features, 0, p->order, fixed, scratch_f, scratch_w, words);
-    int32_t mismatches[16 * 8]; /* 16 rows at a time, HORQ_MAX_ORDER planes */
-    for (int32_t first = 0; first < p->out_features; first += 16) {
-        const int32_t rows = p->out_features - first < 16 ? p->out_features - first : 16;
+    enum { ROWS = 16 }; /* output features per call of the inner loop */
+    int32_t mismatches[ROWS * HORQ_MAX_ORDER];
+    for (int32_t first = 0; first < p->out_features; first += ROWS) {
+        const int32_t rows = p->out_features - first < ROWS ? p->out_features - first : ROWS;
         horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * words, rows, scratch_w, words, p->order, words,
                                mismatches);
         for (int32_t r = 0; r < rows; ++r) {

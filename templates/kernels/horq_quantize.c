@@ -4,9 +4,6 @@
 
 #include "horq_kernels.h"
 
-/* Longest order a layer may use; the generator refuses larger ones. */
-#define HORQ_MAX_ORDER 8
-
 /* R_k of a value after k planes: R_k = R_{k-1} - beta_k * sgn(R_{k-1}).
  * Recomputing the chain instead of storing residuals keeps the quantizers free
  * of float scratch; the float operations are the same either way, so the

@@ -26,6 +26,8 @@
 #endif
 
 #define HORQ_WORD_BITS 32
+/* Longest order a layer may use (passes.MAX_ORDER refuses larger ones). */
+#define HORQ_MAX_ORDER 8
 #define HORQ_WORDS_FOR(n) (((n) + HORQ_WORD_BITS - 1) / HORQ_WORD_BITS)
 
 /* Population count of one word. The compiler builtin becomes a single
