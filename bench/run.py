@@ -88,17 +88,18 @@ def run(targets: list[str]) -> list[Row]:
     for target, (name, spec, order, granularity) in tqdm(jobs, desc="bench", unit="case"):
         if spec is None:
             report = bench(EXAMPLE, target)
-            h, f = report.horq.total_instructions, report.float32.total_instructions
-            rows.append(Row(target, name, 2, "patch", h, f, f / h, None, None))
+            h = report.horq.total_instructions
+            f = report.float32.total_instructions if report.float32 else 0
+            rows.append(Row(target, name, 2, "patch", h, f, f / h if f else 0.0, None, None))
             continue
         path = work / f"{name}-{order}-{granularity}.pt2"
         horq_codegen.export(_layer_model(spec, order, granularity), torch.zeros(1, *spec["shape"]), path)
         report = bench(path, target)
         layer = next(l for l in report.horq.layers if l.op.startswith("horq"))
-        base = next(l for l in report.float32.layers if l.name == layer.name)
+        base = next((l.instructions for l in report.float32.layers if l.name == layer.name), 0) if report.float32 else 0
         macs, channels, filter_size = _macs(spec)
-        rows.append(Row(target, name, order, granularity, layer.instructions, base.instructions,
-                        base.instructions / layer.instructions, analytic_speedup(channels, filter_size, order),
+        rows.append(Row(target, name, order, granularity, layer.instructions, base,
+                        base / layer.instructions if base else 0.0, analytic_speedup(channels, filter_size, order),
                         layer.instructions / (order * macs / 32)))
     return rows
 
@@ -106,7 +107,7 @@ def run(targets: list[str]) -> list[Row]:
 def format_rows(rows: list[Row]) -> str:
     header = ("target", "case", "K", "granularity", "HORQ instr", "float32 instr", "speedup", "analytic", "instr/32 MACs/plane")
     body = [(r.target, r.case, str(r.order), r.granularity or "-", f"{r.horq_instructions:,}",
-             f"{r.float32_instructions:,}", f"{r.ratio:.1f}x", f"{r.analytic:.1f}x" if r.analytic else "-",
+             f"{r.float32_instructions:,}" if r.float32_instructions else "no fit", f"{r.ratio:.1f}x" if r.ratio else "-", f"{r.analytic:.1f}x" if r.analytic else "-",
              f"{r.per_32_macs_per_plane:.2f}" if r.per_32_macs_per_plane else "-") for r in rows]
     widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
     line = lambda r: "  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))

@@ -50,7 +50,8 @@ class BenchReport:
     target: str
     emulator: str
     horq: BuildFigures
-    float32: BuildFigures
+    float32: BuildFigures | None   # None when the float32 build does not fit the emulator's memory
+    float32_missing: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -96,9 +97,15 @@ def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...]
     sample = pick_samples(model, 1).inputs
     with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:
         horq = _measure(model, graph, target, sample, Path(tmp) / "horq")
-        baseline = _measure(model, float_graph, target, sample, Path(tmp) / "float32")
+        baseline, missing = None, ""
+        try:
+            baseline = _measure(model, float_graph, target, sample, Path(tmp) / "float32")
+        except HorqError as exc:
+            if "overflowed" not in str(exc) and "will not fit" not in str(exc):
+                raise
+            missing = "the float32 build does not fit the emulator's memory"
     emulated = target.emulator.get("machine") or target.emulator.get("command", "")
-    return BenchReport(str(model_path), target.name, emulated, horq, baseline)
+    return BenchReport(str(model_path), target.name, emulated, horq, baseline, missing)
 
 
 def _ratio(a: int, b: int) -> str:
@@ -106,7 +113,8 @@ def _ratio(a: int, b: int) -> str:
 
 
 def format_report(report: BenchReport) -> str:
-    h, f = report.horq, report.float32
+    h = report.horq
+    f = report.float32 or BuildFigures([LayerCount(l.name, l.op, l.source, 0) for l in h.layers], 0, 0, 0, 0, 0)
     rows = [("layer", "op", "from", "HORQ instr", "float32 instr", "speedup")]
     for mine, base in zip(h.layers, f.layers):
         rows.append((mine.name, mine.op, mine.source, f"{mine.instructions:,}", f"{base.instructions:,}",
@@ -126,4 +134,6 @@ def format_report(report: BenchReport) -> str:
         out.append(f"{label:<22}{a:>14,}{b:>14,}{_ratio(a, b):>9}")
     out.append("flash: text + rodata + data initialisers, with 1 embedded test input and the C library's "
                "printf; RAM: data + bss (arena included) + stack")
+    if report.float32 is None:
+        out.append(f"float32 columns are empty: {report.float32_missing}")
     return "\n".join(out)

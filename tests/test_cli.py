@@ -71,6 +71,20 @@ def test_truncated_file_is_refused(small_model, capsys, tmp_path):
     assert "corrupt" in _error(["inspect", str(tmp_path / "cut.pt2")], capsys)
 
 
+def test_corrupt_file_is_refused(small_model, capsys, tmp_path):
+    data = bytearray(small_model.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(64)  # damage stored bytes: a checksum no longer matches
+    (tmp_path / "bad.pt2").write_bytes(bytes(data))
+    assert "corrupt" in _error(["inspect", str(tmp_path / "bad.pt2")], capsys)
+
+
+def test_grouped_convolution_is_refused(capsys, tmp_path):
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)).eval()
+    path = export_model(model, (4, 6, 6), tmp_path / "groups.pt2")
+    assert "groups=2" in _error(["inspect", str(path)], capsys)
+
+
 class _Payload:
     def __init__(self, path):
         self.path = path
