@@ -80,7 +80,26 @@ static inline uint32_t sum_bytes(uint32_t bytes, uint32_t acc)
 #endif
 }
 
-/* Mismatches of one weight row against two planes (q may equal p). */
+/* Mismatches of one weight row against one plane. */
+static inline int32_t swar_one_plane(const uint32_t *w, const uint32_t *p, int32_t words, const swar_masks *m)
+{
+    uint32_t sum = 0;
+    int32_t i = 0;
+    while (words - i >= 3) {
+        const int32_t block_end = (words - i >= 30) ? i + 30 : words - (words - i) % 3;
+        uint32_t bytes = 0;
+        for (; i < block_end; i += 3) {
+            bytes += nibbles_to_bytes(triple_nibbles(w[i] ^ p[i], w[i + 1] ^ p[i + 1], w[i + 2] ^ p[i + 2], m), m);
+        }
+        sum = sum_bytes(bytes, sum);
+    }
+    for (; i < words; ++i) {
+        sum = sum_bytes(nibbles_to_bytes(nibble_counts(w[i] ^ p[i], m), m), sum);
+    }
+    return (int32_t)sum;
+}
+
+/* Mismatches of one weight row against two planes. */
 static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const uint32_t *q, int32_t words,
                                    const swar_masks *m, int32_t *c0, int32_t *c1)
 {
@@ -163,11 +182,13 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     for (int32_t r = 0; r < rows; ++r) {
         const uint32_t *w = weights + (ptrdiff_t)r * words;
         int32_t *out = mismatches + (ptrdiff_t)r * order;
-        for (int32_t k = 0; k < order; k += 2) {
+        int32_t k = 0;
+        for (; k + 2 <= order; k += 2) {
             const uint32_t *p = planes + (ptrdiff_t)k * plane_stride;
-            const uint32_t *q = k + 1 < order ? p + plane_stride : p;
-            int32_t unused;
-            swar_two_planes(w, p, q, words, &m, &out[k], k + 1 < order ? &out[k + 1] : &unused);
+            swar_two_planes(w, p, p + plane_stride, words, &m, &out[k], &out[k + 1]);
+        }
+        if (k < order) {
+            out[k] = swar_one_plane(w, planes + (ptrdiff_t)k * plane_stride, words, &m);
         }
     }
 #else
