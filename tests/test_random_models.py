@@ -13,7 +13,10 @@ from torch import nn
 
 from horq_codegen.nn import HORQConv2d, HORQLinear
 
-from conftest import Pipeline, assert_bit_exact, assert_close_to_torch, export_model, settle_batchnorm
+from horq_codegen import reference
+from horq_codegen.verify import compare
+
+from conftest import Pipeline, assert_bit_exact, export_model, settle_batchnorm
 
 settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -88,6 +91,13 @@ def build(layers) -> nn.Sequential:
 
 @settings()
 @given(arch=architectures(), seed=st.integers(0, 2**16))
+# Found by the long run: order 3 over zero padding gives beta_2 == beta_1 exactly in the
+# maths, so the padded entries' R_2 is a true tie at 0 that rounding decides (and PyTorch
+# rounds differently); the verification criterion must accept it as a tie.
+@example(arch=(1, 5, [{"kind": "conv", "in": 1, "out": 2, "k": 2, "pad": 1, "stride": 1, "order": 3,
+                       "granularity": "patch", "bn": False, "act": "relu"},
+                      {"kind": "linear", "in": 72, "out": 1, "order": None, "granularity": "patch", "bn": False}]),
+         seed=0)
 @example(arch=(3, 7, [{"kind": "conv", "in": 3, "out": 33, "k": 3, "pad": 1, "stride": 2, "order": 2,
                        "granularity": "pixel", "bn": True, "act": "relu"},
                       {"kind": "linear", "in": 33 * 4 * 4, "out": 5, "order": 3, "granularity": "static", "bn": False}]),
@@ -100,5 +110,7 @@ def test_random_model_c_matches_reference_and_torch(tmp_path_factory, arch, seed
     pipeline = Pipeline(export_model(model, (channels, size, size), work / "m.pt2"))
     x = np.random.default_rng(seed).standard_normal((4, channels, size, size)).astype(np.float32)
     result = pipeline.c(x, work)
-    assert_bit_exact(result.outputs, pipeline.reference(x))
-    assert_close_to_torch(result.outputs, pipeline.torch(x))
+    expected, margins = reference.run_with_margins(pipeline.graph, x)
+    assert_bit_exact(result.outputs, expected)
+    comparison = compare(result.outputs, expected, pipeline.torch(x), None, margins)
+    assert comparison.passed, comparison
