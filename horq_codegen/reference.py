@@ -53,7 +53,8 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
 
     Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
     ``horq_binarize_rows``: betas are mean |R_{k-1}| over the values plus
-    ``pad_count`` zeros that stand for padding left out of ``values``. If
+    ``pad_count`` zeros that stand for padding left out of ``values``, summed row
+    by row and then across rows (a row is a pixel's channels). If
     ``margins`` is a list, the smallest ``|R_{k-1}| / beta_1`` of any value in a
     plane that carries weight is appended to it: how close it came to a sign tie.
     """
@@ -64,7 +65,9 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
         betas[:] = fixed_betas.astype(f32)
     else:
         for k in range(order):
-            total = sequential_sum(np.abs(residual_after(flat, betas[:, :k])))
+            # Each row's |R| in order, then the row sums in order (horq_quantize.c's compute_betas).
+            magnitudes = np.abs(residual_after(flat, betas[:, :k])).reshape(groups, rows, cols)
+            total = sequential_sum(sequential_sum(magnitudes))
             if pad_count:
                 zero_residual = residual_after(np.zeros((groups, 1), f32), betas[:, :k])[:, 0]
                 total = (total + f32(pad_count) * np.abs(zero_residual)).astype(f32)

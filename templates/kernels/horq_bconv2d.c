@@ -13,9 +13,9 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
     switch (p->granularity) {
-    case HORQ_GRAN_PATCH: /* one gathered patch and its planes */
-        *floats = taps * w->in.c + p->order;
-        *words = p->order * taps * cw;
+    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, one gathered patch and its planes */
+        *floats = pixels + taps * w->in.c + p->order;
+        *words = pixels * cw + p->order * taps * cw;
         break;
     case HORQ_GRAN_PIXEL: /* betas and planes of every pixel */
         *floats = pixels * p->order;
@@ -43,6 +43,34 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
             }
         }
     }
+}
+
+/* PATCH, plane 1: beta_1 from the per-pixel sums of |x| (padding adds 0) and the
+ * sign words of the patch's pixels (padding is +0: no bits set). */
+static float patch_first_plane(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
+                               int32_t oy, int32_t ox, uint32_t *plane)
+{
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
+    float sum = 0.0f;
+    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
+        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+            uint32_t *dst = plane + (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
+            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
+                const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
+                sum += pixel_sums[pix];
+                for (int32_t i = 0; i < cw; ++i) {
+                    dst[i] = sign_words[pix * cw + i];
+                }
+            } else {
+                for (int32_t i = 0; i < cw; ++i) {
+                    dst[i] = 0u;
+                }
+            }
+        }
+    }
+    return sum / (float)(w->kernel_h * w->kernel_w * w->in.c);
 }
 
 /* TENSOR/STATIC: copies the words of the patch at (oy, ox), plane by plane, into
@@ -123,8 +151,11 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                                betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
         }
     } else if (p->granularity == HORQ_GRAN_PATCH) {
-        betas = scratch_f + (ptrdiff_t)n;
-        patch = scratch_w;
+        /* scratch_f: [pixel sums][patch][betas]; scratch_w: [pixel sign words][patch planes] */
+        horq_row_abs_sums(input, pixels, w->in.c, scratch_f);
+        horq_sign_words(input, pixels, w->in.c, scratch_w);
+        betas = scratch_f + (ptrdiff_t)pixels + n;
+        patch = scratch_w + (ptrdiff_t)pixels * cw;
     } else {
         const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
         const int32_t pad_count = (padded - pixels) * w->in.c;
@@ -136,8 +167,12 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             if (p->granularity == HORQ_GRAN_PATCH) {
-                gather_patch(w, input, oy, ox, scratch_f);
-                horq_binarize_rows_inplace(scratch_f, taps, w->in.c, p->order, betas, patch, patch_words);
+                betas[0] = patch_first_plane(w, scratch_f, scratch_w, oy, ox, patch);
+                if (p->order > 1) {
+                    float *values = scratch_f + pixels;
+                    gather_patch(w, input, oy, ox, values);
+                    horq_binarize_next_planes(values, taps, w->in.c, p->order, betas, patch, patch_words);
+                }
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);
             }

@@ -108,11 +108,15 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
                         int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
                         int32_t plane_stride);
 
-/* The same binarization for a group the caller owns (a gathered patch): the
- * residuals are updated in place instead of recomputed, which is cheaper and
- * gives identical bits and betas. No padding count, no fixed betas. */
-void horq_binarize_rows_inplace(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
-                                uint32_t *planes, int32_t plane_stride);
+/* Pieces of the same binarization for groups that overlap (patches): the sum
+ * of |x| of each row (pixel) and each row's plane-1 sign words are computed
+ * once per input; a patch then only adds its rows' sums for beta_1 and copies
+ * their words. horq_binarize_next_planes takes a gathered patch whose plane 1
+ * (and beta_1) are set, and makes planes 2..order in place, one pass each. */
+void horq_row_abs_sums(const float *values, int32_t rows, int32_t cols, float *sums);
+void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *words);
+void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
+                               uint32_t *planes, int32_t plane_stride);
 
 /* The sign word that a zero (a padding value) gets in each plane, for a row of
  * `cols` values: all real bits set where that plane's residual of 0 is negative. */

@@ -16,13 +16,21 @@ static inline float residual_after(float x, const float *betas, int32_t k)
     return x;
 }
 
-static void compute_betas(const float *values, int32_t count, int32_t pad_count, int32_t order,
+/* The sum order of every beta (the reference repeats it): each row's |R| values
+ * in order, then the row sums in order, then the padding term. Row sums let a
+ * patch reuse per-pixel sums. */
+static void compute_betas(const float *values, int32_t rows, int32_t cols, int32_t pad_count, int32_t order,
                           float *betas)
 {
+    const int32_t count = rows * cols;
     for (int32_t k = 0; k < order; ++k) {
         float sum = 0.0f;
-        for (int32_t i = 0; i < count; ++i) {
-            sum += fabsf(residual_after(values[i], betas, k));
+        for (int32_t r = 0; r < rows; ++r) {
+            float row_sum = 0.0f;
+            for (int32_t i = r * cols; i < (r + 1) * cols; ++i) {
+                row_sum += fabsf(residual_after(values[i], betas, k));
+            }
+            sum += row_sum;
         }
         if (pad_count > 0) {
             sum += (float)pad_count * fabsf(residual_after(0.0f, betas, k));
@@ -41,7 +49,7 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
             betas[k] = fixed_betas[k];
         }
     } else {
-        compute_betas(values, rows * cols, pad_count, order, betas);
+        compute_betas(values, rows, cols, pad_count, order, betas);
     }
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
@@ -86,37 +94,65 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
     }
 }
 
-void horq_binarize_rows_inplace(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
-                                uint32_t *planes, int32_t plane_stride)
+void horq_row_abs_sums(const float *values, int32_t rows, int32_t cols, float *sums)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const float *row = values + (ptrdiff_t)r * cols;
+        float sum = 0.0f;
+        for (int32_t c = 0; c < cols; ++c) {
+            sum += fabsf(row[c]);
+        }
+        sums[r] = sum;
+    }
+}
+
+void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *words_out)
 {
     const int32_t words = HORQ_WORDS_FOR(cols);
-    const int32_t count = rows * cols;
-    for (int32_t k = 0; k < order; ++k) {
-        float sum = 0.0f;
-        for (int32_t i = 0; i < count; ++i) {
-            sum += fabsf(residual[i]);
+    for (int32_t r = 0; r < rows; ++r) {
+        const float *row = values + (ptrdiff_t)r * cols;
+        for (int32_t w = 0; w < words; ++w) {
+            const int32_t first = w * HORQ_WORD_BITS;
+            const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
+            uint32_t bits = 0;
+            for (int32_t b = 0; b < n; ++b) {
+                bits |= (uint32_t)!(row[first + b] >= 0.0f) << b; /* NaN counts as negative */
+            }
+            words_out[(ptrdiff_t)r * words + w] = bits;
         }
-        const float beta = sum / (float)count;
-        const int update = k + 1 < order; /* the last plane's residual is never read */
-        betas[k] = beta;
+    }
+}
+
+void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
+                               uint32_t *planes, int32_t plane_stride)
+{
+    const int32_t words = HORQ_WORDS_FOR(cols);
+    const float count = (float)(rows * cols);
+    for (int32_t k = 1; k < order; ++k) {
+        /* One pass per plane: apply plane k-1, sum |R| for beta_k, take plane k's signs. */
+        const float beta = betas[k - 1];
+        const uint32_t *previous = planes + (ptrdiff_t)(k - 1) * plane_stride;
         uint32_t *plane = planes + (ptrdiff_t)k * plane_stride;
+        float sum = 0.0f;
         for (int32_t r = 0; r < rows; ++r) {
             float *row = residual + (ptrdiff_t)r * cols;
+            float row_sum = 0.0f;
             for (int32_t w = 0; w < words; ++w) {
                 const int32_t first = w * HORQ_WORD_BITS;
                 const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
+                const uint32_t signs = previous[(ptrdiff_t)r * words + w];
                 float *x = row + first;
                 uint32_t bits = 0;
                 for (int32_t b = 0; b < n; ++b) {
-                    const float v = x[b];
-                    const int negative = !(v >= 0.0f); /* NaN counts as negative, as in the reference */
-                    bits |= (uint32_t)negative << b;
-                    if (update) {
-                        x[b] = negative ? v + beta : v - beta;
-                    }
+                    const float v = ((signs >> b) & 1u) ? x[b] + beta : x[b] - beta;
+                    x[b] = v;
+                    row_sum += fabsf(v);
+                    bits |= (uint32_t)!(v >= 0.0f) << b;
                 }
                 plane[(ptrdiff_t)r * words + w] = bits;
             }
+            sum += row_sum;
         }
+        betas[k] = sum / count;
     }
 }
