@@ -48,7 +48,8 @@ def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
 
 
 def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
-                  fixed_betas: np.ndarray | None = None, margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  fixed_betas: np.ndarray | None = None, margins: list | None = None,
+                  sign_bit_planes: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Order-K residual binarization of groups ``values[g]`` shaped (rows, cols).
 
     Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
@@ -83,7 +84,10 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
             exact = (residual == 0) if k == 0 else np.zeros_like(weighty)
             closeness = np.where(weighty & ~exact, np.abs(residual) / scale, np.inf)
             margins.append(float(np.nanmin(closeness, initial=np.inf)))
-        negative = sign_bits(residual)
+        # Plane 1 by sgn (x >= 0 is +1, NaN is -1); later planes by the float's sign bit, as
+        # horq_binarize_next_planes takes it. They differ only for -0.0 and NaN residuals,
+        # which arise only where beta is 0 or NaN and cannot change an output.
+        negative = sign_bits(residual) if k == 0 or not sign_bit_planes else np.signbit(residual)
         planes.append(pack_bits(negative.reshape(groups, rows, cols)))
         b = betas[:, k:k + 1]
         residual = np.where(negative, residual + b, residual - b).astype(f32)
@@ -130,8 +134,8 @@ def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     else:
         c, h, w = node.attrs["in_shape"]
         (ph, pw) = node.attrs["padding"]
-        if granularity == "patch":
-            result = binarize_rows(_patches(x, node), order, margins=margins)
+        if granularity == "patch":  # the patch kernel's planes 2..K use sign bits
+            result = binarize_rows(_patches(x, node), order, margins=margins, sign_bit_planes=True)
         elif granularity == "pixel":
             result = binarize_rows(x.reshape(h * w, 1, c), order, margins=margins)
         else:

@@ -1,6 +1,7 @@
 /* Order-K residual binarization (shared/HORQ.md, "Inputs"). */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "horq_kernels.h"
 
@@ -133,6 +134,7 @@ void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int3
         const float beta = betas[k - 1];
         const uint32_t *previous = planes + (ptrdiff_t)(k - 1) * plane_stride;
         uint32_t *plane = planes + (ptrdiff_t)k * plane_stride;
+        const int keep = k + 1 < order; /* the last plane's residuals are never read again */
         float sum = 0.0f;
         for (int32_t r = 0; r < rows; ++r) {
             float *row = residual + (ptrdiff_t)r * cols;
@@ -140,16 +142,24 @@ void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int3
             for (int32_t w = 0; w < words; ++w) {
                 const int32_t first = w * HORQ_WORD_BITS;
                 const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
-                const uint32_t signs = previous[(ptrdiff_t)r * words + w];
+                uint32_t signs = previous[(ptrdiff_t)r * words + w];
                 float *x = row + first;
                 uint32_t bits = 0;
-                for (int32_t b = 0; b < n; ++b) {
-                    const float v = ((signs >> b) & 1u) ? x[b] + beta : x[b] - beta;
-                    x[b] = v;
+                for (int32_t b = 0; b < n; ++b, signs >>= 1) {
+                    const float v = (signs & 1u) ? x[b] + beta : x[b] - beta;
+                    uint32_t v_bits;
+                    if (keep) {
+                        x[b] = v;
+                    }
                     row_sum += fabsf(v);
-                    bits |= (uint32_t)!(v >= 0.0f) << b;
+                    /* The float's sign bit, collected from the top: it equals !(v >= 0)
+                     * except for -0.0 and NaN residuals, which only arise where this
+                     * plane's beta is 0 or NaN and so cannot change an output (the
+                     * reference takes the sign bit too). */
+                    memcpy(&v_bits, &v, sizeof v_bits);
+                    bits = (bits >> 1) | (v_bits & 0x80000000u);
                 }
-                plane[(ptrdiff_t)r * words + w] = bits;
+                plane[(ptrdiff_t)r * words + w] = n == HORQ_WORD_BITS ? bits : bits >> (HORQ_WORD_BITS - n);
             }
             sum += row_sum;
         }
