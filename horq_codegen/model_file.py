@@ -88,7 +88,7 @@ def _checked_archive(data: bytes) -> dict:
     if bad is not None:
         raise HorqError(f"is corrupt: member {bad} fails its checksum")
     names = archive.namelist()
-    if not any(n.endswith("models/model.json") or n.endswith(".json") and "/models/" in n for n in names):
+    if not any("/models/" in n and n.endswith(".json") for n in names):
         raise HorqError("is a zip archive but not a torch.export program (no models/*.json inside)")
     raw = _raw_payloads(archive, names)
     meta: dict = {}

@@ -79,6 +79,13 @@ def test_corrupt_file_is_refused(small_model, capsys, tmp_path):
     assert "corrupt" in _error(["inspect", str(tmp_path / "bad.pt2")], capsys)
 
 
+def test_zip_that_is_not_a_model_is_refused(capsys, tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "photos.pt2", "w") as archive:
+        archive.writestr("holiday/notes.txt", "not a model")
+    assert "not a torch.export program" in _error(["inspect", str(tmp_path / "photos.pt2")], capsys)
+
+
 def test_grouped_convolution_is_refused(capsys, tmp_path):
     model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)).eval()
     path = export_model(model, (4, 6, 6), tmp_path / "groups.pt2")
