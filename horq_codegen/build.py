@@ -47,8 +47,6 @@ def parse_outputs(text: str, expected_samples: int, output_size: int) -> Harness
                 current = {}
             elif parts[0] == "done":
                 done = int(parts[1])
-            elif parts[0] == "guard":
-                check_guards(line)
         except (ValueError, IndexError) as exc:
             raise HorqError(f"garbled output from the generated program: {exc}") from None
     if done != expected_samples or len(outputs) != expected_samples:

@@ -87,9 +87,6 @@ class Graph:
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.input_shape if name == INPUT else self.node(name).shape
 
-    def consumers(self, name: str) -> list[Node]:
-        return [n for n in self.nodes if name in n.inputs]
-
     def replace(self, **changes: Any) -> "Graph":
         return dataclasses.replace(self, **changes)
 

@@ -20,7 +20,7 @@ def _rewire(nodes: list[Node], old: str, new: str) -> list[Node]:
     return [n.replace(inputs=tuple(new if i == old else i for i in n.inputs)) for n in nodes]
 
 
-def _fusable_producer(graph: Graph, nodes: list[Node], node: Node) -> Node | None:
+def _fusable_producer(nodes: list[Node], output: str, node: Node) -> Node | None:
     """The transform op right before ``node`` if ``node`` is its only reader and no activation sits between."""
     src = node.inputs[0]
     if src == INPUT:
@@ -28,7 +28,7 @@ def _fusable_producer(graph: Graph, nodes: list[Node], node: Node) -> Node | Non
     producer = _find(nodes, src)
     readers = [n for n in nodes if src in n.inputs]
     if producer.op in TRANSFORM_OPS and producer.activation.kind == "none" and len(readers) == 1 \
-            and src != graph.output:
+            and src != output:
         return producer
     return None
 
@@ -42,10 +42,10 @@ def _put(nodes: list[Node], node: Node) -> list[Node]:
     return [node if n.name == node.name else n for n in nodes]
 
 
-def _remove(graph: Graph, nodes: list[Node], node: Node, replacement: str) -> tuple[list[Node], str]:
+def _remove(nodes: list[Node], output: str, node: Node, replacement: str) -> tuple[list[Node], str]:
+    """Drops ``node``, its readers (and the graph output, if it was) now read ``replacement``."""
     nodes = _rewire([n for n in nodes if n.name != node.name], node.name, replacement)
-    output = replacement if graph.output == node.name else graph.output
-    return nodes, output
+    return nodes, (replacement if output == node.name else output)
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
@@ -57,14 +57,14 @@ def fold_batchnorm(graph: Graph) -> Graph:
         p = bn.params
         scale = p["weight"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["eps"])
         offset = p["bias"].astype(np.float64) - p["mean"].astype(np.float64) * scale
-        producer = _fusable_producer(graph.replace(output=output), nodes, bn)
+        producer = _fusable_producer(nodes, output, bn)
         if producer is not None:
             folded = producer.replace(params={
                 **producer.params,
                 "scale": (producer.params["scale"] * scale).astype(np.float32),
                 "offset": (producer.params["offset"] * scale + offset).astype(np.float32)})
             nodes = _put(nodes, folded)
-            nodes, output = _remove(graph.replace(output=output), nodes, bn, producer.name)
+            nodes, output = _remove(nodes, output, bn, producer.name)
         else:
             affine = bn.replace(op=Op.AFFINE, attrs={}, params={"scale": scale.astype(np.float32),
                                                                  "offset": offset.astype(np.float32)})
@@ -78,13 +78,13 @@ def fuse_activations(graph: Graph) -> Graph:
     output = graph.output
     for name in [n.name for n in graph.nodes if n.op in (Op.RELU, Op.HARDTANH)]:
         act = _find(nodes, name)
-        producer = _fusable_producer(graph.replace(output=output), nodes, act)
+        producer = _fusable_producer(nodes, output, act)
         if producer is None:
             continue
         activation = Activation("relu") if act.op == Op.RELU else \
             Activation("hardtanh", act.attrs["low"], act.attrs["high"])
         nodes = _put(nodes, producer.replace(activation=activation))
-        nodes, output = _remove(graph.replace(output=output), nodes, act, producer.name)
+        nodes, output = _remove(nodes, output, act, producer.name)
     return graph.replace(nodes=tuple(nodes), output=output)
 
 
@@ -158,7 +158,7 @@ def fold_reorders(graph: Graph) -> Graph:
             elif n.op == Op.AFFINE:
                 replaced[n.name] = n.replace(params={k: v[perm] for k, v in n.params.items()})
         nodes = [replaced.get(n.name, n) for n in nodes]
-        nodes, output = _remove(graph.replace(output=output), nodes, reorder, reorder.inputs[0])
+        nodes, output = _remove(nodes, output, reorder, reorder.inputs[0])
     return graph.replace(nodes=tuple(nodes), output=output)
 
 

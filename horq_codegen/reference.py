@@ -180,7 +180,6 @@ def _horq_conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
         else:
             dots = (kh * kw * c - 2 * mismatches.sum(axis=2)).astype(f32)       # (P, O, K)
             acc = sequential_sum(betas[0][None, None, :] * dots)
-    trace[node.name + ".dots"] = dots
     return transform(acc, node).reshape(out_h, out_w, out_c)
 
 
@@ -210,7 +209,6 @@ def _horq_linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     betas, planes = _betas_and_planes(node, x, trace)
     n = node.attrs["in_features"]
     dots = (n - 2 * xor_popcount(node.params["weight_bits"][:, None, :], planes[0, :, 0][None])).astype(f32)
-    trace[node.name + ".dots"] = dots
     return transform(sequential_sum(betas[0][None, :] * dots), node)
 
 
@@ -251,7 +249,8 @@ _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
 
 
 def run_traced(graph: Graph, sample: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's output (memory layout) for one sample given in PyTorch's order, plus ``.dots``."""
+    """Every node's output (memory layout) for one sample given in PyTorch's order, plus each HORQ
+    layer's ``<name>.margin`` (see :func:`run_with_margins`)."""
     assert graph.layout == "hwc", "the reference runs lowered graphs"
     shape = graph.input_shape
     x = np.asarray(sample, f32).reshape(shape)

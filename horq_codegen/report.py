@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import CONV_OPS, HORQ_OPS, LINEAR_OPS, Graph, Node, Op
+from .ir import CONV_OPS, HORQ_OPS, LINEAR_OPS, Graph, Node
 from .memory import plan_memory
 
 
