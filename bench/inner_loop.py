@@ -1,0 +1,101 @@
+"""The inner loop's steady-state cost: instructions per 32-bit word per plane.
+
+    .venv/bin/python bench/inner_loop.py [--targets cortex-m7 cortex-m55 cortex-a72]
+
+Builds a small program around ``horq_xor_popcount_rows`` (one weight row, two
+planes) for ``words`` = 30 and 60, counts executed instructions between two
+marks under QEMU, and divides the difference by the 60 extra word-planes, so
+call and set-up costs cancel out.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jinja2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from horq_codegen import emulator  # noqa: E402
+from horq_codegen.resources import templates_dir  # noqa: E402
+from horq_codegen.targets import Target, load_target  # noqa: E402
+
+PROGRAM = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "horq_kernels.h"
+
+#ifdef HORQ_SEMIHOSTING
+extern void initialise_monitor_handles(void);
+#endif
+
+static uint32_t weights[WORDS], planes[2 * WORDS];
+static int32_t mismatches[2];
+
+__attribute__((noinline)) void horq_bench_mark(int id) { __asm__ volatile("" : : "r"(id) : "memory"); }
+
+int main(void)
+{
+#ifdef HORQ_SEMIHOSTING
+    initialise_monitor_handles();
+#endif
+    uint32_t x = 12345u;
+    for (int i = 0; i < WORDS; ++i) { x = x * 1664525u + 1013904223u; weights[i] = x; }
+    for (int i = 0; i < 2 * WORDS; ++i) { x = x * 1664525u + 1013904223u; planes[i] = x; }
+    horq_bench_mark(0);
+    horq_xor_popcount_rows(weights, 1, planes, WORDS, 2, WORDS, mismatches);
+    horq_bench_mark(1);
+    printf("%ld %ld\n", (long)mismatches[0], (long)mismatches[1]);
+    return 0;
+}
+"""
+
+
+def _build(target: Target, words: int, work: Path) -> Path:
+    kernels = templates_dir() / "kernels"
+    source = work / "main.c"
+    source.write_text(PROGRAM)
+    binary = work / f"inner-{target.name}-{words}"
+    extra: list[str] = []
+    if target.kind == "cortex-m":
+        script = work / "link.ld"
+        template = jinja2.Template((templates_dir() / "firmware" / "link.ld.jinja").read_text())
+        script.write_text(template.render(**target.memory))
+        extra = ["-T", str(script), str(templates_dir() / "firmware" / "startup_cortexm.c")]
+    subprocess.run([target.cc, *target.cflags, f"-DWORDS={words}", f"-I{kernels}", str(source),
+                    str(kernels / "horq_popcount.c"), *extra, "-o", str(binary), *target.ldflags], check=True)
+    return binary
+
+
+def _count(target: Target, binary: Path) -> int:
+    emu = target.emulator
+    if target.kind == "cortex-m":
+        result = emulator.run_system(binary, emu["machine"], count=True, nm=emu["nm"])
+    else:
+        result = emulator.run_user(binary, qemu=emu["command"], count=True, nm=emu["nm"])
+    assert result.status == "ok" and result.marks and len(result.marks) == 2, result.describe()
+    return result.marks[1] - result.marks[0]
+
+
+def per_word_per_plane(target_name: str) -> float:
+    target = load_target(target_name)
+    with tempfile.TemporaryDirectory(prefix="horq-inner-") as tmp:
+        short, long = (_count(target, _build(target, words, Path(tmp))) for words in (30, 60))
+    return (long - short) / (30 * 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", nargs="+", default=["cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72"])
+    args = parser.parse_args()
+    for name in args.targets:
+        print(f"{name:<12} {per_word_per_plane(name):6.2f} instructions per 32-bit word per plane")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
