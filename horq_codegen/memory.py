@@ -49,7 +49,7 @@ def scratch_sizes(node: Node) -> tuple[int, int]:
         order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
         if granularity == "patch":
-            return h * w + taps * c + order, h * w * cw + order * taps * cw
+            return h * w + (taps * c if order >= 3 else 0) + order, h * w * cw + order * taps * cw
         if granularity == "pixel":
             return h * w * order, h * w * order * cw
         return order, (h * w + 1 + taps) * order * cw

@@ -47,9 +47,20 @@ def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return x
 
 
+def _tie_margin(residual: np.ndarray, betas: np.ndarray, k: int) -> float:
+    """The smallest |R_k| / beta_1 over groups (rows of ``residual``) in plane k+1."""
+    residual = residual.reshape(residual.shape[0], -1)
+    # A tie matters only in a plane that carries weight: beta_k is not negligible.
+    scale = np.where(betas[:, :1] > 0, betas[:, :1], np.float32(1))
+    # An exact 0 input (padding, ReLU) is exact everywhere: only later residuals tie at 0.
+    weighty = betas[:, k:k + 1] > PLANE_WEIGHT_FLOOR * scale
+    exact = (residual == 0) if k == 0 else np.zeros_like(weighty)
+    closeness = np.where(weighty & ~exact, np.abs(residual) / scale, np.inf)
+    return float(np.nanmin(closeness, initial=np.inf))
+
+
 def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
-                  fixed_betas: np.ndarray | None = None, margins: list | None = None,
-                  sign_bit_planes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  fixed_betas: np.ndarray | None = None, margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Order-K residual binarization of groups ``values[g]`` shaped (rows, cols).
 
     Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
@@ -77,21 +88,44 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
     residual = flat
     for k in range(order):
         if margins is not None and residual.size:
-            # A tie matters only in a plane that carries weight: beta_k is not negligible.
-            scale = np.where(betas[:, :1] > 0, betas[:, :1], np.float32(1))
-            # An exact 0 input (padding, ReLU) is exact everywhere: only later residuals tie at 0.
-            weighty = betas[:, k:k + 1] > PLANE_WEIGHT_FLOOR * scale
-            exact = (residual == 0) if k == 0 else np.zeros_like(weighty)
-            closeness = np.where(weighty & ~exact, np.abs(residual) / scale, np.inf)
-            margins.append(float(np.nanmin(closeness, initial=np.inf)))
-        # Plane 1 by sgn (x >= 0 is +1, NaN is -1); later planes by the float's sign bit, as
-        # horq_binarize_next_planes takes it. They differ only for -0.0 and NaN residuals,
-        # which arise only where beta is 0 or NaN and cannot change an output.
-        negative = sign_bits(residual) if k == 0 or not sign_bit_planes else np.signbit(residual)
+            margins.append(_tie_margin(residual, betas, k))
+        negative = sign_bits(residual)  # sgn: x >= 0 is +1, NaN is -1
         planes.append(pack_bits(negative.reshape(groups, rows, cols)))
         b = betas[:, k:k + 1]
         residual = np.where(negative, residual + b, residual - b).astype(f32)
     return betas, np.stack(planes, axis=1)
+
+
+def binarize_patches(patches: np.ndarray, order: int,
+                     margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Order-K binarization of patches (G, taps, c) as the patch kernel does it (HORQ.md,
+    "Patch quantization"): beta_1 from row sums of |x|; plane 2 without residuals, the plane-1
+    bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| and
+    M = sum min(|x|, beta_1), both summed row by row and then across rows; planes 3..K from
+    the residuals by their float sign bits (``horq_binarize_next_planes``)."""
+    groups, rows, cols = patches.shape
+    n = f32(rows * cols)
+    x = patches.astype(f32)
+    magnitude = np.abs(x)
+    abs_sum = sequential_sum(sequential_sum(magnitude))
+    betas = np.zeros((groups, order), f32)
+    betas[:, 0] = abs_sum / n
+    beta1 = betas[:, :1, None]
+    negative = sign_bits(x)
+    planes = [negative]
+    if order >= 2:
+        planes.append(negative ^ (magnitude < beta1))
+        min_sum = sequential_sum(sequential_sum(np.fmin(magnitude, beta1)))
+        betas[:, 1] = (f32(2) * (abs_sum - min_sum)).astype(f32) / n
+    residuals = [x, np.where(negative, x + beta1, x - beta1).astype(f32)]
+    for k in range(2, order):
+        b = betas[:, k - 1:k, None]
+        residuals.append(np.where(planes[k - 1], residuals[-1] + b, residuals[-1] - b).astype(f32))
+        betas[:, k] = sequential_sum(sequential_sum(np.abs(residuals[-1]))) / n
+        planes.append(np.signbit(residuals[-1]))
+    if margins is not None and x.size:
+        margins.extend(_tie_margin(r, betas, k) for k, r in enumerate(residuals[:order]))
+    return betas, np.stack([pack_bits(plane) for plane in planes[:order]], axis=1)
 
 
 def _patches(x: np.ndarray, node: Node) -> np.ndarray:
@@ -134,8 +168,8 @@ def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     else:
         c, h, w = node.attrs["in_shape"]
         (ph, pw) = node.attrs["padding"]
-        if granularity == "patch":  # the patch kernel's planes 2..K use sign bits
-            result = binarize_rows(_patches(x, node), order, margins=margins, sign_bit_planes=True)
+        if granularity == "patch":
+            result = binarize_patches(_patches(x, node), order, margins)
         elif granularity == "pixel":
             result = binarize_rows(x.reshape(h * w, 1, c), order, margins=margins)
         else:

@@ -14,8 +14,8 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
     switch (p->granularity) {
-    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, one gathered patch and its planes */
-        *floats = pixels + taps * w->in.c + p->order;
+    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 3: one gathered patch */
+        *floats = pixels + (p->order >= 3 ? taps * w->in.c : 0) + p->order;
         *words = pixels * cw + p->order * taps * cw;
         break;
     case HORQ_GRAN_PIXEL: /* betas and planes of every pixel */
@@ -47,8 +47,9 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
     }
 }
 
-/* PATCH, plane 1: beta_1 from the per-pixel sums of |x| (padding adds 0) and the
- * sign words of the patch's pixels (padding is +0: no bits set). */
+/* PATCH, plane 1: the sum of |x| over the patch (beta_1 * n) from the per-pixel
+ * sums (padding adds 0), and the sign words of the patch's pixels (padding is +0:
+ * no bits set). */
 static float patch_first_plane(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
                                int32_t oy, int32_t ox, uint32_t *plane)
 {
@@ -72,7 +73,41 @@ static float patch_first_plane(const horq_window *w, const float *pixel_sums, co
             }
         }
     }
-    return sum / (float)(w->kernel_h * w->kernel_w * w->in.c);
+    return sum;
+}
+
+/* PATCH, plane 2 without forming R_1 (shared/HORQ.md, "Patch quantization"): a
+ * value's bit is its plane-1 bit flipped where |x| < beta_1, since
+ * sgn(R_1) = sgn(x) * sgn(|x| - beta_1); and sum |R_1| = 2 (S - M) with
+ * S = sum |x| = n * beta_1 and M = sum min(|x|, beta_1). Returns M, summed pixel
+ * by pixel over the channels and then over the taps, as the reference does. */
+static float patch_second_plane(const horq_window *w, const float *input, float beta1, int32_t oy, int32_t ox,
+                                const uint32_t *plane1, uint32_t *plane2)
+{
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
+    /* A padding zero is below any positive beta_1: all its bits flip. */
+    const int zero_is_small = 0.0f < beta1;
+    float min_sum = 0.0f;
+    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
+        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+            const ptrdiff_t tap = (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
+            const int inside = iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w;
+            const float *x = inside ? input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c : input;
+            if (inside) {
+                min_sum += horq_sum_min_abs(x, w->in.c, beta1);
+            }
+            for (int32_t i = 0; i < cw; ++i) {
+                const int32_t first = i * HORQ_WORD_BITS;
+                const int32_t bits = w->in.c - first < HORQ_WORD_BITS ? w->in.c - first : HORQ_WORD_BITS;
+                const uint32_t valid = bits == HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << bits) - 1u;
+                const uint32_t small = inside ? horq_below_mask(x + first, bits, beta1) : (zero_is_small ? valid : 0u);
+                plane2[tap + i] = plane1[tap + i] ^ small;
+            }
+        }
+    }
+    return min_sum;
 }
 
 /* TENSOR/STATIC: copies the words of the patch at (oy, ox), plane by plane, into
@@ -153,10 +188,10 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                                betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
         }
     } else if (p->granularity == HORQ_GRAN_PATCH) {
-        /* scratch_f: [pixel sums][patch][betas]; scratch_w: [pixel sign words][patch planes] */
+        /* scratch_f: [pixel sums][gathered patch, order >= 3][betas]; scratch_w: [pixel sign words][patch planes] */
         horq_row_abs_sums(input, pixels, w->in.c, scratch_f);
         horq_sign_words(input, pixels, w->in.c, scratch_w);
-        betas = scratch_f + (ptrdiff_t)pixels + n;
+        betas = scratch_f + (ptrdiff_t)pixels + (p->order >= 3 ? n : 0);
         patch = scratch_w + (ptrdiff_t)pixels * cw;
     } else {
         const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
@@ -169,11 +204,17 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             if (p->granularity == HORQ_GRAN_PATCH) {
-                betas[0] = patch_first_plane(w, scratch_f, scratch_w, oy, ox, patch);
+                const float abs_sum = patch_first_plane(w, scratch_f, scratch_w, oy, ox, patch);
+                betas[0] = abs_sum / (float)n;
                 if (p->order > 1) {
+                    const float min_sum = patch_second_plane(w, input, betas[0], oy, ox, patch, patch + patch_words);
+                    betas[1] = 2.0f * (abs_sum - min_sum) / (float)n;
+                }
+                if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
                     float *values = scratch_f + pixels;
                     gather_patch(w, input, oy, ox, values);
-                    horq_binarize_next_planes(values, taps, w->in.c, p->order, betas, patch, patch_words);
+                    horq_apply_plane(values, taps, w->in.c, patch, betas[0]);
+                    horq_binarize_next_planes(values, taps, w->in.c, 2, p->order, betas, patch, patch_words);
                 }
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);

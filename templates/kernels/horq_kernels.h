@@ -111,12 +111,19 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
 /* Pieces of the same binarization for groups that overlap (patches): the sum
  * of |x| of each row (pixel) and each row's plane-1 sign words are computed
  * once per input; a patch then only adds its rows' sums for beta_1 and copies
- * their words. horq_binarize_next_planes takes a gathered patch whose plane 1
- * (and beta_1) are set, and makes planes 2..order in place, one pass each. */
+ * their words. Plane 2 needs no residuals: horq_below_mask gives the bits of
+ * |x| < beta_1 (bit i for values[i], count <= 32) and horq_sum_min_abs the sum
+ * of min(|x|, beta_1) in index order. horq_apply_plane turns values into the
+ * residuals after one plane (x - beta * sgn x, by the plane's bits), and
+ * horq_binarize_next_planes takes residuals R_{first-1} whose planes up to
+ * `first` are set and makes planes first+1..order in place, one pass each. */
 void horq_row_abs_sums(const float *values, int32_t rows, int32_t cols, float *sums);
 void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *words);
-void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
-                               uint32_t *planes, int32_t plane_stride);
+uint32_t horq_below_mask(const float *values, int32_t count, float beta);
+float horq_sum_min_abs(const float *values, int32_t count, float beta);
+void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t *plane, float beta);
+void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
+                               float *betas, uint32_t *planes, int32_t plane_stride);
 
 /* The sign word that a zero (a padding value) gets in each plane, for a row of
  * `cols` values: all real bits set where that plane's residual of 0 is negative. */

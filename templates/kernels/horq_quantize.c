@@ -124,12 +124,12 @@ void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *
     }
 }
 
-void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t order, float *betas,
-                               uint32_t *planes, int32_t plane_stride)
+void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
+                               float *betas, uint32_t *planes, int32_t plane_stride)
 {
     const int32_t words = HORQ_WORDS_FOR(cols);
     const float count = (float)(rows * cols);
-    for (int32_t k = 1; k < order; ++k) {
+    for (int32_t k = first; k < order; ++k) {
         /* One pass per plane: apply plane k-1, sum |R| for beta_k, take plane k's signs. */
         const float beta = betas[k - 1];
         const uint32_t *previous = planes + (ptrdiff_t)(k - 1) * plane_stride;
@@ -165,4 +165,35 @@ void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int3
         }
         betas[k] = sum / count;
     }
+}
+
+void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t *plane, float beta)
+{
+    const int32_t words = HORQ_WORDS_FOR(cols);
+    for (int32_t r = 0; r < rows; ++r) {
+        float *row = values + (ptrdiff_t)r * cols;
+        for (int32_t c = 0; c < cols; ++c) {
+            const uint32_t bit = (plane[(ptrdiff_t)r * words + c / HORQ_WORD_BITS] >> (c % HORQ_WORD_BITS)) & 1u;
+            row[c] = bit ? row[c] + beta : row[c] - beta;
+        }
+    }
+}
+
+float horq_sum_min_abs(const float *values, int32_t count, float beta)
+{
+    float sum = 0.0f;
+    for (int32_t i = 0; i < count; ++i) {
+        sum += fminf(fabsf(values[i]), beta);
+    }
+    return sum;
+}
+
+uint32_t horq_below_mask(const float *values, int32_t count, float beta)
+{
+    /* From the last value down, so value i lands in bit i with one shift each. */
+    uint32_t mask = 0;
+    for (int32_t i = count - 1; i >= 0; --i) {
+        mask = (mask << 1) | (uint32_t)(fabsf(values[i]) < beta);
+    }
+    return mask;
 }
