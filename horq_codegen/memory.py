@@ -49,12 +49,16 @@ def scratch_sizes(node: Node) -> tuple[int, int]:
         order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
         if granularity == "patch":
-            return h * w + (taps * c if order >= 3 else 0) + order, h * w * cw + order * taps * cw
+            magnitudes = h * w * c if order >= 2 else 0
+            gathered = taps * c if order >= 3 else 0
+            return h * w + magnitudes + gathered + order, h * w * cw + order * taps * cw
         if granularity == "pixel":
             return h * w * order, h * w * order * cw
         return order, (h * w + 1 + taps) * order * cw
     if node.op == Op.HORQ_LINEAR:
-        return node.attrs["order"], node.attrs["order"] * words_for(node.attrs["in_features"])
+        order, n = node.attrs["order"], node.attrs["in_features"]
+        magnitudes = n if node.attrs["granularity"] != "static" and order >= 2 else 0
+        return order + magnitudes, order * words_for(n)
     return 0, 0
 
 

@@ -164,7 +164,10 @@ def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     fixed = node.params.get("betas") if granularity == "static" else None
     margins: list[float] = []
     if node.op == Op.HORQ_LINEAR:
-        result = binarize_rows(x.reshape(1, 1, -1), order, 0, fixed, margins)
+        if fixed is not None:
+            result = binarize_rows(x.reshape(1, 1, -1), order, 0, fixed, margins)
+        else:  # one group, quantized as a patch is (horq_binarize_group)
+            result = binarize_patches(x.reshape(1, 1, -1), order, margins)
     else:
         c, h, w = node.attrs["in_shape"]
         (ph, pw) = node.attrs["padding"]

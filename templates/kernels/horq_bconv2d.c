@@ -5,7 +5,7 @@
 #include "horq_kernels.h"
 
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
-#define HORQ_ROW_CHUNK 16
+#define HORQ_ROW_CHUNK 64
 
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
 {
@@ -14,8 +14,9 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
     switch (p->granularity) {
-    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 3: one gathered patch */
-        *floats = pixels + (p->order >= 3 ? taps * w->in.c : 0) + p->order;
+    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 2: every |x|;
+                             order >= 3: one gathered patch */
+        *floats = pixels + (p->order >= 2 ? pixels * w->in.c : 0) + (p->order >= 3 ? taps * w->in.c : 0) + p->order;
         *words = pixels * cw + p->order * taps * cw;
         break;
     case HORQ_GRAN_PIXEL: /* betas and planes of every pixel */
@@ -81,7 +82,7 @@ static float patch_first_plane(const horq_window *w, const float *pixel_sums, co
  * sgn(R_1) = sgn(x) * sgn(|x| - beta_1); and sum |R_1| = 2 (S - M) with
  * S = sum |x| = n * beta_1 and M = sum min(|x|, beta_1). Returns M, summed pixel
  * by pixel over the channels and then over the taps, as the reference does. */
-static float patch_second_plane(const horq_window *w, const float *input, float beta1, int32_t oy, int32_t ox,
+static float patch_second_plane(const horq_window *w, const float *magnitudes, float beta1, int32_t oy, int32_t ox,
                                 const uint32_t *plane1, uint32_t *plane2)
 {
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
@@ -93,17 +94,20 @@ static float patch_second_plane(const horq_window *w, const float *input, float 
         for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
             const int32_t ix = ox * w->stride_w - w->pad_w + kx;
             const ptrdiff_t tap = (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
-            const int inside = iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w;
-            const float *x = inside ? input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c : input;
-            if (inside) {
-                min_sum += horq_sum_min_abs(x, w->in.c, beta1);
-            }
-            for (int32_t i = 0; i < cw; ++i) {
-                const int32_t first = i * HORQ_WORD_BITS;
-                const int32_t bits = w->in.c - first < HORQ_WORD_BITS ? w->in.c - first : HORQ_WORD_BITS;
-                const uint32_t valid = bits == HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << bits) - 1u;
-                const uint32_t small = inside ? horq_below_mask(x + first, bits, beta1) : (zero_is_small ? valid : 0u);
-                plane2[tap + i] = plane1[tap + i] ^ small;
+            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
+                const float *a = magnitudes + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c;
+                min_sum += horq_sum_min(a, w->in.c, beta1);
+                for (int32_t i = 0; i < cw; ++i) {
+                    const int32_t first = i * HORQ_WORD_BITS;
+                    const int32_t bits = w->in.c - first < HORQ_WORD_BITS ? w->in.c - first : HORQ_WORD_BITS;
+                    plane2[tap + i] = plane1[tap + i] ^ horq_below_mask(a + first, bits, beta1);
+                }
+            } else {
+                for (int32_t i = 0; i < cw; ++i) {
+                    const int32_t bits = w->in.c - i * HORQ_WORD_BITS;
+                    const uint32_t valid = bits >= HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << bits) - 1u;
+                    plane2[tap + i] = zero_is_small ? valid : 0u;
+                }
             }
         }
     }
@@ -181,6 +185,8 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float *magnitudes = NULL;       /* PATCH, order >= 2 */
+    float *gathered = NULL;         /* PATCH, order >= 3 */
 
     if (p->granularity == HORQ_GRAN_PIXEL) {
         for (int32_t pix = 0; pix < pixels; ++pix) {
@@ -188,10 +194,12 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                                betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
         }
     } else if (p->granularity == HORQ_GRAN_PATCH) {
-        /* scratch_f: [pixel sums][gathered patch, order >= 3][betas]; scratch_w: [pixel sign words][patch planes] */
-        horq_row_abs_sums(input, pixels, w->in.c, scratch_f);
-        horq_sign_words(input, pixels, w->in.c, scratch_w);
-        betas = scratch_f + (ptrdiff_t)pixels + (p->order >= 3 ? n : 0);
+        /* scratch_f: [pixel sums][|x|, order >= 2][gathered patch, order >= 3][betas];
+         * scratch_w: [pixel sign words][patch planes] */
+        magnitudes = p->order >= 2 ? scratch_f + pixels : NULL;
+        horq_pixel_stats(input, pixels, w->in.c, scratch_f, scratch_w, magnitudes);
+        gathered = scratch_f + pixels + (p->order >= 2 ? (ptrdiff_t)pixels * w->in.c : 0);
+        betas = gathered + (p->order >= 3 ? n : 0);
         patch = scratch_w + (ptrdiff_t)pixels * cw;
     } else {
         const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
@@ -207,14 +215,13 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                 const float abs_sum = patch_first_plane(w, scratch_f, scratch_w, oy, ox, patch);
                 betas[0] = abs_sum / (float)n;
                 if (p->order > 1) {
-                    const float min_sum = patch_second_plane(w, input, betas[0], oy, ox, patch, patch + patch_words);
+                    const float min_sum = patch_second_plane(w, magnitudes, betas[0], oy, ox, patch, patch + patch_words);
                     betas[1] = 2.0f * (abs_sum - min_sum) / (float)n;
                 }
                 if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
-                    float *values = scratch_f + pixels;
-                    gather_patch(w, input, oy, ox, values);
-                    horq_apply_plane(values, taps, w->in.c, patch, betas[0]);
-                    horq_binarize_next_planes(values, taps, w->in.c, 2, p->order, betas, patch, patch_words);
+                    gather_patch(w, input, oy, ox, gathered);
+                    horq_apply_plane(gathered, taps, w->in.c, patch, betas[0]);
+                    horq_binarize_next_planes(gathered, taps, w->in.c, 2, p->order, betas, patch, patch_words);
                 }
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);
@@ -231,14 +238,8 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                 const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
                 horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
                                        p->order, patch_words, mismatches);
-                for (int32_t r = 0; r < rows; ++r) {
-                    const int32_t o = first + r;
-                    float acc = 0.0f;
-                    for (int32_t k = 0; k < p->order; ++k) {
-                        acc += betas[k] * (float)(n - 2 * mismatches[r * p->order + k]);
-                    }
-                    out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
-                }
+                horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first, &p->act,
+                                   out + first);
             }
         }
     }

@@ -13,6 +13,36 @@ void horq_affine(const float *input, float *output, int32_t count, int32_t chann
     }
 }
 
+void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                        const float *scale, const float *offset, const horq_activation *act, float *out)
+{
+    /* Orders 1 and 2 get their own loops: the betas stay in registers and no
+     * inner loop runs per output. The sum order is the reference's in every case. */
+    if (order == 1) {
+        const float b0 = betas[0];
+        for (int32_t o = 0; o < count; ++o) {
+            out[o] = b0 * (float)(n - 2 * mismatches[o]) * scale[o] + offset[o];
+        }
+    } else if (order == 2) {
+        const float b0 = betas[0], b1 = betas[1];
+        for (int32_t o = 0; o < count; ++o) {
+            const float acc = b0 * (float)(n - 2 * mismatches[2 * o]) + b1 * (float)(n - 2 * mismatches[2 * o + 1]);
+            out[o] = acc * scale[o] + offset[o];
+        }
+    } else {
+        for (int32_t o = 0; o < count; ++o) {
+            float acc = betas[0] * (float)(n - 2 * mismatches[o * order]);
+            for (int32_t k = 1; k < order; ++k) {
+                acc += betas[k] * (float)(n - 2 * mismatches[o * order + k]);
+            }
+            out[o] = acc * scale[o] + offset[o];
+        }
+    }
+    if (act->kind != HORQ_ACT_NONE) {
+        horq_activation_apply(out, out, count, act);
+    }
+}
+
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act)
 {
     for (int32_t i = 0; i < count; ++i) {

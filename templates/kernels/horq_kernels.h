@@ -108,19 +108,25 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
                         int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
                         int32_t plane_stride);
 
-/* Pieces of the same binarization for groups that overlap (patches): the sum
- * of |x| of each row (pixel) and each row's plane-1 sign words are computed
- * once per input; a patch then only adds its rows' sums for beta_1 and copies
- * their words. Plane 2 needs no residuals: horq_below_mask gives the bits of
- * |x| < beta_1 (bit i for values[i], count <= 32) and horq_sum_min_abs the sum
- * of min(|x|, beta_1) in index order. horq_apply_plane turns values into the
- * residuals after one plane (x - beta * sgn x, by the plane's bits), and
+/* The same binarization for a group that is formed once (a linear layer's
+ * input), by the patch kernel's method (shared/HORQ.md, "Patch quantization"):
+ * plane 2 without residuals. scratch: `count` floats when order >= 2. */
+void horq_binarize_group(const float *values, int32_t count, int32_t order, float *betas, uint32_t *planes,
+                         int32_t plane_stride, float *scratch);
+
+/* Pieces of it for groups that overlap (patches). horq_pixel_stats makes, once
+ * per input, each row's (pixel's) sum of |x| and plane-1 sign words, and, if
+ * `magnitudes` is not NULL, every |x|; a patch then adds its rows' sums for
+ * beta_1 and copies their words. For plane 2, horq_below_mask gives the bits of
+ * |x| < beta (bit i for magnitudes[i], count <= 32) and horq_sum_min the sum of
+ * min(|x|, beta) in index order. horq_apply_plane turns values into the
+ * residuals after one plane (x -+ beta by the plane's bits), and
  * horq_binarize_next_planes takes residuals R_{first-1} whose planes up to
  * `first` are set and makes planes first+1..order in place, one pass each. */
-void horq_row_abs_sums(const float *values, int32_t rows, int32_t cols, float *sums);
-void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *words);
-uint32_t horq_below_mask(const float *values, int32_t count, float beta);
-float horq_sum_min_abs(const float *values, int32_t count, float beta);
+void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
+                      float *magnitudes);
+uint32_t horq_below_mask(const float *magnitudes, int32_t count, float beta);
+float horq_sum_min(const float *magnitudes, int32_t count, float beta);
 void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t *plane, float beta);
 void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
                                float *betas, uint32_t *planes, int32_t plane_stride);
@@ -140,6 +146,12 @@ void horq_avgpool2d_hwc(const horq_window *w, const float *input, float *output)
 /* y[i] = act(x[i] * scale[i % channels] + offset[i % channels]) over `count` values. */
 void horq_affine(const float *input, float *output, int32_t count, int32_t channels,
                  const float *scale, const float *offset, const horq_activation *act);
+
+/* The HORQ layers' output transform for `count` outputs:
+ *     out[o] = act((sum_k betas[k] * (n - 2 * mismatches[o * order + k])) * scale[o] + offset[o])
+ * with the sum in k order. */
+void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                        const float *scale, const float *offset, const horq_activation *act, float *out);
 
 /* y[i] = act(x[i]). */
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act);

@@ -95,33 +95,78 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
     }
 }
 
-void horq_row_abs_sums(const float *values, int32_t rows, int32_t cols, float *sums)
+void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
+                      float *magnitudes)
 {
+    const int32_t words = HORQ_WORDS_FOR(cols);
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
         float sum = 0.0f;
-        for (int32_t c = 0; c < cols; ++c) {
-            sum += fabsf(row[c]);
+        for (int32_t w = 0; w < words; ++w) {
+            const int32_t first = w * HORQ_WORD_BITS;
+            const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
+            uint32_t bits = 0;
+            for (int32_t b = n - 1; b >= 0; --b) { /* value b lands in bit b */
+                bits = (bits << 1) | (uint32_t)!(row[first + b] >= 0.0f); /* NaN counts as negative */
+            }
+            for (int32_t b = 0; b < n; ++b) {
+                const float a = fabsf(row[first + b]);
+                sum += a;
+                if (magnitudes != NULL) {
+                    magnitudes[(ptrdiff_t)r * cols + first + b] = a;
+                }
+            }
+            sign_words[(ptrdiff_t)r * words + w] = bits;
         }
         sums[r] = sum;
     }
 }
 
-void horq_sign_words(const float *values, int32_t rows, int32_t cols, uint32_t *words_out)
+#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__)
+/* mask = 2 * mask + (a <= limit), unsigned: cmp + adc, where C would take four. */
+static inline uint32_t shift_in_at_most(uint32_t mask, uint32_t a, uint32_t limit)
 {
-    const int32_t words = HORQ_WORDS_FOR(cols);
-    for (int32_t r = 0; r < rows; ++r) {
-        const float *row = values + (ptrdiff_t)r * cols;
-        for (int32_t w = 0; w < words; ++w) {
-            const int32_t first = w * HORQ_WORD_BITS;
-            const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
-            uint32_t bits = 0;
-            for (int32_t b = 0; b < n; ++b) {
-                bits |= (uint32_t)!(row[first + b] >= 0.0f) << b; /* NaN counts as negative */
-            }
-            words_out[(ptrdiff_t)r * words + w] = bits;
-        }
+    __asm__("cmp %[limit], %[a]\n\tadc %[mask], %[mask], %[mask]"
+            : [mask] "+r"(mask)
+            : [limit] "r"(limit), [a] "r"(a)
+            : "cc");
+    return mask;
+}
+#else
+static inline uint32_t shift_in_at_most(uint32_t mask, uint32_t a, uint32_t limit)
+{
+    return (mask << 1) | (uint32_t)(a <= limit);
+}
+#endif
+
+uint32_t horq_below_mask(const float *magnitudes, int32_t count, float beta)
+{
+    /* For non-negative floats, and a beta that is neither 0 nor NaN, |x| < beta
+     * is bits(|x|) <= bits(beta) - 1 as unsigned integers: a compare that
+     * shifts its carry straight into the mask. A NaN |x| has larger bits than
+     * any beta that is not NaN, so it is not below, as with the float compare. */
+    uint32_t beta_bits;
+    memcpy(&beta_bits, &beta, sizeof beta_bits);
+    uint32_t mask = 0;
+    if (!(beta > 0.0f)) { /* 0, negative or NaN: nothing is below it */
+        return 0u;
     }
+    /* From the last value down, so value i lands in bit i. */
+    for (int32_t i = count - 1; i >= 0; --i) {
+        uint32_t a;
+        memcpy(&a, &magnitudes[i], sizeof a);
+        mask = shift_in_at_most(mask, a, beta_bits - 1u);
+    }
+    return mask;
+}
+
+float horq_sum_min(const float *magnitudes, int32_t count, float beta)
+{
+    float sum = 0.0f;
+    for (int32_t i = 0; i < count; ++i) {
+        sum += fminf(magnitudes[i], beta);
+    }
+    return sum;
 }
 
 void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
@@ -179,21 +224,24 @@ void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t 
     }
 }
 
-float horq_sum_min_abs(const float *values, int32_t count, float beta)
+void horq_binarize_group(const float *values, int32_t count, int32_t order, float *betas, uint32_t *planes,
+                         int32_t plane_stride, float *scratch)
 {
-    float sum = 0.0f;
-    for (int32_t i = 0; i < count; ++i) {
-        sum += fminf(fabsf(values[i]), beta);
+    const int32_t words = HORQ_WORDS_FOR(count);
+    float abs_sum;
+    horq_pixel_stats(values, 1, count, &abs_sum, planes, order >= 2 ? scratch : NULL);
+    betas[0] = abs_sum / (float)count;
+    if (order >= 2) {
+        for (int32_t w = 0; w < words; ++w) {
+            const int32_t first = w * HORQ_WORD_BITS;
+            const int32_t n = (count - first < HORQ_WORD_BITS) ? count - first : HORQ_WORD_BITS;
+            planes[plane_stride + w] = planes[w] ^ horq_below_mask(scratch + first, n, betas[0]);
+        }
+        betas[1] = 2.0f * (abs_sum - horq_sum_min(scratch, count, betas[0])) / (float)count;
     }
-    return sum;
-}
-
-uint32_t horq_below_mask(const float *values, int32_t count, float beta)
-{
-    /* From the last value down, so value i lands in bit i with one shift each. */
-    uint32_t mask = 0;
-    for (int32_t i = count - 1; i >= 0; --i) {
-        mask = (mask << 1) | (uint32_t)(fabsf(values[i]) < beta);
+    if (order >= 3) { /* planes 3..K from the residuals, one pass each */
+        memcpy(scratch, values, (size_t)count * sizeof *scratch);
+        horq_apply_plane(scratch, 1, count, planes, betas[0]);
+        horq_binarize_next_planes(scratch, 1, count, 2, order, betas, planes, plane_stride);
     }
-    return mask;
 }
