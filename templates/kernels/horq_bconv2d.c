@@ -48,72 +48,6 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
     }
 }
 
-/* PATCH, plane 1: the sum of |x| over the patch (beta_1 * n) from the per-pixel
- * sums (padding adds 0), and the sign words of the patch's pixels (padding is +0:
- * no bits set). */
-static float patch_first_plane(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
-                               int32_t oy, int32_t ox, uint32_t *plane)
-{
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    float sum = 0.0f;
-    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-            uint32_t *dst = plane + (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
-            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
-                sum += pixel_sums[pix];
-                for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = sign_words[pix * cw + i];
-                }
-            } else {
-                for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = 0u;
-                }
-            }
-        }
-    }
-    return sum;
-}
-
-/* PATCH, plane 2 without forming R_1 (shared/HORQ.md, "Patch quantization"): a
- * value's bit is its plane-1 bit flipped where |x| < beta_1, since
- * sgn(R_1) = sgn(x) * sgn(|x| - beta_1); and sum |R_1| = 2 (S - M) with
- * S = sum |x| = n * beta_1 and M = sum min(|x|, beta_1). Returns M, summed pixel
- * by pixel over the channels and then over the taps, as the reference does. */
-static float patch_second_plane(const horq_window *w, const float *magnitudes, float beta1, int32_t oy, int32_t ox,
-                                const uint32_t *plane1, uint32_t *plane2)
-{
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    /* A padding zero is below any positive beta_1: all its bits flip. */
-    const int zero_is_small = 0.0f < beta1;
-    float min_sum = 0.0f;
-    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-            const ptrdiff_t tap = (ptrdiff_t)(ky * w->kernel_w + kx) * cw;
-            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                const float *a = magnitudes + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c;
-                min_sum += horq_sum_min(a, w->in.c, beta1);
-                for (int32_t i = 0; i < cw; ++i) {
-                    const int32_t first = i * HORQ_WORD_BITS;
-                    const int32_t bits = w->in.c - first < HORQ_WORD_BITS ? w->in.c - first : HORQ_WORD_BITS;
-                    plane2[tap + i] = plane1[tap + i] ^ horq_below_mask(a + first, bits, beta1);
-                }
-            } else {
-                for (int32_t i = 0; i < cw; ++i) {
-                    const int32_t bits = w->in.c - i * HORQ_WORD_BITS;
-                    const uint32_t valid = bits >= HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << bits) - 1u;
-                    plane2[tap + i] = zero_is_small ? valid : 0u;
-                }
-            }
-        }
-    }
-    return min_sum;
-}
-
 /* TENSOR/STATIC: copies the words of the patch at (oy, ox), plane by plane, into
  * patch_words[k][taps][cw] so that the inner loop runs over contiguous words.
  * The copy costs taps*cw words per plane and serves every output channel. */
@@ -212,12 +146,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             if (p->granularity == HORQ_GRAN_PATCH) {
-                const float abs_sum = patch_first_plane(w, scratch_f, scratch_w, oy, ox, patch);
-                betas[0] = abs_sum / (float)n;
-                if (p->order > 1) {
-                    const float min_sum = patch_second_plane(w, magnitudes, betas[0], oy, ox, patch, patch + patch_words);
-                    betas[1] = 2.0f * (abs_sum - min_sum) / (float)n;
-                }
+                horq_patch_planes(w, scratch_f, scratch_w, magnitudes, oy, ox, p->order, betas, patch, patch_words);
                 if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
                     gather_patch(w, input, oy, ox, gathered);
                     horq_apply_plane(gathered, taps, w->in.c, patch, betas[0]);

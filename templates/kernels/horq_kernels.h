@@ -116,17 +116,18 @@ void horq_binarize_group(const float *values, int32_t count, int32_t order, floa
 
 /* Pieces of it for groups that overlap (patches). horq_pixel_stats makes, once
  * per input, each row's (pixel's) sum of |x| and plane-1 sign words, and, if
- * `magnitudes` is not NULL, every |x|; a patch then adds its rows' sums for
- * beta_1 and copies their words. For plane 2, horq_below_mask gives the bits of
- * |x| < beta (bit i for magnitudes[i], count <= 32) and horq_sum_min the sum of
- * min(|x|, beta) in index order. horq_apply_plane turns values into the
- * residuals after one plane (x -+ beta by the plane's bits), and
+ * `magnitudes` is not NULL, every |x|. horq_patch_planes then makes planes 1
+ * and 2 (order >= 2) of the patch at (oy, ox) and their betas from those: S and
+ * plane 1 from its pixels' sums and words, plane 2 and beta_2 = 2 (S - M) / n
+ * from |x| < beta_1 and M = sum min(|x|, beta_1). horq_apply_plane turns values
+ * into the residuals after one plane (x -+ beta by the plane's bits), and
  * horq_binarize_next_planes takes residuals R_{first-1} whose planes up to
  * `first` are set and makes planes first+1..order in place, one pass each. */
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
                       float *magnitudes);
-uint32_t horq_below_mask(const float *magnitudes, int32_t count, float beta);
-float horq_sum_min(const float *magnitudes, int32_t count, float beta);
+void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
+                       const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
+                       uint32_t *planes, int32_t plane_stride);
 void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t *plane, float beta);
 void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
                                float *betas, uint32_t *planes, int32_t plane_stride);
