@@ -146,33 +146,279 @@ static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
 }
 
 #elif defined(HORQ_ARM_NEON)
-/* NEON: vcntq_u8 counts bits per byte; pairwise widening adds accumulate them. */
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
+ * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
+ * outside the 4-word loop weighs as much as the loop itself. A block computes
+ * 8 (or 4) outputs at once, R rows x K planes with K = order, so that its outputs
+ * lie next to each other in mismatches:
+ *  - each plane vector is loaded once for the R rows, each weight vector once
+ *    for the K planes;
+ *  - the per-byte counts of 4 outputs are reduced together by a pairwise-add
+ *    tree into one vector of 4 totals, one store;
+ *  - the 1-3 words after the last full vector are not counted per row: the
+ *    tail words of 4 outputs share one vector, added to the tree at the level
+ *    where each output has as many bytes as the tail gives it (a 2-word tail
+ *    is 8 bytes per output, at the first level; a 1-word tail 4 bytes, at the
+ *    second), so nothing is read past a row and no tail is counted alone. */
+#define NEON_ROUND_VECTORS 14 /* bytes of the first tree level <= 16 * 14 + 8 < 256 */
+
+typedef struct {
+    uint32x4_t one[2];  /* the 1-word tail of each output of a group of 4 (the same for both groups when K <= 2) */
+    uint32x4_t pair[4]; /* the 2-word tail of outputs 2h, 2h+1 of a group, h = 0..3 over the block */
+} neon_tails;
+
+/* Plane-side tails of a block with K planes (K = 1, 2 or 4): lane j of a group holds plane j % K. */
+static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const uint32_t *p, ptrdiff_t stride,
+                                                                          ptrdiff_t words, const int K)
 {
-    int32_t sum = 0;
-    int32_t i = 0;
-    while (i + 4 <= words) {
-        /* each u16 lane grows by <= 16 an iteration: flush before 4096 of them */
-        uint16x8_t acc = vdupq_n_u16(0);
-        for (int32_t n = 0; n < 4000 && i + 4 <= words; ++n, i += 4) {
-            const uint8x16_t x = veorq_u8(vreinterpretq_u8_u32(vld1q_u32(w + i)),
-                                          vreinterpretq_u8_u32(vld1q_u32(p + i)));
-            acc = vpadalq_u8(acc, vcntq_u8(x));
+    neon_tails t;
+    const ptrdiff_t full = words & ~(ptrdiff_t)3, rest = words & 3;
+    if (rest & 2) {
+        for (int h = 0; h < 2; ++h) {
+            const int k0 = (2 * h) % K, k1 = (2 * h + 1) % K;
+            t.pair[h] = vcombine_u32(vld1_u32(p + k0 * stride + full + (rest & 1)),
+                                     vld1_u32(p + k1 * stride + full + (rest & 1)));
+            t.pair[h + 2] = t.pair[h];
         }
-        sum += (int32_t)vaddlvq_u16(acc);
     }
-    for (; i < words; ++i) {
-        sum += horq_popcount(w[i] ^ p[i]);
+    if (rest & 1) {
+        uint32x4_t v = vld1q_dup_u32(p + full);
+        _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
+            if (j % K != 0) {
+                v = vld1q_lane_u32(p + (j % K) * stride + full, v, j);
+            }
+        }
+        t.one[0] = t.one[1] = v;
     }
-    return sum;
+    return t;
 }
 
-#else
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* Bit counts of w XOR p, per byte. */
+static inline uint8x16_t neon_count(uint32x4_t w, uint32x4_t p)
 {
-    return horq_xor_popcount(w, p, words);
+    return vcntq_u8(vreinterpretq_u8_u32(veorq_u32(w, p)));
 }
-#endif
+
+/* The row of output j of a block of N outputs, K per row; lanes past the last
+ * output repeat its row, so that they read nothing outside the block. */
+static inline int neon_row(int j, int N, int K)
+{
+    return (j < N ? j : N - 1) / K;
+}
+
+/* Loads n (1, 2 or 4) vectors from *q and advances it past them: one instruction
+ * (ld1 with post-increment) for all n. */
+static inline __attribute__((always_inline)) void neon_load(const uint32_t **q, uint32x4_t *v, const int n)
+{
+    if (n == 4) {
+        const uint32x4x4_t x = vld1q_u32_x4(*q);
+        v[0] = x.val[0], v[1] = x.val[1], v[2] = x.val[2], v[3] = x.val[3];
+    } else if (n == 2) {
+        const uint32x4x2_t x = vld1q_u32_x2(*q);
+        v[0] = x.val[0], v[1] = x.val[1];
+    } else {
+        v[0] = vld1q_u32(*q);
+    }
+    *q += 4 * n;
+}
+
+/* n vectors (n = 1, 2 or 4) of every row and plane of a block into the per-byte
+ * counts acc[r * K + k]; `first` starts them instead of adding to them. */
+static inline __attribute__((always_inline)) void neon_step(const uint32_t **w, const uint32_t **p, uint8x16_t *acc,
+                                                            const int n, const int first, const int R, const int K)
+{
+    uint32x4_t pv[4][4];
+    _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) neon_load(&p[k], pv[k], n);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+        uint32x4_t wv[4];
+        neon_load(&w[r], wv, n);
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) {
+            uint8x16_t sum = neon_count(wv[0], pv[k][0]);
+            _Pragma("GCC unroll 4") for (int v = 1; v < n; ++v) sum = vaddq_u8(sum, neon_count(wv[v], pv[k][v]));
+            acc[r * K + k] = first ? sum : vaddq_u8(acc[r * K + k], sum);
+        }
+    }
+}
+
+/* Per-byte counts of the N = R * K outputs of a block over `chunks` 4-word
+ * vectors (at most NEON_ROUND_VECTORS) from the row pointers w[] and plane
+ * pointers p[], which it advances past them. */
+static inline __attribute__((always_inline)) void neon_accumulate(const uint32_t **w, const uint32_t **p,
+                                                                  ptrdiff_t chunks, uint8x16_t *acc, const int R,
+                                                                  const int K)
+{
+    if (chunks >= 4) {
+        neon_step(w, p, acc, 4, 1, R, K);
+        for (chunks -= 4; chunks >= 4; chunks -= 4) {
+            neon_step(w, p, acc, 4, 0, R, K);
+        }
+        if (chunks & 2) {
+            neon_step(w, p, acc, 2, 0, R, K);
+        }
+        if (chunks & 1) {
+            neon_step(w, p, acc, 1, 0, R, K);
+        }
+    } else if (chunks & 2) {
+        neon_step(w, p, acc, 2, 1, R, K);
+        if (chunks & 1) {
+            neon_step(w, p, acc, 1, 0, R, K);
+        }
+    } else if (chunks & 1) {
+        neon_step(w, p, acc, 1, 1, R, K);
+    } else {
+        _Pragma("GCC unroll 8") for (int j = 0; j < R * K; ++j) acc[j] = vdupq_n_u8(0);
+    }
+}
+
+/* Outputs of R rows (at w, `words` apart) x K planes (at p, `stride` apart), R * K <= 8:
+ * out[r * K + k]. Only the first `valid` lanes of a group are stored (R * K < 4). */
+static inline __attribute__((always_inline)) void neon_block(const uint32_t *w, const uint32_t *p, ptrdiff_t stride,
+                                                             ptrdiff_t words, const neon_tails *tails, const int R,
+                                                             const int K, int valid, int32_t *out)
+{
+    const int N = R * K, G = (N + 3) / 4;
+    const ptrdiff_t full = words & ~(ptrdiff_t)3, rest = words & 3;
+    const uint32_t *wr[8], *pk[4];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) wr[r] = w + r * words;
+    _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) pk[k] = p + k * stride;
+    uint8x16_t acc[8];
+    uint32x4_t total[2] = {vdupq_n_u32(0), vdupq_n_u32(0)};
+    ptrdiff_t chunks = full >> 2;
+    /* rows longer than NEON_ROUND_VECTORS vectors: the bytes are summed every so often */
+    for (; chunks > NEON_ROUND_VECTORS; chunks -= NEON_ROUND_VECTORS) {
+        neon_accumulate(wr, pk, NEON_ROUND_VECTORS, acc, R, K);
+        _Pragma("GCC unroll 8") for (int j = N; j < 4 * G; ++j) acc[j] = vdupq_n_u8(0);
+        _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+            const uint8x16_t *a = acc + 4 * g;
+            const uint16x8_t c = vpaddq_u16(vpaddlq_u8(vpaddq_u8(a[0], a[1])), vpaddlq_u8(vpaddq_u8(a[2], a[3])));
+            total[g] = vpadalq_u16(total[g], c);
+        }
+    }
+    neon_accumulate(wr, pk, chunks, acc, R, K);
+    /* wr[r] now points at the tail of row r */
+    _Pragma("GCC unroll 8") for (int j = N; j < 4 * G; ++j) acc[j] = vdupq_n_u8(0);
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+        const uint8x16_t *a = acc + 4 * g;
+        uint8x16_t b0 = vpaddq_u8(a[0], a[1]), b1 = vpaddq_u8(a[2], a[3]);
+        if (rest & 2) {
+            /* 8 bytes per output: outputs 4g + 2h, 4g + 2h + 1 in one vector */
+            uint32x4_t tw[2];
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
+                const int r0 = neon_row(4 * g + 2 * h, N, K), r1 = neon_row(4 * g + 2 * h + 1, N, K);
+                const uint32x2_t lo = vld1_u32(wr[r0] + (rest & 1));
+                tw[h] = vcombine_u32(lo, r0 == r1 ? lo : vld1_u32(wr[r1] + (rest & 1)));
+            }
+            b0 = vaddq_u8(b0, neon_count(tw[0], tails->pair[2 * g]));
+            b1 = vaddq_u8(b1, neon_count(tw[1], tails->pair[2 * g + 1]));
+        }
+        uint16x8_t c = vpaddq_u16(vpaddlq_u8(b0), vpaddlq_u8(b1));
+        if (rest & 1) {
+            /* 4 bytes per output: outputs 4g .. 4g + 3 in one vector */
+            const int r0 = neon_row(4 * g, N, K);
+            uint32x4_t tw = vld1q_dup_u32(wr[r0]);
+            _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
+                const int rj = neon_row(4 * g + j, N, K);
+                if (rj != r0) {
+                    tw = vld1q_lane_u32(wr[rj], tw, j);
+                }
+            }
+            c = vpadalq_u8(c, neon_count(tw, tails->one[g]));
+        }
+        total[g] = vpadalq_u16(total[g], c);
+    }
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+        if (valid >= 4) {
+            vst1q_s32(out + 4 * g, vreinterpretq_s32_u32(total[g]));
+        } else {
+            vst1q_lane_s32(out, vreinterpretq_s32_u32(total[g]), 0);
+            if (valid > 1) {
+                vst1q_lane_s32(out + 1, vreinterpretq_s32_u32(total[g]), 1);
+            }
+            if (valid > 2) {
+                vst1q_lane_s32(out + 2, vreinterpretq_s32_u32(total[g]), 2);
+            }
+        }
+    }
+}
+
+/* One function per order case, so that each has only its own registers to save. */
+static __attribute__((noinline)) void neon_rows_order1(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                       ptrdiff_t stride, ptrdiff_t words, int32_t *mismatches)
+{
+    const neon_tails t = neon_plane_tails(planes, stride, words, 1);
+    int32_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        neon_block(weights + r * words, planes, stride, words, &t, 8, 1, 8, mismatches + r);
+    }
+    if (r + 4 <= rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 4, 1, 4, mismatches + r);
+        r += 4;
+    }
+    for (; r < rows; ++r) {
+        neon_block(weights + r * words, planes, stride, words, &t, 1, 1, 1, mismatches + r);
+    }
+}
+
+static __attribute__((noinline)) void neon_rows_order2(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                       ptrdiff_t stride, ptrdiff_t words, int32_t *mismatches)
+{
+    const neon_tails t = neon_plane_tails(planes, stride, words, 2);
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        neon_block(weights + r * words, planes, stride, words, &t, 4, 2, 8, mismatches + 2 * r);
+    }
+    if (r + 2 <= rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 2, 2, 4, mismatches + 2 * r);
+        r += 2;
+    }
+    if (r < rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 1, 2, 2, mismatches + 2 * r);
+    }
+}
+
+/* Other orders (rarer): one row at a time, its planes four, two or one at a time. */
+static __attribute__((noinline)) void neon_rows_any(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                    ptrdiff_t stride, int32_t order, ptrdiff_t words,
+                                                    int32_t *mismatches)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const uint32_t *w = weights + r * words;
+        int32_t *out = mismatches + (ptrdiff_t)r * order;
+        int32_t k = 0;
+        for (; k + 4 <= order; k += 4) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 4);
+            neon_block(w, p, stride, words, &t, 1, 4, 4, out + k);
+        }
+        if (k + 2 <= order) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 2);
+            neon_block(w, p, stride, words, &t, 1, 2, 2, out + k);
+            k += 2;
+        }
+        if (k < order) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 1);
+            neon_block(w, p, stride, words, &t, 1, 1, 1, out + k);
+        }
+    }
+}
+
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches)
+{
+    if (order == 1) {
+        neon_rows_order1(weights, rows, planes, plane_stride, words, mismatches);
+    } else if (order == 2) {
+        neon_rows_order2(weights, rows, planes, plane_stride, words, mismatches);
+    } else {
+        neon_rows_any(weights, rows, planes, plane_stride, order, words, mismatches);
+    }
+}
+
+#endif /* instruction-set paths */
+
+#if !defined(HORQ_ARM_NEON)
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
@@ -195,8 +441,13 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t k = 0; k < order; ++k) {
             mismatches[(ptrdiff_t)r * order + k] =
+#if defined(HORQ_ARM_MVE)
                 one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
+#else
+                horq_xor_popcount(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
+#endif
         }
     }
 #endif
 }
+#endif
