@@ -125,24 +125,157 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
 }
 
 #elif defined(HORQ_ARM_MVE)
-/* Helium has no vector popcount: the same SWAR on four words per vector, the
- * nibble counts folded into bytes and summed across lanes with vaddvaq. */
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* Helium has no vector popcount, and the rows of one call are short (9 words
+ * for a 3x3 convolution of 32 channels): counting a row in 4-word vectors and
+ * summing each vector across its lanes (vaddvaq) pays a reduction per row and a
+ * scalar count for the 1-3 tail words. Instead the work is transposed: lane l
+ * of a vector belongs to output j + l (j = r * order + k, the order of
+ * mismatches), and word i of the four outputs comes in with one gather load
+ * (weights and planes each, from a vector of the four rows' and planes'
+ * addresses plus an immediate). There is no tail and no reduction across
+ * lanes, and the four counts go out with one store.
+ *
+ * Each word goes through the SWAR steps to nibble counts (<= 4); three words'
+ * nibbles add up (<= 12) before they fold into bytes (<= 24); ten such triples
+ * fit the bytes (<= 240) before the bytes of each lane are summed.
+ *
+ * Helium has eight vector registers. The two masks are the only constants held
+ * in them (the other steps multiply-accumulate by a scalar), and each word's
+ * loads wait behind an empty asm with a memory clobber: left free, GCC's
+ * scheduler starts the loads of the next words early and spills the vectors
+ * that then no longer fit. */
+#define MVE_CHUNK_WORDS 30
+
+typedef struct {
+    uint32x4_t m1, m2;
+} mve_masks;
+
+/* Bit counts of each nibble (<= 4) of word `at` (a constant) of the four outputs,
+ * w XOR p. The second SWAR step is x - 3 * ((x >> 2) & m2): with 2-bit counts
+ * f0 + 4 f1 + 16 f2 + 64 f3 in a byte, that leaves f0 + f1 and f2 + f3 in its
+ * nibbles, one multiply-accumulate by a scalar for a mask and an add. */
+static inline __attribute__((always_inline)) uint32x4_t mve_nibbles(uint32x4_t w, uint32x4_t p, const int at,
+                                                                    const mve_masks *m)
 {
-    const uint32x4_t m1 = vdupq_n_u32(0x55555555u), m2 = vdupq_n_u32(0x33333333u), m4 = vdupq_n_u32(0x0F0F0F0Fu);
-    uint32_t sum = 0;
-    int32_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32x4_t x = veorq_u32(vld1q_u32(w + i), vld1q_u32(p + i));
-        x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m1));
-        x = vaddq_u32(vandq_u32(x, m2), vandq_u32(vshrq_n_u32(x, 2), m2));
-        x = vandq_u32(vaddq_u32(x, vshrq_n_u32(x, 4)), m4);
-        sum = vaddvaq_u8(sum, vreinterpretq_u8_u32(x));
+    __asm__ volatile("" ::: "memory");
+    uint32x4_t x = veorq_u32(vldrwq_gather_base_u32(w, 4 * at), vldrwq_gather_base_u32(p, 4 * at));
+    x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m->m1));
+    return vmlaq_n_u32(x, vandq_u32(vshrq_n_u32(x, 2), m->m2), (uint32_t)-3);
+}
+
+/* Nibble counts (<= 15) into byte counts, lo + hi = byte - 15 * hi: a shift of
+ * each byte and a multiply-accumulate, no mask. */
+static inline uint32x4_t mve_bytes(uint32x4_t nibbles)
+{
+    const uint8x16_t n = vreinterpretq_u8_u32(nibbles);
+    return vreinterpretq_u32_u8(vmlaq_n_u8(n, vshrq_n_u8(n, 4), (uint8_t)-15));
+}
+
+/* Byte counts of words at .. at + 2. */
+static inline __attribute__((always_inline)) uint32x4_t mve_triple(uint32x4_t w, uint32x4_t p, const int at,
+                                                                   const mve_masks *m)
+{
+    const uint32x4_t a = mve_nibbles(w, p, at, m);
+    const uint32x4_t b = vaddq_u32(a, mve_nibbles(w, p, at + 1, m));
+    return mve_bytes(vaddq_u32(b, mve_nibbles(w, p, at + 2, m)));
+}
+
+/* The sum of the four bytes (<= 240) of each lane: the same trick as mve_bytes
+ * on halfwords (lo + hi = h - 255 * hi), then the two halfwords of a lane added
+ * in the top half of a multiply by 0x10001. */
+static inline uint32x4_t mve_lane_sums(uint32x4_t bytes)
+{
+    const uint16x8_t h = vreinterpretq_u16_u32(bytes);
+    const uint16x8_t halves = vmlaq_n_u16(h, vshrq_n_u16(h, 8), (uint16_t)-255);
+    return vshrq_n_u32(vmulq_n_u32(vreinterpretq_u32_u16(halves), 0x10001u), 16);
+}
+
+/* Counts of four outputs over `triples` * 3 + `rest` (rest < 3) words, at most
+ * MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances past
+ * the triples (the rest comes last in a row). */
+static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t triples,
+                                                                  int32_t rest, const mve_masks *m)
+{
+    uint32x4_t bytes = vdupq_n_u32(0);
+    for (; triples >= 2; triples -= 2) {
+        bytes = vaddq_u32(bytes, vaddq_u32(mve_triple(*w, *p, 0, m), mve_triple(*w, *p, 3, m)));
+        *w = vaddq_n_u32(*w, 24);
+        *p = vaddq_n_u32(*p, 24);
     }
-    for (; i < words; ++i) {
-        sum += (uint32_t)horq_popcount(w[i] ^ p[i]);
+    if (triples != 0) {
+        bytes = vaddq_u32(bytes, mve_triple(*w, *p, 0, m));
+        *w = vaddq_n_u32(*w, 12);
+        *p = vaddq_n_u32(*p, 12);
     }
-    return (int32_t)sum;
+    if (rest != 0) {
+        uint32x4_t nibbles = mve_nibbles(*w, *p, 0, m);
+        if (rest == 2) {
+            nibbles = vaddq_u32(nibbles, mve_nibbles(*w, *p, 1, m));
+        }
+        bytes = vaddq_u32(bytes, mve_bytes(nibbles));
+    }
+    return mve_lane_sums(bytes);
+}
+
+/* Address vectors of the outputs j .. j + 3; lanes past the last output repeat
+ * it, so that they read nothing outside the rows and planes. */
+static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
+                      int32_t words, int32_t j, int32_t outputs, uint32x4_t *w, uint32x4_t *p)
+{
+    uint32_t wa[4], pa[4];
+    for (int l = 0; l < 4; ++l) {
+        const int32_t o = j + l < outputs ? j + l : outputs - 1;
+        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words);
+        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride);
+    }
+    *w = vld1q_u32(wa);
+    *p = vld1q_u32(pa);
+}
+
+/* Counts of the four outputs whose words start at the lanes' addresses w and p:
+ * `chunks` chunks of MVE_CHUNK_WORDS, then triples * 3 + rest words. */
+static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, uint32x4_t p, int32_t chunks,
+                                                                  int32_t triples, int32_t rest, const mve_masks *m)
+{
+    if (chunks == 0) {
+        return mve_chunk(&w, &p, triples, rest, m);
+    }
+    uint32x4_t total = vdupq_n_u32(0);
+    for (; chunks > 0; --chunks) {
+        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 3, 0, m));
+    }
+    return vaddq_u32(total, mve_chunk(&w, &p, triples, rest, m));
+}
+
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches)
+{
+    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
+    const int32_t outputs = rows * order;
+    /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
+    const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
+    const int32_t triples = first / 3, rest = first % 3;
+    uint32x4_t w, p;
+    int32_t j = 0;
+    if (order == 1 || order == 2 || order == 4) {
+        /* four outputs span 4 / order whole rows: the next four start that many rows on */
+        const uint32_t step = (uint32_t)(4 / order * words) * 4u;
+        mve_lanes(weights, planes, plane_stride, order, words, 0, outputs, &w, &p);
+        for (; j + 4 <= outputs; j += 4) {
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)));
+            w = vaddq_n_u32(w, step);
+        }
+    } else {
+        for (; j + 4 <= outputs; j += 4) {
+            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)));
+        }
+    }
+    if (j < outputs) {
+        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
+        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)),
+                     vctp32q((uint32_t)(outputs - j)));
+    }
 }
 
 #elif defined(HORQ_ARM_NEON)
@@ -418,7 +551,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 
 #endif /* instruction-set paths */
 
-#if !defined(HORQ_ARM_NEON)
+#if !defined(HORQ_ARM_NEON) && !defined(HORQ_ARM_MVE)
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
@@ -441,11 +574,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t k = 0; k < order; ++k) {
             mismatches[(ptrdiff_t)r * order + k] =
-#if defined(HORQ_ARM_MVE)
-                one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
-#else
                 horq_xor_popcount(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
-#endif
         }
     }
 #endif
