@@ -190,22 +190,23 @@ static inline uint32x4_t mve_lane_sums(uint32x4_t bytes)
     return vshrq_n_u32(vmulq_n_u32(vreinterpretq_u32_u16(halves), 0x10001u), 16);
 }
 
-/* Counts of four outputs over `triples` * 3 + `rest` (rest < 3) words, at most
- * MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances past
- * the triples (the rest comes last in a row). */
-static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t triples,
-                                                                  int32_t rest, const mve_masks *m)
+/* Counts of four outputs over 6 * pairs + 3 * odd + rest (rest < 3) words, at
+ * most MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances
+ * past the triples (the rest comes last in a row). The counts are split in the
+ * caller, once per call: here they only steer. */
+static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t pairs,
+                                                                  int32_t odd, int32_t rest, const mve_masks *m)
 {
     uint32x4_t bytes = vdupq_n_u32(0);
-    for (; triples >= 2; triples -= 2) {
+    if (odd != 0) {
+        bytes = mve_triple(*w, *p, 0, m);
+        *w = vaddq_n_u32(*w, 12);
+        *p = vaddq_n_u32(*p, 12);
+    }
+    for (; pairs > 0; --pairs) {
         bytes = vaddq_u32(bytes, vaddq_u32(mve_triple(*w, *p, 0, m), mve_triple(*w, *p, 3, m)));
         *w = vaddq_n_u32(*w, 24);
         *p = vaddq_n_u32(*p, 24);
-    }
-    if (triples != 0) {
-        bytes = vaddq_u32(bytes, mve_triple(*w, *p, 0, m));
-        *w = vaddq_n_u32(*w, 12);
-        *p = vaddq_n_u32(*p, 12);
     }
     if (rest != 0) {
         uint32x4_t nibbles = mve_nibbles(*w, *p, 0, m);
@@ -233,18 +234,19 @@ static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t p
 }
 
 /* Counts of the four outputs whose words start at the lanes' addresses w and p:
- * `chunks` chunks of MVE_CHUNK_WORDS, then triples * 3 + rest words. */
+ * `chunks` chunks of MVE_CHUNK_WORDS, then 6 * pairs + 3 * odd + rest words. */
 static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, uint32x4_t p, int32_t chunks,
-                                                                  int32_t triples, int32_t rest, const mve_masks *m)
+                                                                  int32_t pairs, int32_t odd, int32_t rest,
+                                                                  const mve_masks *m)
 {
     if (chunks == 0) {
-        return mve_chunk(&w, &p, triples, rest, m);
+        return mve_chunk(&w, &p, pairs, odd, rest, m);
     }
     uint32x4_t total = vdupq_n_u32(0);
     for (; chunks > 0; --chunks) {
-        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 3, 0, m));
+        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 6, 0, 0, m));
     }
-    return vaddq_u32(total, mve_chunk(&w, &p, triples, rest, m));
+    return vaddq_u32(total, mve_chunk(&w, &p, pairs, odd, rest, m));
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
@@ -254,7 +256,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     const int32_t outputs = rows * order;
     /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
     const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
-    const int32_t triples = first / 3, rest = first % 3;
+    const int32_t pairs = first / 6, odd = first / 3 % 2, rest = first % 3;
     uint32x4_t w, p;
     int32_t j = 0;
     if (order == 1 || order == 2 || order == 4) {
@@ -262,18 +264,18 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
         const uint32_t step = (uint32_t)(4 / order * words) * 4u;
         mve_lanes(weights, planes, plane_stride, order, words, 0, outputs, &w, &p);
         for (; j + 4 <= outputs; j += 4) {
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)));
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
             w = vaddq_n_u32(w, step);
         }
     } else {
         for (; j + 4 <= outputs; j += 4) {
             mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)));
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
         }
     }
     if (j < outputs) {
         mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, triples, rest, &m)),
+        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)),
                      vctp32q((uint32_t)(outputs - j)));
     }
 }
