@@ -110,10 +110,13 @@ def per_word_per_plane(target_name: str, shapes: list[tuple[int, int, int]]) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", nargs="+", default=["cortex-a72", "cortex-m55", "cortex-m7"])
+    parser.add_argument("--shapes", nargs="+", metavar="ROWS,WORDS,ORDER", default=[",".join(map(str, s)) for s in SHAPES],
+                        help="shapes to time (default: the layers' shapes above)")
     args = parser.parse_args()
-    print(f"{'(rows, words, order)':<14}" + "".join(f"{'%d,%d,%d' % s:>12}" for s in SHAPES))
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+    print(f"{'(rows, words, order)':<14}" + "".join(f"{'%d,%d,%d' % s:>12}" for s in shapes))
     for name in args.targets:
-        figures = per_word_per_plane(name, SHAPES)
+        figures = per_word_per_plane(name, shapes)
         print(f"{name:<14}" + "".join(f"{f:12.2f}" for f in figures))
     print("instructions per 32-bit word per plane, whole call")
     return 0

@@ -218,6 +218,37 @@ static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w,
     return mve_lane_sums(bytes);
 }
 
+/* Calls with fewer than four outputs (the pixel-granularity convolution asks for
+ * one row at a time) would leave lanes of the transposed path idle and pay its
+ * set-up for little work: they count each output along its row, four words a
+ * vector summed across lanes, the 1-3 last words by a scalar SWAR (GCC's
+ * popcount builtin is a libgcc call on this core). */
+static inline int32_t mve_popcount_word(uint32_t x)
+{
+    x -= (x >> 1) & 0x55555555u;
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (int32_t)((x * 0x01010101u) >> 24);
+}
+
+static int32_t mve_one_output(const uint32_t *w, const uint32_t *p, int32_t words)
+{
+    const uint32x4_t m1 = vdupq_n_u32(0x55555555u), m2 = vdupq_n_u32(0x33333333u), m4 = vdupq_n_u32(0x0F0F0F0Fu);
+    uint32_t sum = 0;
+    int32_t i = 0;
+    for (; i + 4 <= words; i += 4) {
+        uint32x4_t x = veorq_u32(vld1q_u32(w + i), vld1q_u32(p + i));
+        x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m1));
+        x = vaddq_u32(vandq_u32(x, m2), vandq_u32(vshrq_n_u32(x, 2), m2));
+        x = vandq_u32(vaddq_u32(x, vshrq_n_u32(x, 4)), m4);
+        sum = vaddvaq_u8(sum, vreinterpretq_u8_u32(x));
+    }
+    for (; i < words; ++i) {
+        sum += (uint32_t)mve_popcount_word(w[i] ^ p[i]);
+    }
+    return (int32_t)sum;
+}
+
 /* Address vectors of the outputs j .. j + 3; lanes past the last output repeat
  * it, so that they read nothing outside the rows and planes. */
 static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
@@ -252,8 +283,15 @@ static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
-    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
     const int32_t outputs = rows * order;
+    if (outputs < 4) {
+        for (int32_t j = 0; j < outputs; ++j) {
+            mismatches[j] = mve_one_output(weights + (ptrdiff_t)(j / order) * words,
+                                           planes + (ptrdiff_t)(j % order) * plane_stride, words);
+        }
+        return;
+    }
+    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
     /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
     const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
     const int32_t pairs = first / 6, odd = first / 3 % 2, rest = first % 3;
@@ -542,7 +580,11 @@ static __attribute__((noinline)) void neon_rows_any(const uint32_t *weights, int
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
-    if (order == 1) {
+    if (rows * order == 1 && words < 4) {
+        /* one output of a few words (pixel-granularity convolutions of few channels):
+         * the scalar count (cnt on a d register) beats setting up a block */
+        mismatches[0] = horq_xor_popcount(weights, planes, words);
+    } else if (order == 1) {
         neon_rows_order1(weights, rows, planes, plane_stride, words, mismatches);
     } else if (order == 2) {
         neon_rows_order2(weights, rows, planes, plane_stride, words, mismatches);
