@@ -1,7 +1,9 @@
 /*
  * XOR-popcount of one weight row against the K bit-planes of one input group:
- * the inner loop of every HORQ layer. One body, the instruction-set paths behind
- * the project's flags (horq_types.h), a portable path always present.
+ * the inner loop of every HORQ layer. Helium and NEON each have a whole
+ * implementation of their own (their rows are counted several at a time, see
+ * there); the SWAR path (DSP targets) and the portable path share the loop at
+ * the bottom. The paths sit behind the project's flags (horq_types.h).
  *
  *   mismatches[r * order + k] = popcount(weights row r XOR plane k) over `words` words
  *
