@@ -1,7 +1,9 @@
 /*
  * XOR-popcount of one weight row against the K bit-planes of one input group:
- * the inner loop of every HORQ layer. One body, the instruction-set paths behind
- * the project's flags (horq_types.h), a portable path always present.
+ * the inner loop of every HORQ layer. Helium and NEON each have a whole
+ * implementation of their own (their rows are counted several at a time, see
+ * there); the SWAR path (DSP targets) and the portable path share the loop at
+ * the bottom. The paths sit behind the project's flags (horq_types.h).
  *
  *   mismatches[r * order + k] = popcount(weights row r XOR plane k) over `words` words
  *
@@ -125,9 +127,113 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
 }
 
 #elif defined(HORQ_ARM_MVE)
-/* Helium has no vector popcount: the same SWAR on four words per vector, the
- * nibble counts folded into bytes and summed across lanes with vaddvaq. */
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* Helium has no vector popcount, and the rows of one call are short (9 words
+ * for a 3x3 convolution of 32 channels): counting a row in 4-word vectors and
+ * summing each vector across its lanes (vaddvaq) pays a reduction per row and a
+ * scalar count for the 1-3 tail words. Instead the work is transposed: lane l
+ * of a vector belongs to output j + l (j = r * order + k, the order of
+ * mismatches), and word i of the four outputs comes in with one gather load
+ * (weights and planes each, from a vector of the four rows' and planes'
+ * addresses plus an immediate). There is no tail and no reduction across
+ * lanes, and the four counts go out with one store.
+ *
+ * Each word goes through the SWAR steps to nibble counts (<= 4); three words'
+ * nibbles add up (<= 12) before they fold into bytes (<= 24); ten such triples
+ * fit the bytes (<= 240) before the bytes of each lane are summed.
+ *
+ * Helium has eight vector registers. The two masks are the only constants held
+ * in them (the other steps multiply-accumulate by a scalar), and each word's
+ * loads wait behind an empty asm with a memory clobber: left free, GCC's
+ * scheduler starts the loads of the next words early and spills the vectors
+ * that then no longer fit. */
+#define MVE_CHUNK_WORDS 30
+
+typedef struct {
+    uint32x4_t m1, m2;
+} mve_masks;
+
+/* Bit counts of each nibble (<= 4) of word `at` (a constant) of the four outputs,
+ * w XOR p. The second SWAR step is x - 3 * ((x >> 2) & m2): with 2-bit counts
+ * f0 + 4 f1 + 16 f2 + 64 f3 in a byte, that leaves f0 + f1 and f2 + f3 in its
+ * nibbles, one multiply-accumulate by a scalar for a mask and an add. */
+static inline __attribute__((always_inline)) uint32x4_t mve_nibbles(uint32x4_t w, uint32x4_t p, const int at,
+                                                                    const mve_masks *m)
+{
+    __asm__ volatile("" ::: "memory");
+    uint32x4_t x = veorq_u32(vldrwq_gather_base_u32(w, 4 * at), vldrwq_gather_base_u32(p, 4 * at));
+    x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m->m1));
+    return vmlaq_n_u32(x, vandq_u32(vshrq_n_u32(x, 2), m->m2), (uint32_t)-3);
+}
+
+/* Nibble counts (<= 15) into byte counts, lo + hi = byte - 15 * hi: a shift of
+ * each byte and a multiply-accumulate, no mask. */
+static inline uint32x4_t mve_bytes(uint32x4_t nibbles)
+{
+    const uint8x16_t n = vreinterpretq_u8_u32(nibbles);
+    return vreinterpretq_u32_u8(vmlaq_n_u8(n, vshrq_n_u8(n, 4), (uint8_t)-15));
+}
+
+/* Byte counts of words at .. at + 2. */
+static inline __attribute__((always_inline)) uint32x4_t mve_triple(uint32x4_t w, uint32x4_t p, const int at,
+                                                                   const mve_masks *m)
+{
+    const uint32x4_t a = mve_nibbles(w, p, at, m);
+    const uint32x4_t b = vaddq_u32(a, mve_nibbles(w, p, at + 1, m));
+    return mve_bytes(vaddq_u32(b, mve_nibbles(w, p, at + 2, m)));
+}
+
+/* The sum of the four bytes (<= 240) of each lane: the same trick as mve_bytes
+ * on halfwords (lo + hi = h - 255 * hi), then the two halfwords of a lane added
+ * in the top half of a multiply by 0x10001. */
+static inline uint32x4_t mve_lane_sums(uint32x4_t bytes)
+{
+    const uint16x8_t h = vreinterpretq_u16_u32(bytes);
+    const uint16x8_t halves = vmlaq_n_u16(h, vshrq_n_u16(h, 8), (uint16_t)-255);
+    return vshrq_n_u32(vmulq_n_u32(vreinterpretq_u32_u16(halves), 0x10001u), 16);
+}
+
+/* Counts of four outputs over 6 * pairs + 3 * odd + rest (rest < 3) words, at
+ * most MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances
+ * past the triples (the rest comes last in a row). The counts are split in the
+ * caller, once per call: here they only steer. */
+static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t pairs,
+                                                                  int32_t odd, int32_t rest, const mve_masks *m)
+{
+    uint32x4_t bytes = vdupq_n_u32(0);
+    if (odd != 0) {
+        bytes = mve_triple(*w, *p, 0, m);
+        *w = vaddq_n_u32(*w, 12);
+        *p = vaddq_n_u32(*p, 12);
+    }
+    for (; pairs > 0; --pairs) {
+        bytes = vaddq_u32(bytes, vaddq_u32(mve_triple(*w, *p, 0, m), mve_triple(*w, *p, 3, m)));
+        *w = vaddq_n_u32(*w, 24);
+        *p = vaddq_n_u32(*p, 24);
+    }
+    if (rest != 0) {
+        uint32x4_t nibbles = mve_nibbles(*w, *p, 0, m);
+        if (rest == 2) {
+            nibbles = vaddq_u32(nibbles, mve_nibbles(*w, *p, 1, m));
+        }
+        bytes = vaddq_u32(bytes, mve_bytes(nibbles));
+    }
+    return mve_lane_sums(bytes);
+}
+
+/* Calls with fewer than four outputs (the pixel-granularity convolution asks for
+ * one row at a time) would leave lanes of the transposed path idle and pay its
+ * set-up for little work: they count each output along its row, four words a
+ * vector summed across lanes, the 1-3 last words by a scalar SWAR (GCC's
+ * popcount builtin is a libgcc call on this core). */
+static inline int32_t mve_popcount_word(uint32_t x)
+{
+    x -= (x >> 1) & 0x55555555u;
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (int32_t)((x * 0x01010101u) >> 24);
+}
+
+static int32_t mve_one_output(const uint32_t *w, const uint32_t *p, int32_t words)
 {
     const uint32x4_t m1 = vdupq_n_u32(0x55555555u), m2 = vdupq_n_u32(0x33333333u), m4 = vdupq_n_u32(0x0F0F0F0Fu);
     uint32_t sum = 0;
@@ -140,39 +246,358 @@ static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
         sum = vaddvaq_u8(sum, vreinterpretq_u8_u32(x));
     }
     for (; i < words; ++i) {
-        sum += (uint32_t)horq_popcount(w[i] ^ p[i]);
+        sum += (uint32_t)mve_popcount_word(w[i] ^ p[i]);
     }
     return (int32_t)sum;
 }
 
-#elif defined(HORQ_ARM_NEON)
-/* NEON: vcntq_u8 counts bits per byte; pairwise widening adds accumulate them. */
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* Address vectors of the outputs j .. j + 3; lanes past the last output repeat
+ * it, so that they read nothing outside the rows and planes. */
+static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
+                      int32_t words, int32_t j, int32_t outputs, uint32x4_t *w, uint32x4_t *p)
 {
-    int32_t sum = 0;
-    int32_t i = 0;
-    while (i + 4 <= words) {
-        /* each u16 lane grows by <= 16 an iteration: flush before 4096 of them */
-        uint16x8_t acc = vdupq_n_u16(0);
-        for (int32_t n = 0; n < 4000 && i + 4 <= words; ++n, i += 4) {
-            const uint8x16_t x = veorq_u8(vreinterpretq_u8_u32(vld1q_u32(w + i)),
-                                          vreinterpretq_u8_u32(vld1q_u32(p + i)));
-            acc = vpadalq_u8(acc, vcntq_u8(x));
-        }
-        sum += (int32_t)vaddlvq_u16(acc);
+    uint32_t wa[4], pa[4];
+    for (int l = 0; l < 4; ++l) {
+        const int32_t o = j + l < outputs ? j + l : outputs - 1;
+        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words);
+        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride);
     }
-    for (; i < words; ++i) {
-        sum += horq_popcount(w[i] ^ p[i]);
-    }
-    return sum;
+    *w = vld1q_u32(wa);
+    *p = vld1q_u32(pa);
 }
 
-#else
-static int32_t one_plane(const uint32_t *w, const uint32_t *p, int32_t words)
+/* Counts of the four outputs whose words start at the lanes' addresses w and p:
+ * `chunks` chunks of MVE_CHUNK_WORDS, then 6 * pairs + 3 * odd + rest words. */
+static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, uint32x4_t p, int32_t chunks,
+                                                                  int32_t pairs, int32_t odd, int32_t rest,
+                                                                  const mve_masks *m)
 {
-    return horq_xor_popcount(w, p, words);
+    if (chunks == 0) {
+        return mve_chunk(&w, &p, pairs, odd, rest, m);
+    }
+    uint32x4_t total = vdupq_n_u32(0);
+    for (; chunks > 0; --chunks) {
+        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 6, 0, 0, m));
+    }
+    return vaddq_u32(total, mve_chunk(&w, &p, pairs, odd, rest, m));
 }
-#endif
+
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches)
+{
+    const int32_t outputs = rows * order;
+    if (outputs < 4) {
+        for (int32_t j = 0; j < outputs; ++j) {
+            mismatches[j] = mve_one_output(weights + (ptrdiff_t)(j / order) * words,
+                                           planes + (ptrdiff_t)(j % order) * plane_stride, words);
+        }
+        return;
+    }
+    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
+    /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
+    const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
+    const int32_t pairs = first / 6, odd = first / 3 % 2, rest = first % 3;
+    uint32x4_t w, p;
+    int32_t j = 0;
+    if (order == 1 || order == 2 || order == 4) {
+        /* four outputs span 4 / order whole rows: the next four start that many rows on */
+        const uint32_t step = (uint32_t)(4 / order * words) * 4u;
+        mve_lanes(weights, planes, plane_stride, order, words, 0, outputs, &w, &p);
+        for (; j + 4 <= outputs; j += 4) {
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
+            w = vaddq_n_u32(w, step);
+        }
+    } else {
+        for (; j + 4 <= outputs; j += 4) {
+            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
+            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
+        }
+    }
+    if (j < outputs) {
+        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
+        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)),
+                     vctp32q((uint32_t)(outputs - j)));
+    }
+}
+
+#elif defined(HORQ_ARM_NEON)
+/* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
+ * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
+ * outside the 4-word loop weighs as much as the loop itself. A block computes
+ * 8 (or 4) outputs at once, R rows x K planes with K = order, so that its outputs
+ * lie next to each other in mismatches:
+ *  - each plane vector is loaded once for the R rows, each weight vector once
+ *    for the K planes;
+ *  - the per-byte counts of 4 outputs are reduced together by a pairwise-add
+ *    tree into one vector of 4 totals, one store;
+ *  - the 1-3 words after the last full vector are not counted per row: the
+ *    tail words of 4 outputs share one vector, added to the tree at the level
+ *    where each output has as many bytes as the tail gives it (a 2-word tail
+ *    is 8 bytes per output, at the first level; a 1-word tail 4 bytes, at the
+ *    second), so nothing is read past a row and no tail is counted alone. */
+#define NEON_ROUND_VECTORS 14 /* bytes of the first tree level <= 16 * 14 + 8 < 256 */
+
+typedef struct {
+    uint32x4_t one[2];  /* the 1-word tail of each output of a group of 4 (the same for both groups when K <= 2) */
+    uint32x4_t pair[4]; /* the 2-word tail of outputs 2h, 2h+1 of a group, h = 0..3 over the block */
+} neon_tails;
+
+/* Plane-side tails of a block with K planes (K = 1, 2 or 4): lane j of a group holds plane j % K. */
+static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const uint32_t *p, ptrdiff_t stride,
+                                                                          ptrdiff_t words, const int K)
+{
+    neon_tails t;
+    const ptrdiff_t full = words & ~(ptrdiff_t)3, rest = words & 3;
+    if (rest & 2) {
+        for (int h = 0; h < 2; ++h) {
+            const int k0 = (2 * h) % K, k1 = (2 * h + 1) % K;
+            t.pair[h] = vcombine_u32(vld1_u32(p + k0 * stride + full + (rest & 1)),
+                                     vld1_u32(p + k1 * stride + full + (rest & 1)));
+            t.pair[h + 2] = t.pair[h];
+        }
+    }
+    if (rest & 1) {
+        uint32x4_t v = vld1q_dup_u32(p + full);
+        _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
+            if (j % K != 0) {
+                v = vld1q_lane_u32(p + (j % K) * stride + full, v, j);
+            }
+        }
+        t.one[0] = t.one[1] = v;
+    }
+    return t;
+}
+
+/* Bit counts of w XOR p, per byte. */
+static inline uint8x16_t neon_count(uint32x4_t w, uint32x4_t p)
+{
+    return vcntq_u8(vreinterpretq_u8_u32(veorq_u32(w, p)));
+}
+
+/* The row of output j of a block of N outputs, K per row; lanes past the last
+ * output repeat its row, so that they read nothing outside the block. */
+static inline int neon_row(int j, int N, int K)
+{
+    return (j < N ? j : N - 1) / K;
+}
+
+/* Loads n (1, 2 or 4) vectors from *q and advances it past them: one instruction
+ * (ld1 with post-increment) for all n. */
+static inline __attribute__((always_inline)) void neon_load(const uint32_t **q, uint32x4_t *v, const int n)
+{
+    if (n == 4) {
+        const uint32x4x4_t x = vld1q_u32_x4(*q);
+        v[0] = x.val[0], v[1] = x.val[1], v[2] = x.val[2], v[3] = x.val[3];
+    } else if (n == 2) {
+        const uint32x4x2_t x = vld1q_u32_x2(*q);
+        v[0] = x.val[0], v[1] = x.val[1];
+    } else {
+        v[0] = vld1q_u32(*q);
+    }
+    *q += 4 * n;
+}
+
+/* n vectors (n = 1, 2 or 4) of every row and plane of a block into the per-byte
+ * counts acc[r * K + k]; `first` starts them instead of adding to them. */
+static inline __attribute__((always_inline)) void neon_step(const uint32_t **w, const uint32_t **p, uint8x16_t *acc,
+                                                            const int n, const int first, const int R, const int K)
+{
+    uint32x4_t pv[4][4];
+    _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) neon_load(&p[k], pv[k], n);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+        uint32x4_t wv[4];
+        neon_load(&w[r], wv, n);
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) {
+            uint8x16_t sum = neon_count(wv[0], pv[k][0]);
+            _Pragma("GCC unroll 4") for (int v = 1; v < n; ++v) sum = vaddq_u8(sum, neon_count(wv[v], pv[k][v]));
+            acc[r * K + k] = first ? sum : vaddq_u8(acc[r * K + k], sum);
+        }
+    }
+}
+
+/* Per-byte counts of the N = R * K outputs of a block over `chunks` 4-word
+ * vectors (at most NEON_ROUND_VECTORS) from the row pointers w[] and plane
+ * pointers p[], which it advances past them. */
+static inline __attribute__((always_inline)) void neon_accumulate(const uint32_t **w, const uint32_t **p,
+                                                                  ptrdiff_t chunks, uint8x16_t *acc, const int R,
+                                                                  const int K)
+{
+    if (chunks >= 4) {
+        neon_step(w, p, acc, 4, 1, R, K);
+        for (chunks -= 4; chunks >= 4; chunks -= 4) {
+            neon_step(w, p, acc, 4, 0, R, K);
+        }
+        if (chunks & 2) {
+            neon_step(w, p, acc, 2, 0, R, K);
+        }
+        if (chunks & 1) {
+            neon_step(w, p, acc, 1, 0, R, K);
+        }
+    } else if (chunks & 2) {
+        neon_step(w, p, acc, 2, 1, R, K);
+        if (chunks & 1) {
+            neon_step(w, p, acc, 1, 0, R, K);
+        }
+    } else if (chunks & 1) {
+        neon_step(w, p, acc, 1, 1, R, K);
+    } else {
+        _Pragma("GCC unroll 8") for (int j = 0; j < R * K; ++j) acc[j] = vdupq_n_u8(0);
+    }
+}
+
+/* Outputs of R rows (at w, `words` apart) x K planes (at p, `stride` apart), R * K <= 8:
+ * out[r * K + k]. Only the first `valid` lanes of a group are stored (R * K < 4). */
+static inline __attribute__((always_inline)) void neon_block(const uint32_t *w, const uint32_t *p, ptrdiff_t stride,
+                                                             ptrdiff_t words, const neon_tails *tails, const int R,
+                                                             const int K, int valid, int32_t *out)
+{
+    const int N = R * K, G = (N + 3) / 4;
+    const ptrdiff_t full = words & ~(ptrdiff_t)3, rest = words & 3;
+    const uint32_t *wr[8], *pk[4];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) wr[r] = w + r * words;
+    _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) pk[k] = p + k * stride;
+    uint8x16_t acc[8];
+    uint32x4_t total[2] = {vdupq_n_u32(0), vdupq_n_u32(0)};
+    ptrdiff_t chunks = full >> 2;
+    /* rows longer than NEON_ROUND_VECTORS vectors: the bytes are summed every so often */
+    for (; chunks > NEON_ROUND_VECTORS; chunks -= NEON_ROUND_VECTORS) {
+        neon_accumulate(wr, pk, NEON_ROUND_VECTORS, acc, R, K);
+        _Pragma("GCC unroll 8") for (int j = N; j < 4 * G; ++j) acc[j] = vdupq_n_u8(0);
+        _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+            const uint8x16_t *a = acc + 4 * g;
+            const uint16x8_t c = vpaddq_u16(vpaddlq_u8(vpaddq_u8(a[0], a[1])), vpaddlq_u8(vpaddq_u8(a[2], a[3])));
+            total[g] = vpadalq_u16(total[g], c);
+        }
+    }
+    neon_accumulate(wr, pk, chunks, acc, R, K);
+    /* wr[r] now points at the tail of row r */
+    _Pragma("GCC unroll 8") for (int j = N; j < 4 * G; ++j) acc[j] = vdupq_n_u8(0);
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+        const uint8x16_t *a = acc + 4 * g;
+        uint8x16_t b0 = vpaddq_u8(a[0], a[1]), b1 = vpaddq_u8(a[2], a[3]);
+        if (rest & 2) {
+            /* 8 bytes per output: outputs 4g + 2h, 4g + 2h + 1 in one vector */
+            uint32x4_t tw[2];
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
+                const int r0 = neon_row(4 * g + 2 * h, N, K), r1 = neon_row(4 * g + 2 * h + 1, N, K);
+                const uint32x2_t lo = vld1_u32(wr[r0] + (rest & 1));
+                tw[h] = vcombine_u32(lo, r0 == r1 ? lo : vld1_u32(wr[r1] + (rest & 1)));
+            }
+            b0 = vaddq_u8(b0, neon_count(tw[0], tails->pair[2 * g]));
+            b1 = vaddq_u8(b1, neon_count(tw[1], tails->pair[2 * g + 1]));
+        }
+        uint16x8_t c = vpaddq_u16(vpaddlq_u8(b0), vpaddlq_u8(b1));
+        if (rest & 1) {
+            /* 4 bytes per output: outputs 4g .. 4g + 3 in one vector */
+            const int r0 = neon_row(4 * g, N, K);
+            uint32x4_t tw = vld1q_dup_u32(wr[r0]);
+            _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
+                const int rj = neon_row(4 * g + j, N, K);
+                if (rj != r0) {
+                    tw = vld1q_lane_u32(wr[rj], tw, j);
+                }
+            }
+            c = vpadalq_u8(c, neon_count(tw, tails->one[g]));
+        }
+        total[g] = vpadalq_u16(total[g], c);
+    }
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {
+        if (valid >= 4) {
+            vst1q_s32(out + 4 * g, vreinterpretq_s32_u32(total[g]));
+        } else {
+            vst1q_lane_s32(out, vreinterpretq_s32_u32(total[g]), 0);
+            if (valid > 1) {
+                vst1q_lane_s32(out + 1, vreinterpretq_s32_u32(total[g]), 1);
+            }
+            if (valid > 2) {
+                vst1q_lane_s32(out + 2, vreinterpretq_s32_u32(total[g]), 2);
+            }
+        }
+    }
+}
+
+/* One function per order case, so that each has only its own registers to save. */
+static __attribute__((noinline)) void neon_rows_order1(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                       ptrdiff_t stride, ptrdiff_t words, int32_t *mismatches)
+{
+    const neon_tails t = neon_plane_tails(planes, stride, words, 1);
+    int32_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        neon_block(weights + r * words, planes, stride, words, &t, 8, 1, 8, mismatches + r);
+    }
+    if (r + 4 <= rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 4, 1, 4, mismatches + r);
+        r += 4;
+    }
+    for (; r < rows; ++r) {
+        neon_block(weights + r * words, planes, stride, words, &t, 1, 1, 1, mismatches + r);
+    }
+}
+
+static __attribute__((noinline)) void neon_rows_order2(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                       ptrdiff_t stride, ptrdiff_t words, int32_t *mismatches)
+{
+    const neon_tails t = neon_plane_tails(planes, stride, words, 2);
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        neon_block(weights + r * words, planes, stride, words, &t, 4, 2, 8, mismatches + 2 * r);
+    }
+    if (r + 2 <= rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 2, 2, 4, mismatches + 2 * r);
+        r += 2;
+    }
+    if (r < rows) {
+        neon_block(weights + r * words, planes, stride, words, &t, 1, 2, 2, mismatches + 2 * r);
+    }
+}
+
+/* Other orders (rarer): one row at a time, its planes four, two or one at a time. */
+static __attribute__((noinline)) void neon_rows_any(const uint32_t *weights, int32_t rows, const uint32_t *planes,
+                                                    ptrdiff_t stride, int32_t order, ptrdiff_t words,
+                                                    int32_t *mismatches)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const uint32_t *w = weights + r * words;
+        int32_t *out = mismatches + (ptrdiff_t)r * order;
+        int32_t k = 0;
+        for (; k + 4 <= order; k += 4) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 4);
+            neon_block(w, p, stride, words, &t, 1, 4, 4, out + k);
+        }
+        if (k + 2 <= order) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 2);
+            neon_block(w, p, stride, words, &t, 1, 2, 2, out + k);
+            k += 2;
+        }
+        if (k < order) {
+            const uint32_t *p = planes + k * stride;
+            const neon_tails t = neon_plane_tails(p, stride, words, 1);
+            neon_block(w, p, stride, words, &t, 1, 1, 1, out + k);
+        }
+    }
+}
+
+void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                            int32_t order, int32_t words, int32_t *mismatches)
+{
+    if (rows * order == 1 && words < 4) {
+        /* one output of a few words (pixel-granularity convolutions of few channels):
+         * the scalar count (cnt on a d register) beats setting up a block */
+        mismatches[0] = horq_xor_popcount(weights, planes, words);
+    } else if (order == 1) {
+        neon_rows_order1(weights, rows, planes, plane_stride, words, mismatches);
+    } else if (order == 2) {
+        neon_rows_order2(weights, rows, planes, plane_stride, words, mismatches);
+    } else {
+        neon_rows_any(weights, rows, planes, plane_stride, order, words, mismatches);
+    }
+}
+
+#endif /* instruction-set paths */
+
+#if !defined(HORQ_ARM_NEON) && !defined(HORQ_ARM_MVE)
 
 #if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__)
 /* Cortex-M4/M7: the same carry-save SWAR, written in assembly because GCC,
@@ -389,7 +814,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t k = 0; k < order; ++k) {
             mismatches[(ptrdiff_t)r * order + k] =
-                one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
+                horq_xor_popcount(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words);
         }
     }
 #endif

@@ -1,0 +1,108 @@
+/*
+ * horq_xor_popcount_rows (horq_popcount.c) against the portable horq_xor_popcount
+ * (horq_types.h) on many shapes: every rows 1..40 with word counts around the
+ * vector widths (1..5, 8, 9, 17, 18, 32, 33, ...), orders 1..4, planes packed
+ * (plane_stride = words) and spaced (plane_stride > words). Each shape runs on
+ * pseudo-random words and on all-ones weights against zero planes, the largest
+ * counts, which catch a narrow accumulator that overflows.
+ *
+ * Buffers are malloc-ed to their exact size, so on the host AddressSanitizer
+ * sees a read past the last row or plane; a sentinel after the outputs catches
+ * a write past them on every target. Prints "failures F of N" and exits with 1
+ * when F > 0.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "horq_kernels.h"
+
+#ifdef HORQ_SEMIHOSTING
+extern void initialise_monitor_handles(void);
+#endif
+
+static uint32_t state = 2463534242u;
+
+static uint32_t next_word(void)
+{
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+}
+
+/* Runs one shape; returns the number of wrong outputs (or 1 for a clobbered sentinel). */
+static long check(int32_t rows, int32_t words, int32_t order, int32_t stride, int worst)
+{
+    const int32_t plane_words = (order - 1) * stride + words;
+    uint32_t *weights = malloc(sizeof(uint32_t) * (size_t)(rows * words));
+    uint32_t *planes = malloc(sizeof(uint32_t) * (size_t)plane_words);
+    int32_t *out = malloc(sizeof(int32_t) * (size_t)(rows * order + 1));
+    if (weights == NULL || planes == NULL || out == NULL) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    for (int32_t i = 0; i < rows * words; ++i) {
+        weights[i] = worst ? 0xFFFFFFFFu : next_word();
+    }
+    for (int32_t i = 0; i < plane_words; ++i) {
+        /* worst case: plane 0 all zeros (every bit a mismatch), the others random */
+        planes[i] = (worst && i < words) ? 0u : next_word();
+    }
+    out[rows * order] = 0x5EA1;
+    horq_xor_popcount_rows(weights, rows, planes, stride, order, words, out);
+    long failures = out[rows * order] != 0x5EA1;
+    for (int32_t r = 0; r < rows; ++r) {
+        for (int32_t k = 0; k < order; ++k) {
+            const int32_t want = horq_xor_popcount(weights + r * words, planes + k * stride, words);
+            if (out[r * order + k] != want) {
+                if (failures < 5) {
+                    printf("rows %ld words %ld order %ld stride %ld worst %d: row %ld plane %ld got %ld want %ld\n",
+                           (long)rows, (long)words, (long)order, (long)stride, worst, (long)r, (long)k,
+                           (long)out[r * order + k], (long)want);
+                }
+                ++failures;
+            }
+        }
+    }
+    free(out);
+    free(planes);
+    free(weights);
+    return failures;
+}
+
+int main(void)
+{
+#ifdef HORQ_SEMIHOSTING
+    initialise_monitor_handles();
+#endif
+    static const int32_t word_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 18, 31, 32, 33, 63, 70};
+    long failures = 0, shapes = 0;
+    for (int32_t rows = 1; rows <= 40; ++rows) {
+        for (size_t w = 0; w < sizeof word_counts / sizeof word_counts[0]; ++w) {
+            const int32_t words = word_counts[w];
+            if (words > 18 && rows % 3 != 0 && rows > 9) {
+                continue; /* long rows: a sample of row counts keeps the test fast */
+            }
+            for (int32_t order = 1; order <= 4; ++order) {
+                failures += check(rows, words, order, words, 0);
+                failures += check(rows, words, order, words + 1 + (rows % 3), 0);
+                failures += check(rows, words, order, words, 1);
+                shapes += 3;
+            }
+        }
+    }
+    /* rows long enough to need more than one block of narrow accumulators */
+    static const int32_t long_words[] = {124, 125, 130, 255, 1000};
+    for (size_t w = 0; w < sizeof long_words / sizeof long_words[0]; ++w) {
+        for (int32_t rows = 1; rows <= 9; rows += 4) {
+            for (int32_t order = 1; order <= 3; ++order) {
+                failures += check(rows, long_words[w], order, long_words[w], 0);
+                failures += check(rows, long_words[w], order, long_words[w], 1);
+                shapes += 2;
+            }
+        }
+    }
+    printf("failures %ld of %ld shapes\n", failures, shapes);
+    return failures != 0;
+}
