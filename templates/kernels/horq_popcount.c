@@ -820,3 +820,4 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 #endif
 }
 #endif
+#endif /* neither NEON nor Helium */
