@@ -614,18 +614,24 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
  * adds 85 - b for each byte b: starting from -340 * triples, the accumulator
  * ends at minus the mismatch count, whatever the row length.
  *
+ * Rows whose length is not a multiple of three end with a partial triple
+ * (the missing words are zeros), counted by the same block.
+ *
  * The row loop runs inside too; its state lives on the stack in the layout of
- * dsp_rows_args, copied there on entry. */
+ * dsp_rows_args, copied there on entry. Shape-specialised variants: one, two
+ * or three triples per loop iteration, once through without a loop for rows
+ * of exactly three triples (3x3 taps of 32 channels), with or without the
+ * partial triple. */
 typedef struct {
     const uint32_t *plane0; /* +0 */
     const uint32_t *plane1; /* +4, two-plane kernels only */
     int32_t loops;          /* +8: iterations of the loop body per row, >= 1 */
-    int32_t minus_bias0;    /* +12: -340 * triples */
-    int32_t minus_bias1;    /* +16: the same, for the second accumulator */
-    int32_t tail_bytes;     /* +20: words after the last triple of a row, skipped here */
+    int32_t minus_bias;     /* +12: -340 * (triples, the partial one included) */
+    int32_t tail;           /* +16: words of the partial triple, 1 or 2 (tail variants only) */
+    int32_t unused;         /* +20 */
     uintptr_t out;          /* +24: where row 0's count(s) go; rows follow contiguously */
     uintptr_t out_end;      /* +28: out + rows * (4 or 8) */
-    uintptr_t weights;      /* +32: row 0 minus tail_bytes (each row start adds them back) */
+    const uint32_t *weights; /* +32: row 0 */
 } dsp_rows_args;
 
 /* Three XOR-ed words in r11, r12, lr: adds 340 - their popcount to ACC. */
@@ -658,11 +664,39 @@ typedef struct {
     "eor r12, r12, r9\n\t"                                                                      \
     "eor lr, lr, r10\n\t"
 
-#define DSP_TWO_PLANES_TRIPLE                                                                   \
-    "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6")                  \
+#define DSP_TRIPLE_2 "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6") \
     DSP_XOR_TRIPLE("r2") DSP_COUNT_TRIPLE("r7")
+#define DSP_TRIPLE_1 "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6")
 
-#define DSP_ONE_PLANE_TRIPLE "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6")
+/* The partial triple: one or two words (r3 = how many), zeros after them. */
+#define DSP_PARTIAL_WEIGHTS_AND(P)                                                              \
+    "ldr r3, [sp, #16]\n\t"                                                                     \
+    "ldr r8, [r0], #4\n\t"                                                                      \
+    "ldr r11, [" P "], #4\n\t"                                                                  \
+    "cmp r3, #2\n\t"                                                                            \
+    "ittee eq\n\t"                                                                              \
+    "ldreq r9, [r0], #4\n\t"                                                                    \
+    "ldreq r12, [" P "], #4\n\t"                                                                \
+    "movne r9, #0\n\t"                                                                          \
+    "movne r12, #0\n\t"                                                                         \
+    "eor r11, r11, r8\n\t"                                                                      \
+    "eor r12, r12, r9\n\t"                                                                      \
+    "mov lr, #0\n\t"
+#define DSP_PARTIAL_PLANE(P)                                                                    \
+    "ldr r11, [" P "], #4\n\t"                                                                  \
+    "cmp r3, #2\n\t"                                                                            \
+    "ite eq\n\t"                                                                                \
+    "ldreq r12, [" P "], #4\n\t"                                                                \
+    "movne r12, #0\n\t"                                                                         \
+    "eor r11, r11, r8\n\t"                                                                      \
+    "eor r12, r12, r9\n\t"                                                                      \
+    "mov lr, #0\n\t"
+#define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS_AND("r1") DSP_COUNT_TRIPLE("r6") DSP_PARTIAL_PLANE("r2") \
+    DSP_COUNT_TRIPLE("r7")
+#define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS_AND("r1") DSP_COUNT_TRIPLE("r6")
+
+#define DSP_LOOP "subs r3, r3, #1\n\tbne 2b\n\t"
+#define DSP_ONCE ""
 
 #define DSP_PROLOGUE                                                                            \
     "push {r4-r11, lr}\n\t"                                                                     \
@@ -674,59 +708,66 @@ typedef struct {
     "movt r4, #0x5555\n\t"                                                                      \
     "movw r5, #0x3333\n\t"                                                                      \
     "movt r5, #0x3333\n\t"
+#define DSP_EPILOGUE                                                                            \
+    "cmp r11, r12\n\t"                                                                          \
+    "bne 1b\n\t"                                                                                \
+    "add sp, sp, #32\n\t"                                                                       \
+    "pop {r4-r11, pc}\n\t"
 
-/* Row loop around BODY (a whole number of triples, `loops` times per row); the
- * count(s) of each row are negated into out[0] (and out[1]). */
-#define DSP_TWO_PLANES_KERNEL(NAME, BODY)                                                       \
+/* Row loop around BODY (REPEAT: DSP_LOOP, `loops` times, or DSP_ONCE) and
+ * PARTIAL (or nothing); each row's count(s) are negated into out[0] (and out[1]). */
+#define DSP_KERNEL_2(NAME, BODY, REPEAT, PARTIAL)                                               \
     __attribute__((naked, noinline)) static void NAME(const dsp_rows_args *args)               \
     {                                                                                           \
         (void)args;                                                                             \
         __asm__ volatile(DSP_PROLOGUE "1:\n\t"                                                  \
-                         "ldm sp, {r1, r2, r3, r6, r7, r8}\n\t"                                 \
-                         "add r0, r0, r8\n\t"                                                   \
-                         "2:\n\t" BODY "subs r3, r3, #1\n\t"                                    \
-                         "bne 2b\n\t"                                                           \
+                         "ldm sp, {r1, r2, r3, r6}\n\t"                                         \
+                         "mov r7, r6\n\t"                                                       \
+                         "2:\n\t" BODY REPEAT PARTIAL                                           \
                          "rsb r6, r6, #0\n\t"                                                   \
                          "rsb r7, r7, #0\n\t"                                                   \
                          "ldrd r11, r12, [sp, #24]\n\t"                                         \
                          "strd r6, r7, [r11], #8\n\t"                                           \
-                         "str r11, [sp, #24]\n\t"                                               \
-                         "cmp r11, r12\n\t"                                                     \
-                         "bne 1b\n\t"                                                           \
-                         "add sp, sp, #32\n\t"                                                  \
-                         "pop {r4-r11, pc}\n\t");                                               \
+                         "str r11, [sp, #24]\n\t" DSP_EPILOGUE);                                \
     }
-
-#define DSP_ONE_PLANE_KERNEL(NAME, BODY)                                                        \
+#define DSP_KERNEL_1(NAME, BODY, REPEAT, PARTIAL)                                               \
     __attribute__((naked, noinline)) static void NAME(const dsp_rows_args *args)               \
     {                                                                                           \
         (void)args;                                                                             \
         __asm__ volatile(DSP_PROLOGUE "1:\n\t"                                                  \
-                         "ldm sp, {r1, r2, r3, r6, r7, r8}\n\t"                                 \
-                         "add r0, r0, r8\n\t"                                                   \
-                         "2:\n\t" BODY "subs r3, r3, #1\n\t"                                    \
-                         "bne 2b\n\t"                                                           \
+                         "ldm sp, {r1, r2, r3, r6}\n\t"                                         \
+                         "2:\n\t" BODY REPEAT PARTIAL                                           \
                          "rsb r6, r6, #0\n\t"                                                   \
                          "ldrd r11, r12, [sp, #24]\n\t"                                         \
                          "str r6, [r11], #4\n\t"                                                \
-                         "str r11, [sp, #24]\n\t"                                               \
-                         "cmp r11, r12\n\t"                                                     \
-                         "bne 1b\n\t"                                                           \
-                         "add sp, sp, #32\n\t"                                                  \
-                         "pop {r4-r11, pc}\n\t");                                               \
+                         "str r11, [sp, #24]\n\t" DSP_EPILOGUE);                                \
     }
 
-/* Shape-specialised bodies: one, two or three triples per loop iteration, so
- * that 9-word rows (3x3 taps of 32 channels) run without a loop branch and
- * 18- or 30-word rows with few. */
-DSP_TWO_PLANES_KERNEL(dsp_two_planes_x1, DSP_TWO_PLANES_TRIPLE)
-DSP_TWO_PLANES_KERNEL(dsp_two_planes_x2, DSP_TWO_PLANES_TRIPLE DSP_TWO_PLANES_TRIPLE)
-DSP_TWO_PLANES_KERNEL(dsp_two_planes_x3, DSP_TWO_PLANES_TRIPLE DSP_TWO_PLANES_TRIPLE DSP_TWO_PLANES_TRIPLE)
-DSP_ONE_PLANE_KERNEL(dsp_one_plane_x1, DSP_ONE_PLANE_TRIPLE)
-DSP_ONE_PLANE_KERNEL(dsp_one_plane_x2, DSP_ONE_PLANE_TRIPLE DSP_ONE_PLANE_TRIPLE)
-DSP_ONE_PLANE_KERNEL(dsp_one_plane_x3, DSP_ONE_PLANE_TRIPLE DSP_ONE_PLANE_TRIPLE DSP_ONE_PLANE_TRIPLE)
+#define DSP_X2(T) T T
+#define DSP_X3(T) T T T
+DSP_KERNEL_2(dsp2_x1, DSP_TRIPLE_2, DSP_LOOP, "")
+DSP_KERNEL_2(dsp2_x2, DSP_X2(DSP_TRIPLE_2), DSP_LOOP, "")
+DSP_KERNEL_2(dsp2_x3, DSP_X3(DSP_TRIPLE_2), DSP_LOOP, "")
+DSP_KERNEL_2(dsp2_3, DSP_X3(DSP_TRIPLE_2), DSP_ONCE, "")
+DSP_KERNEL_2(dsp2_x1_partial, DSP_TRIPLE_2, DSP_LOOP, DSP_PARTIAL_2)
+DSP_KERNEL_2(dsp2_x2_partial, DSP_X2(DSP_TRIPLE_2), DSP_LOOP, DSP_PARTIAL_2)
+DSP_KERNEL_2(dsp2_x3_partial, DSP_X3(DSP_TRIPLE_2), DSP_LOOP, DSP_PARTIAL_2)
+DSP_KERNEL_1(dsp1_x1, DSP_TRIPLE_1, DSP_LOOP, "")
+DSP_KERNEL_1(dsp1_x2, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, "")
+DSP_KERNEL_1(dsp1_x3, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, "")
+DSP_KERNEL_1(dsp1_3, DSP_X3(DSP_TRIPLE_1), DSP_ONCE, "")
+DSP_KERNEL_1(dsp1_x1_partial, DSP_TRIPLE_1, DSP_LOOP, DSP_PARTIAL_1)
+DSP_KERNEL_1(dsp1_x2_partial, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
+DSP_KERNEL_1(dsp1_x3_partial, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
 
 typedef void (*dsp_kernel)(const dsp_rows_args *);
+
+/* The selector: [planes - 1][partial][body], body 0..2 looping one to three
+ * triples, 3 for exactly three triples once (no partial variant). */
+static const dsp_kernel dsp_kernels[2][2][4] = {
+    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3}, {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, dsp1_x3_partial}},
+    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3}, {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, dsp2_x3_partial}},
+};
 
 /* Rows a call handles at once when counts go through the staging buffer. */
 #define DSP_STAGE_ROWS 32
@@ -735,14 +776,12 @@ typedef void (*dsp_kernel)(const dsp_rows_args *);
 static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plane, int32_t plane_stride,
                      int32_t triples, int32_t tail, int pair, int32_t *out)
 {
-    static const dsp_kernel two[3] = {dsp_two_planes_x1, dsp_two_planes_x2, dsp_two_planes_x3};
-    static const dsp_kernel one[3] = {dsp_one_plane_x1, dsp_one_plane_x2, dsp_one_plane_x3};
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
-    const dsp_rows_args args = {plane, pair ? plane + plane_stride : plane, triples / per_loop, -340 * triples,
-                                -340 * triples, tail * 4, (uintptr_t)out,
-                                (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u),
-                                (uintptr_t)weights - (uintptr_t)tail * 4u};
-    (pair ? two : one)[per_loop - 1](&args);
+    const int once = triples == 3 && tail == 0;
+    const dsp_rows_args args = {plane, pair ? plane + plane_stride : plane, triples / per_loop,
+                                -340 * (triples + (tail > 0)), tail, 0, (uintptr_t)out,
+                                (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
+    dsp_kernels[pair][tail > 0][once ? 3 : per_loop - 1](&args);
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
@@ -753,9 +792,13 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     if (rows <= 0) {
         return;
     }
-    if (triples == 0) {
-        for (int32_t i = 0; i < rows * order; ++i) {
-            mismatches[i] = 0;
+    if (triples == 0) { /* rows of one or two words: the C path */
+        const swar_masks m = masks_in_registers();
+        for (int32_t r = 0; r < rows; ++r) {
+            for (int32_t k = 0; k < order; ++k) {
+                mismatches[r * order + k] =
+                    swar_one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words, &m);
+            }
         }
     } else if (order <= 2) { /* the kernels write exactly this layout */
         dsp_rows(weights, rows, planes, plane_stride, triples, tail, order == 2, mismatches);
@@ -773,20 +816,6 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
                         mismatches[(first + r) * order + k + 1] = stage[r * 2 + 1];
                     }
                 }
-            }
-        }
-    }
-    if (tail > 0) { /* the last one or two words of every row */
-        const swar_masks m = masks_in_registers();
-        for (int32_t r = 0; r < rows; ++r) {
-            const uint32_t *w = weights + (ptrdiff_t)r * words + 3 * triples;
-            for (int32_t k = 0; k < order; ++k) {
-                const uint32_t *p = planes + (ptrdiff_t)k * plane_stride + 3 * triples;
-                uint32_t sum = (uint32_t)mismatches[r * order + k];
-                for (int32_t i = 0; i < tail; ++i) {
-                    sum = sum_bytes(nibbles_to_bytes(nibble_counts(w[i] ^ p[i], &m), &m), sum);
-                }
-                mismatches[r * order + k] = (int32_t)sum;
             }
         }
     }
