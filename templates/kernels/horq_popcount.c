@@ -608,7 +608,8 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
  * accumulators, three pointers and the triple count. The weight triple is
  * loaded once for two planes.
  *
- * Per triple and plane: XOR (3), carry-save adder in place (5: ones, twos),
+ * Per triple and plane: XOR and carry-save adder (6 on staged planes, see
+ * DSP_PLANE_TRIPLE; ones, twos),
  * 2-bit fields (2 each), nibbles (3 each), ones + 2 * twos (1, <= 12 per
  * nibble), bytes (3, <= 24 per byte) and one usada8 against 0x55 bytes, which
  * adds 85 - b for each byte b: starting from -340 * triples, the accumulator
@@ -634,13 +635,8 @@ typedef struct {
     const uint32_t *weights; /* +32: row 0 */
 } dsp_rows_args;
 
-/* Three XOR-ed words in r11, r12, lr: adds 340 - their popcount to ACC. */
-#define DSP_COUNT_TRIPLE(ACC)                                                                   \
-    "eor r12, r12, r11\n\t"   /* u = a0 ^ a1 */                                                 \
-    "bic r11, r11, r12\n\t"   /* a0 & a1 */                                                     \
-    "eor lr, lr, r12\n\t"     /* ones = u ^ a2 */                                               \
-    "bic r12, r12, lr\n\t"    /* u & a2 */                                                      \
-    "orr r11, r11, r12\n\t"   /* twos = majority */                                             \
+/* ones in lr and twos in r11 (of three words): adds 340 - (ones + 2 twos) to ACC. */
+#define DSP_COUNT_ONES_TWOS(ACC)                                                                \
     "and r12, r4, lr, lsr #1\n\t"                                                               \
     "sub lr, lr, r12\n\t"                                                                       \
     "and r12, r4, r11, lsr #1\n\t"                                                              \
@@ -657,43 +653,42 @@ typedef struct {
     "add lr, lr, r12, lsr #4\n\t"                                                               \
     "usada8 " ACC ", lr, r4, " ACC "\n\t"
 
-/* The next triple of plane words (pointer P) XOR the weight triple in r8-r10. */
-#define DSP_XOR_TRIPLE(P)                                                                       \
+/* The next weight triple w0, w1, w2 as w0, w0^w1, w0^w1^w2 in r8-r10. */
+#define DSP_WEIGHT_TRIPLE                                                                       \
+    "ldmia r0!, {r8, r9, r10}\n\t"                                                              \
+    "eor r9, r9, r8\n\t"                                                                        \
+    "eor r10, r10, r9\n\t"
+
+/* The next staged plane triple (pointer P), held as p0, p0^p1, p0^p1^p2: with
+ * a_i = p_i ^ w_i, u = a0^a1 and ones = a0^a1^a2 take one XOR each, and the
+ * carry-save adder in place needs three more: twos = (a0 & ~u) | (u & ~ones). */
+#define DSP_PLANE_TRIPLE(P)                                                                     \
     "ldmia " P "!, {r11, r12, lr}\n\t"                                                          \
-    "eor r11, r11, r8\n\t"                                                                      \
-    "eor r12, r12, r9\n\t"                                                                      \
-    "eor lr, lr, r10\n\t"
+    "eor r12, r12, r9\n\t"    /* u = a0 ^ a1 */                                                 \
+    "eor lr, lr, r10\n\t"     /* ones */                                                        \
+    "eor r11, r11, r8\n\t"    /* a0 */                                                          \
+    "bic r11, r11, r12\n\t"   /* a0 & a1 */                                                     \
+    "bic r12, r12, lr\n\t"    /* u & a2 */                                                      \
+    "orr r11, r11, r12\n\t"   /* twos = majority */
 
-#define DSP_TRIPLE_2 "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6") \
-    DSP_XOR_TRIPLE("r2") DSP_COUNT_TRIPLE("r7")
-#define DSP_TRIPLE_1 "ldmia r0!, {r8, r9, r10}\n\t" DSP_XOR_TRIPLE("r1") DSP_COUNT_TRIPLE("r6")
+#define DSP_TRIPLE_2 DSP_WEIGHT_TRIPLE DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")                \
+    DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
+#define DSP_TRIPLE_1 DSP_WEIGHT_TRIPLE DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
 
-/* The partial triple: one or two words (r3 = how many), zeros after them. */
-#define DSP_PARTIAL_WEIGHTS_AND(P)                                                              \
+/* The partial triple: one or two weight words ([sp, #16] says how many), zeros
+ * after them; the staged planes are padded to a whole triple. */
+#define DSP_PARTIAL_WEIGHTS                                                                     \
     "ldr r3, [sp, #16]\n\t"                                                                     \
     "ldr r8, [r0], #4\n\t"                                                                      \
-    "ldr r11, [" P "], #4\n\t"                                                                  \
-    "cmp r3, #2\n\t"                                                                            \
-    "ittee eq\n\t"                                                                              \
-    "ldreq r9, [r0], #4\n\t"                                                                    \
-    "ldreq r12, [" P "], #4\n\t"                                                                \
-    "movne r9, #0\n\t"                                                                          \
-    "movne r12, #0\n\t"                                                                         \
-    "eor r11, r11, r8\n\t"                                                                      \
-    "eor r12, r12, r9\n\t"                                                                      \
-    "mov lr, #0\n\t"
-#define DSP_PARTIAL_PLANE(P)                                                                    \
-    "ldr r11, [" P "], #4\n\t"                                                                  \
     "cmp r3, #2\n\t"                                                                            \
     "ite eq\n\t"                                                                                \
-    "ldreq r12, [" P "], #4\n\t"                                                                \
-    "movne r12, #0\n\t"                                                                         \
-    "eor r11, r11, r8\n\t"                                                                      \
-    "eor r12, r12, r9\n\t"                                                                      \
-    "mov lr, #0\n\t"
-#define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS_AND("r1") DSP_COUNT_TRIPLE("r6") DSP_PARTIAL_PLANE("r2") \
-    DSP_COUNT_TRIPLE("r7")
-#define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS_AND("r1") DSP_COUNT_TRIPLE("r6")
+    "ldreq r9, [r0], #4\n\t"                                                                    \
+    "movne r9, #0\n\t"                                                                          \
+    "eor r9, r9, r8\n\t"                                                                        \
+    "mov r10, r9\n\t"
+#define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")              \
+    DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
+#define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
 
 #define DSP_LOOP "subs r3, r3, #1\n\tbne 2b\n\t"
 #define DSP_ONCE ""
@@ -771,28 +766,54 @@ static const dsp_kernel dsp_kernels[2][2][4] = {
 
 /* Rows a call handles at once when counts go through the staging buffer. */
 #define DSP_STAGE_ROWS 32
+/* Words of staged planes (two planes of up to 288 words, 9216 bits): 2.3 KB of stack. */
+#define DSP_STAGE_WORDS 576
+
+/* A plane in the kernels' form: each triple p0, p1, p2 as p0, p0^p1, p0^p1^p2,
+ * a partial last triple padded with zeros. Done once per call, it saves two
+ * instructions per triple of every row. */
+static void dsp_stage_plane(const uint32_t *p, int32_t words, uint32_t *q)
+{
+    int32_t i = 0;
+    for (; i + 3 <= words; i += 3) {
+        const uint32_t p0 = p[i], p01 = p0 ^ p[i + 1];
+        q[i] = p0;
+        q[i + 1] = p01;
+        q[i + 2] = p01 ^ p[i + 2];
+    }
+    if (i < words) {
+        const uint32_t p01 = p[i] ^ (i + 1 < words ? p[i + 1] : 0u);
+        q[i] = p[i];
+        q[i + 1] = p01;
+        q[i + 2] = p01;
+    }
+}
 
 /* Plane k (and k + 1 when `pair`) of rows [0, rows): counts to out, 1 or 2 per row. */
 static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plane, int32_t plane_stride,
-                     int32_t triples, int32_t tail, int pair, int32_t *out)
+                     int32_t words, int pair, int32_t *out)
 {
+    uint32_t staged[DSP_STAGE_WORDS];
+    const int32_t triples = words / 3, tail = words % 3;
+    const int32_t padded = 3 * (triples + (tail > 0));
+    dsp_stage_plane(plane, words, staged);
+    if (pair) {
+        dsp_stage_plane(plane + plane_stride, words, staged + padded);
+    }
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
     const int once = triples == 3 && tail == 0;
-    const dsp_rows_args args = {plane, pair ? plane + plane_stride : plane, triples / per_loop,
-                                -340 * (triples + (tail > 0)), tail, 0, (uintptr_t)out,
-                                (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
+    const dsp_rows_args args = {staged, staged + padded, triples / per_loop, -340 * (triples + (tail > 0)), tail,
+                                0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
     dsp_kernels[pair][tail > 0][once ? 3 : per_loop - 1](&args);
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
-    const int32_t triples = words / 3;
-    const int32_t tail = words - 3 * triples;
     if (rows <= 0) {
         return;
     }
-    if (triples == 0) { /* rows of one or two words: the C path */
+    if (words < 3 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very short or very long rows: the C path */
         const swar_masks m = masks_in_registers();
         for (int32_t r = 0; r < rows; ++r) {
             for (int32_t k = 0; k < order; ++k) {
@@ -801,7 +822,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
             }
         }
     } else if (order <= 2) { /* the kernels write exactly this layout */
-        dsp_rows(weights, rows, planes, plane_stride, triples, tail, order == 2, mismatches);
+        dsp_rows(weights, rows, planes, plane_stride, words, order == 2, mismatches);
     } else { /* planes in pairs through a staging buffer, then into [row][order] */
         int32_t stage[DSP_STAGE_ROWS * 2];
         for (int32_t first = 0; first < rows; first += DSP_STAGE_ROWS) {
@@ -809,7 +830,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
             for (int32_t k = 0; k < order; k += 2) {
                 const int pair = k + 1 < order;
                 dsp_rows(weights + (ptrdiff_t)first * words, n, planes + (ptrdiff_t)k * plane_stride, plane_stride,
-                         triples, tail, pair, stage);
+                         words, pair, stage);
                 for (int32_t r = 0; r < n; ++r) {
                     mismatches[(first + r) * order + k] = stage[r * (pair ? 2 : 1)];
                     if (pair) {
