@@ -25,10 +25,41 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
         }
     } else if (order == 2) {
         const float b0 = betas[0], b1 = betas[1];
+#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
+        /* Cortex-M4/M7: 16 instructions an output, against 19 from GCC (which
+         * loads the counts one by one and moves them to the FPU one by one). */
+        float *o = out;
+        const float *const end = out + count;
+        const int32_t *m = mismatches;
+        const float *s = scale, *f = offset;
+        if (count > 0) {
+            __asm__ volatile("1:\n\t"
+                             "ldrd r2, r3, [%[m]], #8\n\t"
+                             "sub r2, %[n], r2, lsl #1\n\t"
+                             "sub r3, %[n], r3, lsl #1\n\t"
+                             "vmov s16, s17, r2, r3\n\t"
+                             "vcvt.f32.s32 s16, s16\n\t"
+                             "vcvt.f32.s32 s17, s17\n\t"
+                             "vmul.f32 s16, s16, %[b0]\n\t"
+                             "vmul.f32 s17, s17, %[b1]\n\t"
+                             "vadd.f32 s16, s16, s17\n\t"
+                             "vldmia %[s]!, {s18}\n\t"
+                             "vldmia %[f]!, {s19}\n\t"
+                             "vmul.f32 s16, s16, s18\n\t"
+                             "vadd.f32 s16, s16, s19\n\t"
+                             "vstmia %[o]!, {s16}\n\t"
+                             "cmp %[o], %[end]\n\t"
+                             "bne 1b\n\t"
+                             : [m] "+r"(m), [s] "+r"(s), [f] "+r"(f), [o] "+r"(o)
+                             : [n] "r"(n), [b0] "t"(b0), [b1] "t"(b1), [end] "r"(end)
+                             : "r2", "r3", "s16", "s17", "s18", "s19", "cc", "memory");
+        }
+#else
         for (int32_t o = 0; o < count; ++o) {
             const float acc = b0 * (float)(n - 2 * mismatches[2 * o]) + b1 * (float)(n - 2 * mismatches[2 * o + 1]);
             out[o] = acc * scale[o] + offset[o];
         }
+#endif
     } else {
         for (int32_t o = 0; o < count; ++o) {
             float acc = betas[0] * (float)(n - 2 * mismatches[o * order]);

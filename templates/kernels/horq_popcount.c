@@ -620,9 +620,9 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
  *
  * The row loop runs inside too; its state lives on the stack in the layout of
  * dsp_rows_args, copied there on entry. Shape-specialised variants: one, two
- * or three triples per loop iteration, once through without a loop for rows
- * of exactly three triples (3x3 taps of 32 channels), with or without the
- * partial triple. */
+ * or three triples per loop iteration, with or without the partial triple, and
+ * once through without a loop for rows of exactly three or six triples (3x3
+ * taps of 32 or 64 channels). */
 typedef struct {
     const uint32_t *plane0; /* +0 */
     const uint32_t *plane1; /* +4, two-plane kernels only */
@@ -744,6 +744,7 @@ DSP_KERNEL_2(dsp2_x1, DSP_TRIPLE_2, DSP_LOOP, "")
 DSP_KERNEL_2(dsp2_x2, DSP_X2(DSP_TRIPLE_2), DSP_LOOP, "")
 DSP_KERNEL_2(dsp2_x3, DSP_X3(DSP_TRIPLE_2), DSP_LOOP, "")
 DSP_KERNEL_2(dsp2_3, DSP_X3(DSP_TRIPLE_2), DSP_ONCE, "")
+DSP_KERNEL_2(dsp2_6, DSP_X2(DSP_X3(DSP_TRIPLE_2)), DSP_ONCE, "")
 DSP_KERNEL_2(dsp2_x1_partial, DSP_TRIPLE_2, DSP_LOOP, DSP_PARTIAL_2)
 DSP_KERNEL_2(dsp2_x2_partial, DSP_X2(DSP_TRIPLE_2), DSP_LOOP, DSP_PARTIAL_2)
 DSP_KERNEL_2(dsp2_x3_partial, DSP_X3(DSP_TRIPLE_2), DSP_LOOP, DSP_PARTIAL_2)
@@ -751,6 +752,7 @@ DSP_KERNEL_1(dsp1_x1, DSP_TRIPLE_1, DSP_LOOP, "")
 DSP_KERNEL_1(dsp1_x2, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, "")
 DSP_KERNEL_1(dsp1_x3, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, "")
 DSP_KERNEL_1(dsp1_3, DSP_X3(DSP_TRIPLE_1), DSP_ONCE, "")
+DSP_KERNEL_1(dsp1_6, DSP_X2(DSP_X3(DSP_TRIPLE_1)), DSP_ONCE, "")
 DSP_KERNEL_1(dsp1_x1_partial, DSP_TRIPLE_1, DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x2_partial, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x3_partial, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
@@ -758,10 +760,11 @@ DSP_KERNEL_1(dsp1_x3_partial, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
 typedef void (*dsp_kernel)(const dsp_rows_args *);
 
 /* The selector: [planes - 1][partial][body], body 0..2 looping one to three
- * triples, 3 for exactly three triples once (no partial variant). */
-static const dsp_kernel dsp_kernels[2][2][4] = {
-    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3}, {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, dsp1_x3_partial}},
-    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3}, {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, dsp2_x3_partial}},
+ * triples; 3 and 4 for exactly three or six triples (3x3 taps of 32 or 64
+ * channels) once through, which have no partial variant. */
+static const dsp_kernel dsp_kernels[2][2][5] = {
+    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3, dsp1_6}, {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, NULL, NULL}},
+    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3, dsp2_6}, {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, NULL, NULL}},
 };
 
 /* Rows a call handles at once when counts go through the staging buffer. */
@@ -801,10 +804,10 @@ static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plan
         dsp_stage_plane(plane + plane_stride, words, staged + padded);
     }
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
-    const int once = triples == 3 && tail == 0;
+    const int body = tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1);
     const dsp_rows_args args = {staged, staged + padded, triples / per_loop, -340 * (triples + (tail > 0)), tail,
                                 0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
-    dsp_kernels[pair][tail > 0][once ? 3 : per_loop - 1](&args);
+    dsp_kernels[pair][tail > 0][body](&args);
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
