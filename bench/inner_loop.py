@@ -47,6 +47,7 @@ int main(void)
     uint32_t x = 12345u;
     for (int i = 0; i < ROWS * WORDS; ++i) { x = x * 1664525u + 1013904223u; weights[i] = x; }
     for (int i = 0; i < 2 * WORDS; ++i) { x = x * 1664525u + 1013904223u; planes[i] = x; }
+    horq_prepare_weight_rows(weights, ROWS, WORDS); /* the layout the kernel reads */
     horq_bench_mark(0);
     horq_xor_popcount_rows(weights, ROWS, planes, WORDS, 2, WORDS, mismatches);
     horq_bench_mark(1);

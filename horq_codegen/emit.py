@@ -19,6 +19,7 @@ from . import __version__
 from .errors import HorqError
 from .ir import INPUT, Graph, Node, Op
 from .memory import MemoryPlan, plan_memory
+from .pack import prefix_xor_triples, words_for
 from .resources import templates_dir
 from .targets import Board, Target
 
@@ -70,8 +71,8 @@ class LayerCode:
 
 
 class _Context:
-    def __init__(self, graph: Graph, plan: MemoryPlan):
-        self.graph, self.plan = graph, plan
+    def __init__(self, graph: Graph, plan: MemoryPlan, weight_layout: str = "plain"):
+        self.graph, self.plan, self.weight_layout = graph, plan, weight_layout
 
     def input_of(self, node: Node) -> str:
         src = node.inputs[0]
@@ -136,8 +137,19 @@ def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
     layer.call = f"horq_fc_f32(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
 
 
-def _horq_common(layer: LayerCode, node: Node) -> str:
-    weights = _array(layer, "weights", node.params["weight_bits"])
+def _weight_words(node: Node, layout: str) -> np.ndarray:
+    """The layer's packed weights in the target's layout: prefix-XOR runs are what one inner-loop
+    call covers, a whole row, or one tap of it for ``pixel`` layers."""
+    bits = node.params["weight_bits"]
+    if layout == "plain":
+        return bits
+    pixel = node.op == Op.HORQ_CONV2D and node.attrs["granularity"] == "pixel"
+    segment = words_for(node.attrs["in_shape"][0]) if pixel else bits.shape[-1]
+    return prefix_xor_triples(bits, segment)
+
+
+def _horq_common(layer: LayerCode, node: Node, ctx: _Context) -> str:
+    weights = _array(layer, "weights", _weight_words(node, ctx.weight_layout))
     scale, offset = _transform_arrays(layer, node)
     betas = _array(layer, "betas", node.params["betas"]) if node.attrs["granularity"] == "static" else "NULL"
     return (f"{node.attrs['order']}, {_GRANULARITY[node.attrs['granularity']]},\n"
@@ -145,7 +157,7 @@ def _horq_common(layer: LayerCode, node: Node) -> str:
 
 
 def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
-    common = _horq_common(layer, node)
+    common = _horq_common(layer, node, ctx)
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
                     f"    {_window(node, node.attrs['in_shape'])},\n    {common}\n}};")
     sf, sw = ctx.scratch(node)
@@ -153,7 +165,7 @@ def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
 
 
 def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
-    common = _horq_common(layer, node)
+    common = _horq_common(layer, node, ctx)
     layer.params = (f"static const horq_bfc_params {layer.name}_params = {{\n"
                     f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common}\n}};")
     sf, sw = ctx.scratch(node)
@@ -208,8 +220,8 @@ class ModelInfo:
     sha256: str
 
 
-def render_layers(graph: Graph, plan: MemoryPlan) -> list[LayerCode]:
-    ctx = _Context(graph, plan)
+def render_layers(graph: Graph, plan: MemoryPlan, weight_layout: str = "plain") -> list[LayerCode]:
+    ctx = _Context(graph, plan, weight_layout)
     layers = []
     for node in graph.nodes:
         layer = LayerCode(node.name, node.op.value, node.source, ctx.output_of(node), int(np.prod(node.shape)))
@@ -259,7 +271,7 @@ def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
     context = {
         "version": __version__, "model": model, "prefix": prefix, "target": target,
         "board": board or target.board(None), "sample_count": len(samples),
-        "layers": render_layers(graph, plan), "plan": plan,
+        "layers": render_layers(graph, plan, target.weight_layout), "plan": plan,
         "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
         "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
         "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),

@@ -39,6 +39,9 @@ class Target:
     memory: dict[str, int] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
     default_board: str = ""
+    # How packed HORQ weights are stored: "plain" rows, or "prefix-xor-triples" (pack.prefix_xor_triples),
+    # the layout the Cortex-M DSP kernels read; the target's flags then define HORQ_WEIGHTS_PREFIX_XOR.
+    weight_layout: str = "plain"
 
     def board(self, key: str | None) -> Board | None:
         key = key or self.default_board
@@ -63,4 +66,11 @@ def load_target(name: str) -> Target:
     for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags"):
         if key in data:
             data[key] = tuple(data[key])
-    return Target(boards=boards, **data)
+    target = Target(boards=boards, **data)
+    if target.weight_layout not in WEIGHT_LAYOUTS:
+        raise HorqError(f"target {name}: unknown weight_layout {target.weight_layout!r} "
+                        f"(known: {', '.join(WEIGHT_LAYOUTS)})")
+    return target
+
+
+WEIGHT_LAYOUTS = ("plain", "prefix-xor-triples")

@@ -96,6 +96,14 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches);
 
+/* Weights as the inner loop reads them: where the build defines
+ * HORQ_WEIGHTS_PREFIX_XOR (the Cortex-M DSP targets), each run of `run_words`
+ * words (what one call covers per row) holds its triples as w0, w0^w1,
+ * w0^w1^w2; the generator writes them so (pack.prefix_xor_triples). This turns
+ * `runs` plain runs into that layout in place, for programs that pack their own
+ * weights; elsewhere it does nothing. */
+void horq_prepare_weight_rows(uint32_t *words, int32_t runs, int32_t run_words);
+
 /* ---- residual binarization (shared by the HORQ kernels) ------------------ */
 
 /* Order-K residual binarization of `count` values laid out as rows of `cols`

@@ -653,11 +653,17 @@ typedef struct {
     "add lr, lr, r12, lsr #4\n\t"                                                               \
     "usada8 " ACC ", lr, r4, " ACC "\n\t"
 
-/* The next weight triple w0, w1, w2 as w0, w0^w1, w0^w1^w2 in r8-r10. */
+/* The next weight triple w0, w1, w2 as w0, w0^w1, w0^w1^w2 in r8-r10: stored
+ * so by the generator (HORQ_WEIGHTS_PREFIX_XOR, pack.prefix_xor_triples), or
+ * made so here. */
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+#define DSP_WEIGHT_TRIPLE "ldmia r0!, {r8, r9, r10}\n\t"
+#else
 #define DSP_WEIGHT_TRIPLE                                                                       \
     "ldmia r0!, {r8, r9, r10}\n\t"                                                              \
     "eor r9, r9, r8\n\t"                                                                        \
     "eor r10, r10, r9\n\t"
+#endif
 
 /* The next staged plane triple (pointer P), held as p0, p0^p1, p0^p1^p2: with
  * a_i = p_i ^ w_i, u = a0^a1 and ones = a0^a1^a2 take one XOR each, and the
@@ -677,6 +683,16 @@ typedef struct {
 
 /* The partial triple: one or two weight words ([sp, #16] says how many), zeros
  * after them; the staged planes are padded to a whole triple. */
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+#define DSP_PARTIAL_WEIGHTS                                                                     \
+    "ldr r3, [sp, #16]\n\t"                                                                     \
+    "ldr r8, [r0], #4\n\t"                                                                      \
+    "cmp r3, #2\n\t"                                                                            \
+    "ite eq\n\t"                                                                                \
+    "ldreq r9, [r0], #4\n\t"                                                                    \
+    "movne r9, r8\n\t"                                                                          \
+    "mov r10, r9\n\t"
+#else
 #define DSP_PARTIAL_WEIGHTS                                                                     \
     "ldr r3, [sp, #16]\n\t"                                                                     \
     "ldr r8, [r0], #4\n\t"                                                                      \
@@ -686,6 +702,7 @@ typedef struct {
     "movne r9, #0\n\t"                                                                          \
     "eor r9, r9, r8\n\t"                                                                        \
     "mov r10, r9\n\t"
+#endif
 #define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")              \
     DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
 #define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
@@ -819,9 +836,19 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     if (words < 3 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very short or very long rows: the C path */
         const swar_masks m = masks_in_registers();
         for (int32_t r = 0; r < rows; ++r) {
+            const uint32_t *w = weights + (ptrdiff_t)r * words;
             for (int32_t k = 0; k < order; ++k) {
-                mismatches[r * order + k] =
-                    swar_one_plane(weights + (ptrdiff_t)r * words, planes + (ptrdiff_t)k * plane_stride, words, &m);
+                const uint32_t *p = planes + (ptrdiff_t)k * plane_stride;
+                uint32_t sum = 0;
+                for (int32_t i = 0; i < words; ++i) {
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+                    const uint32_t plain = i % 3 ? w[i] ^ w[i - 1] : w[i];
+#else
+                    const uint32_t plain = w[i];
+#endif
+                    sum = sum_bytes(nibbles_to_bytes(nibble_counts(plain ^ p[i], &m), &m), sum);
+                }
+                mismatches[r * order + k] = (int32_t)sum;
             }
         }
     } else if (order <= 2) { /* the kernels write exactly this layout */
@@ -874,3 +901,25 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 }
 #endif
 #endif /* neither NEON nor Helium */
+
+#if defined(HORQ_WEIGHTS_PREFIX_XOR) && !(defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__))
+#error "HORQ_WEIGHTS_PREFIX_XOR is the weight layout of the Cortex-M DSP kernels only"
+#endif
+
+void horq_prepare_weight_rows(uint32_t *words, int32_t runs, int32_t run_words)
+{
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+    for (int32_t r = 0; r < runs; ++r) {
+        uint32_t *run = words + (ptrdiff_t)r * run_words;
+        for (int32_t i = 1; i < run_words; ++i) {
+            if (i % 3) {
+                run[i] ^= run[i - 1];
+            }
+        }
+    }
+#else
+    (void)words;
+    (void)runs;
+    (void)run_words;
+#endif
+}
