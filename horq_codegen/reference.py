@@ -26,6 +26,22 @@ def sequential_sum(terms: np.ndarray) -> np.ndarray:
     return np.cumsum(terms.astype(f32), axis=-1, dtype=f32)[..., -1]
 
 
+LANES = 4  # the sum order of horq_quantize.c's lane sums: what one 128-bit vector holds
+
+
+def lane_sum(terms: np.ndarray) -> np.ndarray:
+    """Float32 sum over the last axis in four lanes, as the quantizer kernels add non-negative
+    terms: lane j adds terms j, j+4, j+8, ... in order, then ``(lane0 + lane1) + (lane2 + lane3)``.
+    One order for every target, so that NEON and Helium can add four terms at once and the
+    scalar kernels keep four accumulators. (Missing terms are +0, which adds nothing here.)"""
+    n = terms.shape[-1]
+    padded = np.zeros(terms.shape[:-1] + (-(-n // LANES) * LANES,), f32)
+    padded[..., :n] = terms
+    lanes = np.moveaxis(padded.reshape(terms.shape[:-1] + (-1, LANES)), -1, -2)  # (..., 4, n/4)
+    lane = sequential_sum(lanes)
+    return ((lane[..., 0] + lane[..., 1]) + (lane[..., 2] + lane[..., 3])).astype(f32)
+
+
 def activate(y: np.ndarray, act: Activation) -> np.ndarray:
     if act.kind == "relu":
         return np.where(y < 0, f32(0), y).astype(f32)
@@ -101,13 +117,14 @@ def binarize_patches(patches: np.ndarray, order: int,
     """Order-K binarization of patches (G, taps, c) as the patch kernel does it (HORQ.md,
     "Patch quantization"): beta_1 from row sums of |x|; plane 2 without residuals, the plane-1
     bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| and
-    M = sum min(|x|, beta_1), both summed row by row and then across rows; planes 3..K from
-    the residuals by their float sign bits (``horq_binarize_next_planes``)."""
+    M = sum min(|x|, beta_1), both summed per row in lanes (:func:`lane_sum`) and then across
+    rows in order; planes 3..K from the residuals by their float sign bits
+    (``horq_binarize_next_planes``)."""
     groups, rows, cols = patches.shape
     n = f32(rows * cols)
     x = patches.astype(f32)
     magnitude = np.abs(x)
-    abs_sum = sequential_sum(sequential_sum(magnitude))
+    abs_sum = sequential_sum(lane_sum(magnitude))
     betas = np.zeros((groups, order), f32)
     betas[:, 0] = abs_sum / n
     beta1 = betas[:, :1, None]
@@ -115,7 +132,7 @@ def binarize_patches(patches: np.ndarray, order: int,
     planes = [negative]
     if order >= 2:
         planes.append(negative ^ (magnitude < beta1))
-        min_sum = sequential_sum(sequential_sum(np.fmin(magnitude, beta1)))
+        min_sum = sequential_sum(lane_sum(np.fmin(magnitude, beta1)))
         betas[:, 1] = (f32(2) * (abs_sum - min_sum)).astype(f32) / n
     residuals = [x, np.where(negative, x + beta1, x - beta1).astype(f32)]
     for k in range(2, order):

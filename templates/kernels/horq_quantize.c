@@ -95,50 +95,203 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
     }
 }
 
-#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
-#define HORQ_STATS_ASM 1
+/* ---- word primitives of the patch quantizer ---------------------------------
+ *
+ * stats_word: the plane-1 sign word of n <= 32 values, |x| added to four lane
+ * sums (value i to lane i % 4), and |x| stored when `magnitudes` is not NULL.
+ * plane2_word: the bits of |x| < beta of n <= 32 magnitudes, min(|x|, beta)
+ * added to the lanes. The lanes end as (lane0 + lane1) + (lane2 + lane3)
+ * (lanes_total): the reference's lane_sum, one order for every target, so that
+ * NEON and Helium add four values at once and the scalar code keeps four
+ * accumulators. Whole words take the instruction-set paths; a last partial
+ * word (channels not a multiple of 32) the portable one.
+ *
+ * The "below" test: for non-negative floats and a beta that is neither 0 nor
+ * NaN, |x| < beta is bits(|x|) <= bits(beta) - 1 = limit as unsigned integers;
+ * a NaN |x| has larger bits than any such beta, so it is not below, as with the
+ * float compare. Nothing is below a beta of 0 or NaN (any_below = beta > 0). */
+
+#if defined(HORQ_ARM_MVE)
+#include <arm_mve.h>
+#elif defined(HORQ_ARM_NEON)
+#include <arm_neon.h>
+#endif
+
+static inline float lanes_total(const float lanes[4])
+{
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+static uint32_t stats_word_portable(const float *x, int32_t n, float lanes[4], float *magnitudes)
+{
+    uint32_t bits = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        const float a = fabsf(x[i]);
+        bits |= (uint32_t)!(x[i] >= 0.0f) << i; /* NaN counts as negative */
+        lanes[i % 4] += a;
+        if (magnitudes != NULL) {
+            magnitudes[i] = a;
+        }
+    }
+    return bits;
+}
+
+static uint32_t plane2_word_portable(const float *a, int32_t n, float beta, uint32_t limit, int any_below,
+                                     float lanes[4])
+{
+    uint32_t mask = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        memcpy(&bits, &a[i], sizeof bits);
+        mask |= (uint32_t)(any_below && bits <= limit) << i;
+        lanes[i % 4] += fminf(a[i], beta);
+    }
+    return mask;
+}
+
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+/* Helium and NEON: four values per vector, lane j of vector k is value 4k + j,
+ * so its bit weight is (1 << j) << 4k; the weights of a word's bits are
+ * disjoint, so adding them across lanes gives the word. */
+#if defined(HORQ_ARM_MVE)
+#define Q_NOT_GE_ZERO(v, w) vpselq_u32(vdupq_n_u32(0), (w), vcmpgeq_n_f32((v), 0.0f))
+#define Q_AT_MOST(a, lim, w) vpselq_u32((w), vdupq_n_u32(0), vcmpcsq_u32((lim), (a)))
+#define Q_WORD(bits) vaddvq_u32(bits)
+#else
+#define Q_NOT_GE_ZERO(v, w) vbicq_u32((w), vcgeq_f32((v), vdupq_n_f32(0.0f)))
+#define Q_AT_MOST(a, lim, w) vandq_u32((w), vcleq_u32((a), (lim)))
+#define Q_WORD(bits) vaddvq_u32(bits)
+#endif
+
+static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *magnitudes)
+{
+    if (n != HORQ_WORD_BITS) {
+        return stats_word_portable(x, n, lanes, magnitudes);
+    }
+    static const uint32_t first_weights[4] = {1u, 2u, 4u, 8u};
+    uint32x4_t weight = vld1q_u32(first_weights), bits = vdupq_n_u32(0);
+    float32x4_t sum = vld1q_f32(lanes);
+    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k) {
+        const float32x4_t v = vld1q_f32(x + 4 * k);
+        const float32x4_t a = vabsq_f32(v);
+        bits = vorrq_u32(bits, Q_NOT_GE_ZERO(v, weight));
+        sum = vaddq_f32(sum, a);
+        if (magnitudes != NULL) {
+            vst1q_f32(magnitudes + 4 * k, a);
+        }
+        weight = vshlq_n_u32(weight, 4);
+    }
+    vst1q_f32(lanes, sum);
+    return Q_WORD(bits);
+}
+
+static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limit, int any_below, float lanes[4])
+{
+    if (n != HORQ_WORD_BITS || !any_below) {
+        return plane2_word_portable(a, n, beta, limit, any_below, lanes);
+    }
+    static const uint32_t first_weights[4] = {1u, 2u, 4u, 8u};
+    uint32x4_t weight = vld1q_u32(first_weights), bits = vdupq_n_u32(0);
+    const uint32x4_t lim = vdupq_n_u32(limit);
+    const float32x4_t b = vdupq_n_f32(beta);
+    float32x4_t sum = vld1q_f32(lanes);
+    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k) {
+        const float32x4_t v = vld1q_f32(a + 4 * k);
+        bits = vorrq_u32(bits, Q_AT_MOST(vreinterpretq_u32_f32(v), lim, weight));
+        sum = vaddq_f32(sum, vminnmq_f32(v, b));
+        weight = vshlq_n_u32(weight, 4);
+    }
+    vst1q_f32(lanes, sum);
+    return Q_WORD(bits);
+}
+
+#elif defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
+/* Cortex-M4/M7: inline assembly blocks with the four lanes in FPU registers. */
+
 /* Value I of eight in s16-s23: the sign test !(x >= 0) (vcmpe, then "less
- * than", which holds for NaN too) sets bit BASE + I; |x| joins the sum. */
-#define STATS_ONE(S, BIT)                                                                       \
+ * than", which holds for NaN too) sets bit BASE + I; |x| joins lane LANE. */
+#define STATS_ONE(S, BIT, LANE)                                                                 \
     "vcmpe.f32 " S ", #0\n\t"                                                                   \
     "vmrs APSR_nzcv, fpscr\n\t"                                                                 \
     "it lt\n\t"                                                                                 \
     "orrlt %[bits], %[bits], #(1 << (" BIT "))\n\t"                                             \
     "vabs.f32 " S ", " S "\n\t"                                                                 \
-    "vadd.f32 %[sum], %[sum], " S "\n\t"
+    "vadd.f32 %[" LANE "], %[" LANE "], " S "\n\t"
 #define STATS_EIGHT(BASE)                                                                       \
     "vldmia %[x]!, {s16-s23}\n\t"                                                               \
-    STATS_ONE("s16", BASE "+0") STATS_ONE("s17", BASE "+1") STATS_ONE("s18", BASE "+2")         \
-    STATS_ONE("s19", BASE "+3") STATS_ONE("s20", BASE "+4") STATS_ONE("s21", BASE "+5")         \
-    STATS_ONE("s22", BASE "+6") STATS_ONE("s23", BASE "+7")
+    STATS_ONE("s16", BASE "+0", "l0") STATS_ONE("s17", BASE "+1", "l1")                         \
+    STATS_ONE("s18", BASE "+2", "l2") STATS_ONE("s19", BASE "+3", "l3")                         \
+    STATS_ONE("s20", BASE "+4", "l0") STATS_ONE("s21", BASE "+5", "l1")                         \
+    STATS_ONE("s22", BASE "+6", "l2") STATS_ONE("s23", BASE "+7", "l3")
+#define STATS_OUTPUTS [x] "+r"(x), [bits] "+r"(bits), [l0] "+t"(l0), [l1] "+t"(l1), [l2] "+t"(l2), [l3] "+t"(l3)
 #define STATS_CLOBBERS "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "cc"
 
-/* 32 values: their sign word; |x| added to *sum in order and, with the second
- * form, stored to a. About 6.3 instructions a value, against 19 in C. */
-static uint32_t stats_full_word(const float *x, float *sum)
+/* 32 values: about 6.3 instructions each, against 19 in C. */
+static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *magnitudes)
 {
+    if (n != HORQ_WORD_BITS) {
+        return stats_word_portable(x, n, lanes, magnitudes);
+    }
     uint32_t bits = 0;
-    float s = *sum;
-    __asm__ volatile(STATS_EIGHT("0") STATS_EIGHT("8") STATS_EIGHT("16") STATS_EIGHT("24")
-                     : [x] "+r"(x), [bits] "+r"(bits), [sum] "+t"(s)
-                     : "m"(*(const float(*)[32])x)
-                     : STATS_CLOBBERS);
-    *sum = s;
+    float l0 = lanes[0], l1 = lanes[1], l2 = lanes[2], l3 = lanes[3];
+    if (magnitudes == NULL) {
+        __asm__ volatile(STATS_EIGHT("0") STATS_EIGHT("8") STATS_EIGHT("16") STATS_EIGHT("24")
+                         : STATS_OUTPUTS
+                         : "m"(*(const float(*)[32])x)
+                         : STATS_CLOBBERS);
+    } else {
+        __asm__ volatile(STATS_EIGHT("0") "vstmia %[a]!, {s16-s23}\n\t" STATS_EIGHT("8") "vstmia %[a]!, {s16-s23}\n\t"
+                         STATS_EIGHT("16") "vstmia %[a]!, {s16-s23}\n\t" STATS_EIGHT("24") "vstmia %[a]!, {s16-s23}\n\t"
+                         : STATS_OUTPUTS, [a] "+r"(magnitudes), "=m"(*(float(*)[32])magnitudes)
+                         : "m"(*(const float(*)[32])x)
+                         : STATS_CLOBBERS);
+    }
+    lanes[0] = l0, lanes[1] = l1, lanes[2] = l2, lanes[3] = l3;
     return bits;
 }
 
-static uint32_t stats_full_word_store(const float *x, float *sum, float *a)
+/* HORQ_FPU_HAS_VMINNM comes from the target's flags (targets/cortex-m7.toml): the compiler's
+ * macros do not tell an FPv5 (Cortex-M7, which has vminnm) from an FPv4 (Cortex-M4). */
+#if defined(HORQ_FPU_HAS_VMINNM)
+/* Four magnitudes: the integer compare shifts each "below" bit into the mask
+ * from the top (cmp + rrx), and vminnm + vadd add min(|x|, beta) to the lanes.
+ * One ldm and one vldm fetch the four as integers and as floats; four core
+ * registers only, so that the C around keeps its own. */
+#define PLANE2_FOUR                                                                             \
+    "ldmia %[a], {r4-r7}\n\t"                                                                   \
+    "vldmia %[a]!, {s16-s19}\n\t"                                                               \
+    "cmp %[limit], r4\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r5\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r6\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r7\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "vminnm.f32 s16, s16, %[beta]\n\t" "vadd.f32 %[l0], %[l0], s16\n\t"                         \
+    "vminnm.f32 s17, s17, %[beta]\n\t" "vadd.f32 %[l1], %[l1], s17\n\t"                         \
+    "vminnm.f32 s18, s18, %[beta]\n\t" "vadd.f32 %[l2], %[l2], s18\n\t"                         \
+    "vminnm.f32 s19, s19, %[beta]\n\t" "vadd.f32 %[l3], %[l3], s19\n\t"
+
+/* 32 magnitudes: 4.5 instructions each, against about 11 in C. */
+static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a, int32_t n, float beta,
+                                                                  uint32_t limit, int any_below, float lanes[4])
 {
-    uint32_t bits = 0;
-    float s = *sum;
-    __asm__ volatile(STATS_EIGHT("0") "vstmia %[a]!, {s16-s23}\n\t" STATS_EIGHT("8") "vstmia %[a]!, {s16-s23}\n\t"
-                     STATS_EIGHT("16") "vstmia %[a]!, {s16-s23}\n\t" STATS_EIGHT("24") "vstmia %[a]!, {s16-s23}\n\t"
-                     : [x] "+r"(x), [bits] "+r"(bits), [sum] "+t"(s), [a] "+r"(a), "=m"(*(float(*)[32])a)
-                     : "m"(*(const float(*)[32])x)
-                     : STATS_CLOBBERS);
-    *sum = s;
-    return bits;
+    if (n != HORQ_WORD_BITS || !any_below) {
+        return plane2_word_portable(a, n, beta, limit, any_below, lanes);
+    }
+    uint32_t mask = 0;
+    float l0 = lanes[0], l1 = lanes[1], l2 = lanes[2], l3 = lanes[3];
+    __asm__ volatile(PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR
+                     : [a] "+r"(a), [mask] "+r"(mask), [l0] "+t"(l0), [l1] "+t"(l1), [l2] "+t"(l2), [l3] "+t"(l3)
+                     : [limit] "r"(limit), [beta] "t"(beta), "m"(*(const float(*)[32])a)
+                     : "r4", "r5", "r6", "r7", "s16", "s17", "s18", "s19", "cc");
+    lanes[0] = l0, lanes[1] = l1, lanes[2] = l2, lanes[3] = l3;
+    return mask;
 }
+#else
+#define plane2_word plane2_word_portable
+#endif
+
+#else
+#define stats_word stats_word_portable
+#define plane2_word plane2_word_portable
 #endif
 
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
@@ -148,108 +301,15 @@ void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *su
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
         float *row_magnitudes = magnitudes != NULL ? magnitudes + (ptrdiff_t)r * cols : NULL;
-        float sum = 0.0f;
+        float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int32_t w = 0; w < words; ++w) {
             const int32_t first = w * HORQ_WORD_BITS;
             const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
-            uint32_t bits = 0;
-#if defined(HORQ_STATS_ASM)
-            if (n == HORQ_WORD_BITS) {
-                sign_words[(ptrdiff_t)r * words + w] =
-                    row_magnitudes != NULL ? stats_full_word_store(row + first, &sum, row_magnitudes + first)
-                                           : stats_full_word(row + first, &sum);
-                continue;
-            }
-#endif
-            for (int32_t b = 0; b < n; ++b) {
-                const float x = row[first + b];
-                bits |= (uint32_t)!(x >= 0.0f) << b; /* NaN counts as negative */
-                sum += fabsf(x);
-                if (row_magnitudes != NULL) {
-                    row_magnitudes[first + b] = fabsf(x);
-                }
-            }
-            sign_words[(ptrdiff_t)r * words + w] = bits;
+            sign_words[(ptrdiff_t)r * words + w] =
+                stats_word(row + first, n, lanes, row_magnitudes != NULL ? row_magnitudes + first : NULL);
         }
-        sums[r] = sum;
+        sums[r] = lanes_total(lanes);
     }
-}
-
-/* HORQ_FPU_HAS_VMINNM comes from the target's flags (targets/cortex-m7.toml): the compiler's
- * macros do not tell an FPv5 (Cortex-M7, which has vminnm) from an FPv4 (Cortex-M4). */
-#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(HORQ_FPU_HAS_VMINNM)
-#define HORQ_PLANE2_ASM 1
-/* Four magnitudes from a: the integer compare shifts each "below" bit into
- * the mask from the top (cmp + rrx), and vminnm + vadd add min(|x|, beta) to
- * the sum in index order. One ldm and one vldm fetch the four as integers and
- * as floats; four core registers only, so that the C around keeps its own. */
-#define PLANE2_FOUR                                                                             \
-    "ldmia %[a], {r4-r7}\n\t"                                                                   \
-    "vldmia %[a]!, {s16-s19}\n\t"                                                               \
-    "cmp %[limit], r4\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r5\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r6\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r7\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "vminnm.f32 s16, s16, %[beta]\n\t" "vadd.f32 %[sum], %[sum], s16\n\t"                       \
-    "vminnm.f32 s17, s17, %[beta]\n\t" "vadd.f32 %[sum], %[sum], s17\n\t"                       \
-    "vminnm.f32 s18, s18, %[beta]\n\t" "vadd.f32 %[sum], %[sum], s18\n\t"                       \
-    "vminnm.f32 s19, s19, %[beta]\n\t" "vadd.f32 %[sum], %[sum], s19\n\t"
-#define PLANE2_EIGHT PLANE2_FOUR PLANE2_FOUR
-
-/* 32 magnitudes: 4.5 instructions each, against about 11 in C. */
-static inline __attribute__((always_inline)) uint32_t plane2_full_word(const float *a, uint32_t limit, float beta,
-                                                                         float *sum)
-{
-    uint32_t mask = 0;
-    float s = *sum;
-    __asm__ volatile(PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT
-                     : [a] "+r"(a), [mask] "+r"(mask), [sum] "+t"(s)
-                     : [limit] "r"(limit), [beta] "t"(beta), "m"(*(const float(*)[32])a)
-                     : "r4", "r5", "r6", "r7", "s16", "s17", "s18", "s19", "cc");
-    *sum = s;
-    return mask;
-}
-#endif
-
-#if !defined(HORQ_PLANE2_ASM)
-/* The portable plane2_full_word: 32 magnitudes, beta > 0 and not NaN. */
-static inline uint32_t plane2_full_word(const float *a, uint32_t limit, float beta, float *sum)
-{
-    uint32_t mask = 0;
-    float s = *sum;
-    for (int32_t i = 0; i < HORQ_WORD_BITS; ++i) {
-        uint32_t bits;
-        memcpy(&bits, &a[i], sizeof bits);
-        mask |= (uint32_t)(bits <= limit) << i;
-        s += fminf(a[i], beta);
-    }
-    *sum = s;
-    return mask;
-}
-#endif
-
-/* The word of plane 2 for `count` (<= 32) magnitudes: bit i where
- * magnitudes[i] < beta, and min(|x|, beta) added to *min_sum in index order.
- * The "below" test: for non-negative floats and a beta that is neither 0 nor
- * NaN, |x| < beta is bits(|x|) <= bits(beta) - 1 = limit as unsigned integers;
- * a NaN |x| has larger bits than any such beta, so it is not below, as with the
- * float compare. Nothing is below a beta of 0 or NaN (any_below = beta > 0). */
-static uint32_t plane2_word(const float *magnitudes, int32_t count, float beta, uint32_t limit, int any_below,
-                            float *min_sum)
-{
-    if (count == HORQ_WORD_BITS && any_below) {
-        return plane2_full_word(magnitudes, limit, beta, min_sum);
-    }
-    uint32_t mask = 0;
-    float sum = *min_sum;
-    for (int32_t i = 0; i < count; ++i) {
-        uint32_t a;
-        memcpy(&a, &magnitudes[i], sizeof a);
-        mask |= (uint32_t)(any_below && a <= limit) << i;
-        sum += fminf(magnitudes[i], beta);
-    }
-    *min_sum = sum;
-    return mask;
 }
 
 static uint32_t below_limit(float beta)
@@ -311,11 +371,11 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
             for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix) {
                 if (row_inside && (uint32_t)ix < (uint32_t)in_w) {
                     const float *a = magnitudes + ((ptrdiff_t)iy * in_w + ix) * c;
-                    float pixel_sum = 0.0f;
+                    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
                     for (int32_t i = 0; i < cw; ++i, a += HORQ_WORD_BITS) {
-                        *dst++ = *first_plane++ ^ plane2_full_word(a, limit, beta1, &pixel_sum);
+                        *dst++ = *first_plane++ ^ plane2_word(a, HORQ_WORD_BITS, beta1, limit, 1, lanes);
                     }
-                    min_sum += pixel_sum;
+                    min_sum += lanes_total(lanes);
                 } else {
                     for (int32_t i = 0; i < cw; ++i) {
                         *dst++ = 0xFFFFFFFFu;
@@ -333,13 +393,13 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
         for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw, first_plane += cw) {
             if (row_inside && (uint32_t)ix < (uint32_t)in_w) {
                 const float *a = magnitudes + ((ptrdiff_t)iy * in_w + ix) * c;
-                float pixel_sum = 0.0f;
+                float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
                 for (int32_t i = 0; i < cw; ++i) {
                     const int32_t bits = i + 1 < cw || c % HORQ_WORD_BITS == 0 ? HORQ_WORD_BITS : c % HORQ_WORD_BITS;
                     dst[i] = first_plane[i] ^ plane2_word(a + i * HORQ_WORD_BITS, bits, beta1, limit, any_below,
-                                                          &pixel_sum);
+                                                          lanes);
                 }
-                min_sum += pixel_sum;
+                min_sum += lanes_total(lanes);
             } else {
                 for (int32_t i = 0; i < cw; ++i) {
                     dst[i] = !any_below ? 0u : (i + 1 < cw ? 0xFFFFFFFFu : last_bits);
@@ -415,12 +475,13 @@ void horq_binarize_group(const float *values, int32_t count, int32_t order, floa
     if (order >= 2) {
         const uint32_t limit = below_limit(betas[0]);
         const int any_below = betas[0] > 0.0f;
-        float min_sum = 0.0f;
+        float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int32_t w = 0; w < words; ++w) {
             const int32_t first = w * HORQ_WORD_BITS;
             const int32_t n = (count - first < HORQ_WORD_BITS) ? count - first : HORQ_WORD_BITS;
-            planes[plane_stride + w] = planes[w] ^ plane2_word(scratch + first, n, betas[0], limit, any_below, &min_sum);
+            planes[plane_stride + w] = planes[w] ^ plane2_word(scratch + first, n, betas[0], limit, any_below, lanes);
         }
+        const float min_sum = lanes_total(lanes);
         betas[1] = 2.0f * (abs_sum - min_sum) / (float)count;
     }
     if (order >= 3) { /* planes 3..K from the residuals, one pass each */
