@@ -3,6 +3,12 @@
 
 #include "horq_kernels.h"
 
+#if defined(HORQ_ARM_MVE)
+#include <arm_mve.h>
+#elif defined(HORQ_ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 void horq_affine(const float *input, float *output, int32_t count, int32_t channels,
                  const float *scale, const float *offset, const horq_activation *act)
 {
@@ -18,6 +24,39 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
 {
     /* Orders 1 and 2 get their own loops: the betas stay in registers and no
      * inner loop runs per output. The sum order is the reference's in every case. */
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    /* Helium and NEON: four outputs at a time, each lane with the scalar code's
+     * operations in the scalar code's order; the remainder below. */
+    if (order <= 2 && count >= 4) {
+        const int32_t vectors = count / 4;
+        const int32x4_t nv = vdupq_n_s32(n);
+        const float b0 = betas[0], b1 = order == 2 ? betas[1] : 0.0f;
+        const int32_t *m = mismatches;
+        const float *s = scale, *f = offset;
+        float *o = out;
+        if (order == 1) {
+            for (int32_t v = 0; v < vectors; ++v, m += 4, s += 4, f += 4, o += 4) {
+                const int32x4_t d = vsubq_s32(nv, vshlq_n_s32(vld1q_s32(m), 1));
+                const float32x4_t acc = vmulq_n_f32(vcvtq_f32_s32(d), b0);
+                vst1q_f32(o, vaddq_f32(vmulq_f32(acc, vld1q_f32(s)), vld1q_f32(f)));
+            }
+        } else {
+            for (int32_t v = 0; v < vectors; ++v, m += 8, s += 4, f += 4, o += 4) {
+                const int32x4x2_t d = vld2q_s32(m);
+                const float32x4_t t0 = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b0);
+                const float32x4_t t1 = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b1);
+                vst1q_f32(o, vaddq_f32(vmulq_f32(vaddq_f32(t0, t1), vld1q_f32(s)), vld1q_f32(f)));
+            }
+        }
+        const int32_t done = 4 * vectors;
+        horq_store_outputs(betas, order, n, mismatches + done * order, count - done, scale + done, offset + done,
+                           act, out + done);
+        if (act->kind != HORQ_ACT_NONE) {
+            horq_activation_apply(out, out, done, act);
+        }
+        return;
+    }
+#endif
     if (order == 1) {
         const float b0 = betas[0];
         for (int32_t o = 0; o < count; ++o) {

@@ -334,7 +334,19 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
     /* Plane 1 and S = sum |x|: the pixels' sign words and sums; padding is +0. */
     float abs_sum = 0.0f;
     uint32_t *dst = planes;
-    for (int32_t ky = 0; ky < kernel_h; ++ky) {
+    const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + kernel_h <= in_h && ix0 + kernel_w <= in_w;
+    for (int32_t ky = 0; interior && ky < kernel_h; ++ky) {
+        /* A kernel row inside the input: its pixels, and so their words, are contiguous. */
+        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + ix0;
+        for (int32_t kx = 0; kx < kernel_w; ++kx) {
+            abs_sum += pixel_sums[pix + kx];
+        }
+        const uint32_t *src = sign_words + pix * cw;
+        for (int32_t i = 0; i < kernel_w * cw; ++i) {
+            *dst++ = src[i];
+        }
+    }
+    for (int32_t ky = 0; !interior && ky < kernel_h; ++ky) {
         const int32_t iy = iy0 + ky;
         const int row_inside = (uint32_t)iy < (uint32_t)in_h;
         for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw) {
