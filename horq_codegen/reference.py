@@ -116,10 +116,10 @@ def binarize_patches(patches: np.ndarray, order: int,
                      margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Order-K binarization of patches (G, taps, c) as the patch kernel does it (HORQ.md,
     "Patch quantization"): beta_1 from row sums of |x|; plane 2 without residuals, the plane-1
-    bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| and
-    M = sum min(|x|, beta_1), both summed per row in lanes (:func:`lane_sum`) and then across
-    rows in order; planes 3..K from the residuals by their float sign bits
-    (``horq_binarize_next_planes``)."""
+    bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| (per row in
+    lanes, :func:`lane_sum`, then across rows in order: the rows' sums are shared by the
+    patches) and M = sum min(|x|, beta_1) in lanes over the whole patch; planes 3..K from the
+    residuals by their float sign bits (``horq_binarize_next_planes``)."""
     groups, rows, cols = patches.shape
     n = f32(rows * cols)
     x = patches.astype(f32)
@@ -132,7 +132,7 @@ def binarize_patches(patches: np.ndarray, order: int,
     planes = [negative]
     if order >= 2:
         planes.append(negative ^ (magnitude < beta1))
-        min_sum = sequential_sum(lane_sum(np.fmin(magnitude, beta1)))
+        min_sum = lane_sum(np.fmin(magnitude, beta1).reshape(groups, -1))  # over the whole patch
         betas[:, 1] = (f32(2) * (abs_sum - min_sum)).astype(f32) / n
     residuals = [x, np.where(negative, x + beta1, x - beta1).astype(f32)]
     for k in range(2, order):

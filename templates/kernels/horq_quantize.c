@@ -100,7 +100,7 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
  * stats_word: the plane-1 sign word of n <= 32 values, |x| added to four lane
  * sums (value i to lane i % 4), and |x| stored when `magnitudes` is not NULL.
  * plane2_word: the bits of |x| < beta of n <= 32 magnitudes, min(|x|, beta)
- * added to the lanes. The lanes end as (lane0 + lane1) + (lane2 + lane3)
+ * added to the lanes (value i to lane (first_lane + i) % 4). The lanes end as (lane0 + lane1) + (lane2 + lane3)
  * (lanes_total): the reference's lane_sum, one order for every target, so that
  * NEON and Helium add four values at once and the scalar code keeps four
  * accumulators. Whole words take the instruction-set paths; a last partial
@@ -137,14 +137,14 @@ static uint32_t stats_word_portable(const float *x, int32_t n, float lanes[4], f
 }
 
 static uint32_t plane2_word_portable(const float *a, int32_t n, float beta, uint32_t limit, int any_below,
-                                     float lanes[4])
+                                     float lanes[4], int32_t first_lane)
 {
     uint32_t mask = 0;
     for (int32_t i = 0; i < n; ++i) {
         uint32_t bits;
         memcpy(&bits, &a[i], sizeof bits);
         mask |= (uint32_t)(any_below && bits <= limit) << i;
-        lanes[i % 4] += fminf(a[i], beta);
+        lanes[(first_lane + i) % 4] += fminf(a[i], beta);
     }
     return mask;
 }
@@ -185,10 +185,11 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
     return Q_WORD(bits);
 }
 
-static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limit, int any_below, float lanes[4])
+static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limit, int any_below, float lanes[4],
+                            int32_t first_lane)
 {
-    if (n != HORQ_WORD_BITS || !any_below) {
-        return plane2_word_portable(a, n, beta, limit, any_below, lanes);
+    if (n != HORQ_WORD_BITS || !any_below || first_lane != 0) {
+        return plane2_word_portable(a, n, beta, limit, any_below, lanes, first_lane);
     }
     static const uint32_t first_weights[4] = {1u, 2u, 4u, 8u};
     uint32x4_t weight = vld1q_u32(first_weights), bits = vdupq_n_u32(0);
@@ -271,10 +272,11 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
 
 /* 32 magnitudes: 4.5 instructions each, against about 11 in C. */
 static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a, int32_t n, float beta,
-                                                                  uint32_t limit, int any_below, float lanes[4])
+                                                                  uint32_t limit, int any_below, float lanes[4],
+                                                                  int32_t first_lane)
 {
-    if (n != HORQ_WORD_BITS || !any_below) {
-        return plane2_word_portable(a, n, beta, limit, any_below, lanes);
+    if (n != HORQ_WORD_BITS || !any_below || first_lane != 0) {
+        return plane2_word_portable(a, n, beta, limit, any_below, lanes, first_lane);
     }
     uint32_t mask = 0;
     float l0 = lanes[0], l1 = lanes[1], l2 = lanes[2], l3 = lanes[3];
@@ -369,57 +371,43 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
         return;
     }
     /* Plane 2: the plane-1 bit flipped where |x| < beta_1; M = sum min(|x|, beta_1)
-     * pixel by pixel (channels in order), then over the taps. */
+     * in four lanes over the patch's values in order (padding adds zeros). */
     const uint32_t limit = below_limit(beta1);
     const int any_below = beta1 > 0.0f; /* a padding zero is below any positive beta_1 */
     const uint32_t last_bits = c % HORQ_WORD_BITS == 0 ? 0xFFFFFFFFu : (1u << (c % HORQ_WORD_BITS)) - 1u;
-    float min_sum = 0.0f;
+    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const uint32_t *first_plane = planes;
     dst = planes + plane_stride;
-    if (c % HORQ_WORD_BITS == 0 && any_below) { /* the usual case: whole words, nothing special */
+    if (interior && c % HORQ_WORD_BITS == 0 && any_below) {
+        /* The usual case: each kernel row's magnitudes and words are contiguous. */
+        for (int32_t ky = 0; ky < kernel_h; ++ky) {
+            const float *a = magnitudes + ((ptrdiff_t)(iy0 + ky) * in_w + ix0) * c;
+            for (int32_t i = 0; i < kernel_w * cw; ++i, a += HORQ_WORD_BITS) {
+                *dst++ = *first_plane++ ^ plane2_word(a, HORQ_WORD_BITS, beta1, limit, 1, lanes, 0);
+            }
+        }
+    } else {
+        int32_t first = 0; /* the patch index of the tap's first value, for its lane */
         for (int32_t ky = 0; ky < kernel_h; ++ky) {
             const int32_t iy = iy0 + ky;
             const int row_inside = (uint32_t)iy < (uint32_t)in_h;
-            for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix) {
+            for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw, first_plane += cw, first += c) {
                 if (row_inside && (uint32_t)ix < (uint32_t)in_w) {
                     const float *a = magnitudes + ((ptrdiff_t)iy * in_w + ix) * c;
-                    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                    for (int32_t i = 0; i < cw; ++i, a += HORQ_WORD_BITS) {
-                        *dst++ = *first_plane++ ^ plane2_word(a, HORQ_WORD_BITS, beta1, limit, 1, lanes);
+                    for (int32_t i = 0; i < cw; ++i) {
+                        const int32_t bits = i + 1 < cw ? HORQ_WORD_BITS : c - i * HORQ_WORD_BITS;
+                        dst[i] = first_plane[i] ^ plane2_word(a + i * HORQ_WORD_BITS, bits, beta1, limit, any_below,
+                                                              lanes, (first + i * HORQ_WORD_BITS) % 4);
                     }
-                    min_sum += lanes_total(lanes);
                 } else {
                     for (int32_t i = 0; i < cw; ++i) {
-                        *dst++ = 0xFFFFFFFFu;
+                        dst[i] = !any_below ? 0u : (i + 1 < cw ? 0xFFFFFFFFu : last_bits);
                     }
-                    first_plane += cw;
-                }
-            }
-        }
-        betas[1] = 2.0f * (abs_sum - min_sum) / n;
-        return;
-    }
-    for (int32_t ky = 0; ky < kernel_h; ++ky) {
-        const int32_t iy = iy0 + ky;
-        const int row_inside = (uint32_t)iy < (uint32_t)in_h;
-        for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw, first_plane += cw) {
-            if (row_inside && (uint32_t)ix < (uint32_t)in_w) {
-                const float *a = magnitudes + ((ptrdiff_t)iy * in_w + ix) * c;
-                float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                for (int32_t i = 0; i < cw; ++i) {
-                    const int32_t bits = i + 1 < cw || c % HORQ_WORD_BITS == 0 ? HORQ_WORD_BITS : c % HORQ_WORD_BITS;
-                    dst[i] = first_plane[i] ^ plane2_word(a + i * HORQ_WORD_BITS, bits, beta1, limit, any_below,
-                                                          lanes);
-                }
-                min_sum += lanes_total(lanes);
-            } else {
-                for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = !any_below ? 0u : (i + 1 < cw ? 0xFFFFFFFFu : last_bits);
                 }
             }
         }
     }
-    betas[1] = 2.0f * (abs_sum - min_sum) / n;
+    betas[1] = 2.0f * (abs_sum - lanes_total(lanes)) / n;
 }
 
 void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
@@ -491,7 +479,7 @@ void horq_binarize_group(const float *values, int32_t count, int32_t order, floa
         for (int32_t w = 0; w < words; ++w) {
             const int32_t first = w * HORQ_WORD_BITS;
             const int32_t n = (count - first < HORQ_WORD_BITS) ? count - first : HORQ_WORD_BITS;
-            planes[plane_stride + w] = planes[w] ^ plane2_word(scratch + first, n, betas[0], limit, any_below, lanes);
+            planes[plane_stride + w] = planes[w] ^ plane2_word(scratch + first, n, betas[0], limit, any_below, lanes, 0);
         }
         const float min_sum = lanes_total(lanes);
         betas[1] = 2.0f * (abs_sum - min_sum) / (float)count;
