@@ -154,13 +154,12 @@ static uint32_t plane2_word_portable(const float *a, int32_t n, float beta, uint
  * so its bit weight is (1 << j) << 4k; the weights of a word's bits are
  * disjoint, so adding them across lanes gives the word. */
 #if defined(HORQ_ARM_MVE)
-#define Q_NOT_GE_ZERO(v, w) vpselq_u32(vdupq_n_u32(0), (w), vcmpgeq_n_f32((v), 0.0f))
-#define Q_AT_MOST(a, lim, w) vpselq_u32((w), vdupq_n_u32(0), vcmpcsq_u32((lim), (a)))
-#define Q_WORD(bits) vaddvq_u32(bits)
+/* Predicated ORs: the weight joins `bits` in the lanes where the test holds. */
+#define Q_OR_WHERE_NOT_GE_ZERO(bits, v, w) vorrq_m_u32((bits), (bits), (w), vpnot(vcmpgeq_n_f32((v), 0.0f)))
+#define Q_OR_WHERE_AT_MOST(bits, a, lim, w) vorrq_m_u32((bits), (bits), (w), vcmpcsq_u32((lim), (a)))
 #else
-#define Q_NOT_GE_ZERO(v, w) vbicq_u32((w), vcgeq_f32((v), vdupq_n_f32(0.0f)))
-#define Q_AT_MOST(a, lim, w) vandq_u32((w), vcleq_u32((a), (lim)))
-#define Q_WORD(bits) vaddvq_u32(bits)
+#define Q_OR_WHERE_NOT_GE_ZERO(bits, v, w) vorrq_u32((bits), vbicq_u32((w), vcgeq_f32((v), vdupq_n_f32(0.0f))))
+#define Q_OR_WHERE_AT_MOST(bits, a, lim, w) vorrq_u32((bits), vandq_u32((w), vcleq_u32((a), (lim))))
 #endif
 
 static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *magnitudes)
@@ -171,18 +170,27 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
     static const uint32_t first_weights[4] = {1u, 2u, 4u, 8u};
     uint32x4_t weight = vld1q_u32(first_weights), bits = vdupq_n_u32(0);
     float32x4_t sum = vld1q_f32(lanes);
-    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k) {
-        const float32x4_t v = vld1q_f32(x + 4 * k);
-        const float32x4_t a = vabsq_f32(v);
-        bits = vorrq_u32(bits, Q_NOT_GE_ZERO(v, weight));
-        sum = vaddq_f32(sum, a);
-        if (magnitudes != NULL) {
-            vst1q_f32(magnitudes + 4 * k, a);
+    if (magnitudes != NULL) {
+#pragma GCC unroll 8
+        for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4, magnitudes += 4) {
+            const float32x4_t v = vld1q_f32(x);
+            const float32x4_t a = vabsq_f32(v);
+            bits = Q_OR_WHERE_NOT_GE_ZERO(bits, v, weight);
+            sum = vaddq_f32(sum, a);
+            vst1q_f32(magnitudes, a);
+            weight = vshlq_n_u32(weight, 4);
         }
-        weight = vshlq_n_u32(weight, 4);
+    } else {
+#pragma GCC unroll 8
+        for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4) {
+            const float32x4_t v = vld1q_f32(x);
+            bits = Q_OR_WHERE_NOT_GE_ZERO(bits, v, weight);
+            sum = vaddq_f32(sum, vabsq_f32(v));
+            weight = vshlq_n_u32(weight, 4);
+        }
     }
     vst1q_f32(lanes, sum);
-    return Q_WORD(bits);
+    return vaddvq_u32(bits);
 }
 
 static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limit, int any_below, float lanes[4],
@@ -196,14 +204,15 @@ static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limi
     const uint32x4_t lim = vdupq_n_u32(limit);
     const float32x4_t b = vdupq_n_f32(beta);
     float32x4_t sum = vld1q_f32(lanes);
-    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k) {
-        const float32x4_t v = vld1q_f32(a + 4 * k);
-        bits = vorrq_u32(bits, Q_AT_MOST(vreinterpretq_u32_f32(v), lim, weight));
+#pragma GCC unroll 8
+    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, a += 4) {
+        const float32x4_t v = vld1q_f32(a);
+        bits = Q_OR_WHERE_AT_MOST(bits, vreinterpretq_u32_f32(v), lim, weight);
         sum = vaddq_f32(sum, vminnmq_f32(v, b));
         weight = vshlq_n_u32(weight, 4);
     }
     vst1q_f32(lanes, sum);
-    return Q_WORD(bits);
+    return vaddvq_u32(bits);
 }
 
 #elif defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
