@@ -114,7 +114,7 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
 
 def binarize_patches(patches: np.ndarray, order: int,
                      margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Order-K binarization of patches (G, taps, c) as the patch kernel does it (HORQ.md,
+    """Order-K binarization of patches (G, taps, c) as the patch kernel does it (README,
     "Patch quantization"): beta_1 from row sums of |x|; plane 2 without residuals, the plane-1
     bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| (per row in
     lanes, :func:`lane_sum`, then across rows in order: the rows' sums are shared by the

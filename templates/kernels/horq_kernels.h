@@ -117,7 +117,7 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
                         int32_t plane_stride);
 
 /* The same binarization for a group that is formed once (a linear layer's
- * input), by the patch kernel's method (shared/HORQ.md, "Patch quantization"):
+ * input), by the patch kernel's method (README, "Patch quantization"):
  * plane 2 without residuals. scratch: `count` floats when order >= 2. */
 void horq_binarize_group(const float *values, int32_t count, int32_t order, float *betas, uint32_t *planes,
                          int32_t plane_stride, float *scratch);

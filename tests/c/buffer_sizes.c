@@ -1,0 +1,42 @@
+/* Prints the scratch sizes the HORQ kernels ask for (their _get_buffer_size
+ * functions) for the shapes given on stdin, one per line:
+ *   conv c h w kernel order granularity   or   fc n order granularity
+ * tests/test_buffer_sizes.py compares them with horq_codegen.memory.scratch_sizes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "horq_kernels.h"
+
+int main(void)
+{
+    char kind[8];
+    while (scanf("%7s", kind) == 1) {
+        int32_t floats = -1, words = -1;
+        if (strcmp(kind, "conv") == 0) {
+            int c, h, w, k, order, gran;
+            if (scanf("%d %d %d %d %d %d", &c, &h, &w, &k, &order, &gran) != 6) {
+                return 2;
+            }
+            horq_bconv2d_params p;
+            memset(&p, 0, sizeof p);
+            p.win.in = (horq_dims){h, w, c};
+            p.win.kernel_h = p.win.kernel_w = k;
+            p.order = order;
+            p.granularity = (horq_granularity)gran;
+            horq_bconv2d_hwc_get_buffer_size(&p, &floats, &words);
+        } else {
+            int n, order, gran;
+            if (scanf("%d %d %d", &n, &order, &gran) != 3) {
+                return 2;
+            }
+            horq_bfc_params p;
+            memset(&p, 0, sizeof p);
+            p.in_features = n;
+            p.order = order;
+            p.granularity = (horq_granularity)gran;
+            horq_bfc_get_buffer_size(&p, &floats, &words);
+        }
+        printf("%ld %ld\n", (long)floats, (long)words);
+    }
+    return 0;
+}
