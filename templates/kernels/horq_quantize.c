@@ -263,23 +263,28 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
 /* HORQ_FPU_HAS_VMINNM comes from the target's flags (targets/cortex-m7.toml): the compiler's
  * macros do not tell an FPv5 (Cortex-M7, which has vminnm) from an FPv4 (Cortex-M4). */
 #if defined(HORQ_FPU_HAS_VMINNM)
-/* Four magnitudes: the integer compare shifts each "below" bit into the mask
+/* Eight magnitudes: the integer compare shifts each "below" bit into the mask
  * from the top (cmp + rrx), and vminnm + vadd add min(|x|, beta) to the lanes.
- * One ldm and one vldm fetch the four as integers and as floats; four core
- * registers only, so that the C around keeps its own. */
-#define PLANE2_FOUR                                                                             \
-    "ldmia %[a], {r4-r7}\n\t"                                                                   \
-    "vldmia %[a]!, {s16-s19}\n\t"                                                               \
+ * One ldm and one vldm fetch the eight as integers and as floats. */
+#define PLANE2_LANES(S0, S1, S2, S3)                                                              \
+    "vminnm.f32 " S0 ", " S0 ", %[beta]\n\t" "vadd.f32 %[l0], %[l0], " S0 "\n\t"                 \
+    "vminnm.f32 " S1 ", " S1 ", %[beta]\n\t" "vadd.f32 %[l1], %[l1], " S1 "\n\t"                 \
+    "vminnm.f32 " S2 ", " S2 ", %[beta]\n\t" "vadd.f32 %[l2], %[l2], " S2 "\n\t"                 \
+    "vminnm.f32 " S3 ", " S3 ", %[beta]\n\t" "vadd.f32 %[l3], %[l3], " S3 "\n\t"
+#define PLANE2_EIGHT                                                                            \
+    "ldmia %[a], {r4-r11}\n\t"                                                                  \
+    "vldmia %[a]!, {s16-s23}\n\t"                                                               \
     "cmp %[limit], r4\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
     "cmp %[limit], r5\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
     "cmp %[limit], r6\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
     "cmp %[limit], r7\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "vminnm.f32 s16, s16, %[beta]\n\t" "vadd.f32 %[l0], %[l0], s16\n\t"                         \
-    "vminnm.f32 s17, s17, %[beta]\n\t" "vadd.f32 %[l1], %[l1], s17\n\t"                         \
-    "vminnm.f32 s18, s18, %[beta]\n\t" "vadd.f32 %[l2], %[l2], s18\n\t"                         \
-    "vminnm.f32 s19, s19, %[beta]\n\t" "vadd.f32 %[l3], %[l3], s19\n\t"
+    "cmp %[limit], r8\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r9\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r10\n\t" "rrx %[mask], %[mask]\n\t"                                          \
+    "cmp %[limit], r11\n\t" "rrx %[mask], %[mask]\n\t"                                          \
+    PLANE2_LANES("s16", "s17", "s18", "s19") PLANE2_LANES("s20", "s21", "s22", "s23")
 
-/* 32 magnitudes: 4.5 instructions each, against about 11 in C. */
+/* 32 magnitudes: 4.25 instructions each, against about 11 in C. */
 static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a, int32_t n, float beta,
                                                                   uint32_t limit, int any_below, float lanes[4],
                                                                   int32_t first_lane)
@@ -289,10 +294,11 @@ static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a
     }
     uint32_t mask = 0;
     float l0 = lanes[0], l1 = lanes[1], l2 = lanes[2], l3 = lanes[3];
-    __asm__ volatile(PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR PLANE2_FOUR
+    __asm__ volatile(PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT
                      : [a] "+r"(a), [mask] "+r"(mask), [l0] "+t"(l0), [l1] "+t"(l1), [l2] "+t"(l2), [l3] "+t"(l3)
                      : [limit] "r"(limit), [beta] "t"(beta), "m"(*(const float(*)[32])a)
-                     : "r4", "r5", "r6", "r7", "s16", "s17", "s18", "s19", "cc");
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "s16", "s17", "s18", "s19", "s20",
+                       "s21", "s22", "s23", "cc");
     lanes[0] = l0, lanes[1] = l1, lanes[2] = l2, lanes[3] = l3;
     return mask;
 }
