@@ -1,0 +1,51 @@
+"""Every instruction-set path of the kernels, on a model made to reach their corners, bit for bit
+against the reference: the host (portable C, under ASan and UBSan), Cortex-M7/M4 (DSP assembly,
+prefix-XOR weights), Cortex-M55 (Helium) and Cortex-A72/A53 (NEON); and the bundled model on the
+Cortex-A targets (the Cortex-M ones are in test_cortex_m.py)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from horq_codegen.nn import HORQConv2d, HORQLinear
+from horq_codegen.pipeline import generate_project
+from horq_codegen.runners import run_project
+from horq_codegen.targets import load_target
+from horq_codegen.verify import verify
+
+from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_close_to_torch, export_model, settle_batchnorm
+
+TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
+
+
+@pytest.fixture(scope="module")
+def corners(tmp_path_factory):
+    """Channel counts of whole words (32: the vector and assembly paths), of a word and a
+    part (40: the portable tail, lanes that start mid-vector), border and interior patches,
+    orders 2 and 3, rows of 9, 12 and 18 words (loop-free, partial-triple and looping inner
+    loops), a linear layer of 143 inputs (a partial triple and word)."""
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32),
+                          HORQConv2d(32, 40, 3, padding=1, order=2), nn.BatchNorm2d(40),
+                          HORQConv2d(40, 64, 3, padding=1, order=3), nn.MaxPool2d(2), nn.BatchNorm2d(64),
+                          HORQConv2d(64, 16, 3, padding=1, order=2), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(64, 143), nn.BatchNorm1d(143), HORQLinear(143, 10, order=2))
+    path = tmp_path_factory.mktemp("corners") / "corners.pt2"
+    return Pipeline(export_model(settle_batchnorm(model, (3, 8, 8)), (3, 8, 8), path))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_path_is_bit_exact(corners, tmp_path, target):
+    x = np.random.default_rng(12).standard_normal((4, 3, 8, 8)).astype(np.float32)
+    t = load_target(target)
+    generated = generate_project(corners.model, corners.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, 4, 10, sanitize=target == "host")
+    assert_bit_exact(result.outputs, corners.reference(x))
+    assert_close_to_torch(result.outputs, corners.torch(x))
+
+
+@pytest.mark.parametrize("target", ["cortex-a72", "cortex-a53"])
+def test_bundled_model_verifies_on_cortex_a(target):
+    report = verify(EXAMPLE_MODEL, target, samples=100)
+    assert report.comparison.passed, report.summary()
+    assert report.comparison.argmax_agree == 100 and report.comparison.bit_exact
