@@ -158,8 +158,9 @@ def _horq_common(layer: LayerCode, node: Node, ctx: _Context) -> str:
 
 def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     common = _horq_common(layer, node, ctx)
+    may_overwrite = int(node.name in ctx.plan.input_is_scratch)
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
-                    f"    {_window(node, node.attrs['in_shape'])},\n    {common}\n}};")
+                    f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}\n}};")
     sf, sw = ctx.scratch(node)
     layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, {sf}, {sw});"
 

@@ -35,21 +35,24 @@ class MemoryPlan:
     outputs: dict[str, Buffer | None]     # None: the caller's output buffer
     scratch_floats: dict[str, Buffer]
     scratch_words: dict[str, Buffer]
+    input_is_scratch: frozenset[str] = frozenset()  # nodes that may overwrite their input (see scratch_sizes)
 
     @property
     def arena_bytes(self) -> int:
         return 4 * (self.float_arena + self.word_arena)
 
 
-def scratch_sizes(node: Node) -> tuple[int, int]:
-    """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python."""
+def scratch_sizes(node: Node, input_is_scratch: bool = False) -> tuple[int, int]:
+    """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python.
+    ``input_is_scratch``: nothing reads the node's input after it (a patch layer of order 2 then
+    keeps every |x| in the input's place)."""
     if node.op == Op.HORQ_CONV2D:
         c, h, w = node.attrs["in_shape"]
         kh, kw = node.attrs["kernel"]
         order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
         if granularity == "patch":
-            magnitudes = h * w * c if order >= 2 else 0
+            magnitudes = h * w * c if order >= 2 and not (order == 2 and input_is_scratch) else 0
             gathered = taps * c if order >= 3 else 0
             return h * w + magnitudes + gathered + order, h * w * cw + order * taps * cw
         if granularity == "pixel":
@@ -89,14 +92,17 @@ def plan_memory(graph: Graph) -> MemoryPlan:
             if i != INPUT:
                 last_use[i] = max(last_use[i], step[n.name])
     float_items, word_items = [], []
+    # A HORQ conv may overwrite an input that is an arena buffer read by nothing after it.
+    input_is_scratch = frozenset(n.name for n in graph.nodes if n.op == Op.HORQ_CONV2D and n.inputs[0] != INPUT
+                                 and last_use[n.inputs[0]] == step[n.name])
     for n in graph.nodes:
         if n.name != graph.output:
             float_items.append((n.name, _aligned(int(np.prod(n.shape))), step[n.name], last_use[n.name]))
-        floats, words = scratch_sizes(n)
+        floats, words = scratch_sizes(n, n.name in input_is_scratch)
         float_items.append((n.name + "#scratch", _aligned(floats), step[n.name], step[n.name]))
         word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
     float_buffers, float_arena = _first_fit(float_items)
     word_buffers, word_arena = _first_fit(word_items)
     outputs = {n.name: float_buffers.get(n.name) for n in graph.nodes}
     scratch_f = {k.removesuffix("#scratch"): v for k, v in float_buffers.items() if k.endswith("#scratch")}
-    return MemoryPlan(float_arena, word_arena, outputs, scratch_f, word_buffers)
+    return MemoryPlan(float_arena, word_arena, outputs, scratch_f, word_buffers, input_is_scratch)

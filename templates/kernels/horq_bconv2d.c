@@ -7,6 +7,13 @@
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
 #define HORQ_ROW_CHUNK 64
 
+/* PATCH, order >= 2 needs every |x|; order 2 reads nothing else of the input after computing
+ * them, so they can replace it when the input is scratch (order 3 and up gather it again). */
+static int patch_magnitudes_in_scratch(const horq_bconv2d_params *p)
+{
+    return p->order >= 2 && !(p->order == 2 && p->input_is_scratch);
+}
+
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
 {
     const horq_window *w = &p->win;
@@ -14,9 +21,10 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
     switch (p->granularity) {
-    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 2: every |x|;
-                             order >= 3: one gathered patch */
-        *floats = pixels + (p->order >= 2 ? pixels * w->in.c : 0) + (p->order >= 3 ? taps * w->in.c : 0) + p->order;
+    case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 2: every |x|
+                             (in the input itself when it may be overwritten); order >= 3: one gathered patch */
+        *floats = pixels + (patch_magnitudes_in_scratch(p) ? pixels * w->in.c : 0) +
+                  (p->order >= 3 ? taps * w->in.c : 0) + p->order;
         *words = pixels * cw + p->order * taps * cw;
         break;
     case HORQ_GRAN_PIXEL: /* betas and planes of every pixel */
@@ -130,9 +138,13 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     } else if (p->granularity == HORQ_GRAN_PATCH) {
         /* scratch_f: [pixel sums][|x|, order >= 2][gathered patch, order >= 3][betas];
          * scratch_w: [pixel sign words][patch planes] */
-        magnitudes = p->order >= 2 ? scratch_f + pixels : NULL;
+        if (patch_magnitudes_in_scratch(p)) {
+            magnitudes = scratch_f + pixels;
+        } else if (p->order == 2) {
+            magnitudes = (float *)input; /* the caller's promise: nothing reads it after this layer */
+        }
         horq_pixel_stats(input, pixels, w->in.c, scratch_f, scratch_w, magnitudes);
-        gathered = scratch_f + pixels + (p->order >= 2 ? (ptrdiff_t)pixels * w->in.c : 0);
+        gathered = scratch_f + pixels + (patch_magnitudes_in_scratch(p) ? (ptrdiff_t)pixels * w->in.c : 0);
         betas = gathered + (p->order >= 3 ? n : 0);
         patch = scratch_w + (ptrdiff_t)pixels * cw;
     } else {

@@ -60,6 +60,8 @@ typedef struct {
     const float *offset;          /* [out.c] */
     const float *static_betas;    /* [order], HORQ_GRAN_STATIC only, else NULL */
     horq_activation act;
+    int32_t input_is_scratch;     /* 1: nothing reads the input after this layer, so a PATCH layer
+                                     of order 2 keeps its |x| there instead of in scratch */
 } horq_bconv2d_params;
 
 /* Scratch sizes (in floats and in words) that horq_bconv2d_hwc needs. */

@@ -1,6 +1,6 @@
 /* Prints the scratch sizes the HORQ kernels ask for (their _get_buffer_size
  * functions) for the shapes given on stdin, one per line:
- *   conv c h w kernel order granularity   or   fc n order granularity
+ *   conv c h w kernel order granularity input_is_scratch   or   fc n order granularity
  * tests/test_buffer_sizes.py compares them with horq_codegen.memory.scratch_sizes. */
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +13,8 @@ int main(void)
     while (scanf("%7s", kind) == 1) {
         int32_t floats = -1, words = -1;
         if (strcmp(kind, "conv") == 0) {
-            int c, h, w, k, order, gran;
-            if (scanf("%d %d %d %d %d %d", &c, &h, &w, &k, &order, &gran) != 6) {
+            int c, h, w, k, order, gran, input_is_scratch;
+            if (scanf("%d %d %d %d %d %d %d", &c, &h, &w, &k, &order, &gran, &input_is_scratch) != 7) {
                 return 2;
             }
             horq_bconv2d_params p;
@@ -23,6 +23,7 @@ int main(void)
             p.win.kernel_h = p.win.kernel_w = k;
             p.order = order;
             p.granularity = (horq_granularity)gran;
+            p.input_is_scratch = input_is_scratch;
             horq_bconv2d_hwc_get_buffer_size(&p, &floats, &words);
         } else {
             int n, order, gran;
