@@ -302,6 +302,27 @@ static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a
     lanes[0] = l0, lanes[1] = l1, lanes[2] = l2, lanes[3] = l3;
     return mask;
 }
+
+/* `words` whole words of plane 2: dst[i] = first[i] ^ the below-mask of a[32 i ..].
+ * The lanes stay in registers across the words (through plane2_word they would
+ * go to memory and back for every word). */
+#define HORQ_PLANE2_RUN 1
+static void plane2_run(const float *a, int32_t words, const uint32_t *first, uint32_t *dst, float beta,
+                       uint32_t limit, float lanes[4])
+{
+    float l0 = lanes[0], l1 = lanes[1], l2 = lanes[2], l3 = lanes[3];
+    for (int32_t i = 0; i < words; ++i) {
+        uint32_t mask = 0;
+        __asm__ volatile(PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT PLANE2_EIGHT
+                         : [a] "+r"(a), [mask] "+r"(mask), [l0] "+t"(l0), [l1] "+t"(l1), [l2] "+t"(l2),
+                           [l3] "+t"(l3)
+                         : [limit] "r"(limit), [beta] "t"(beta), "m"(*(const float(*)[32])a)
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "s16", "s17", "s18", "s19", "s20",
+                           "s21", "s22", "s23", "cc");
+        dst[i] = first[i] ^ mask;
+    }
+    lanes[0] = l0, lanes[1] = l1, lanes[2] = l2, lanes[3] = l3;
+}
 #else
 #define plane2_word plane2_word_portable
 #endif
@@ -309,6 +330,16 @@ static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a
 #else
 #define stats_word stats_word_portable
 #define plane2_word plane2_word_portable
+#endif
+
+#if !defined(HORQ_PLANE2_RUN)
+static void plane2_run(const float *a, int32_t words, const uint32_t *first, uint32_t *dst, float beta,
+                       uint32_t limit, float lanes[4])
+{
+    for (int32_t i = 0; i < words; ++i, a += HORQ_WORD_BITS) {
+        dst[i] = first[i] ^ plane2_word(a, HORQ_WORD_BITS, beta, limit, 1, lanes, 0);
+    }
+}
 #endif
 
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
@@ -348,36 +379,35 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
     const int32_t iy0 = oy * w->stride_h - w->pad_h;
     const int32_t ix0 = ox * w->stride_w - w->pad_w;
     const float n = (float)(kernel_h * kernel_w * c);
-    /* Plane 1 and S = sum |x|: the pixels' sign words and sums; padding is +0. */
+    /* Plane 1 and S = sum |x|: the pixels' sign words and sums; padding is +0.
+     * Each kernel row is padding, then a run of contiguous pixels (and words),
+     * then padding. */
     float abs_sum = 0.0f;
     uint32_t *dst = planes;
-    const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + kernel_h <= in_h && ix0 + kernel_w <= in_w;
-    for (int32_t ky = 0; interior && ky < kernel_h; ++ky) {
-        /* A kernel row inside the input: its pixels, and so their words, are contiguous. */
-        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + ix0;
-        for (int32_t kx = 0; kx < kernel_w; ++kx) {
+    const int32_t lo = ix0 < 0 ? 0 : ix0;                                        /* the run's columns */
+    const int32_t hi = ix0 + kernel_w > in_w ? in_w : ix0 + kernel_w;
+    const int32_t left = (lo - ix0) * cw, run = (hi > lo ? hi - lo : 0), right = kernel_w * cw - left - run * cw;
+    for (int32_t ky = 0; ky < kernel_h; ++ky) {
+        const int32_t iy = iy0 + ky;
+        if ((uint32_t)iy >= (uint32_t)in_h) {
+            for (int32_t i = 0; i < kernel_w * cw; ++i) {
+                *dst++ = 0u;
+            }
+            continue;
+        }
+        const ptrdiff_t pix = (ptrdiff_t)iy * in_w + lo;
+        for (int32_t i = 0; i < left; ++i) {
+            *dst++ = 0u;
+        }
+        for (int32_t kx = 0; kx < run; ++kx) {
             abs_sum += pixel_sums[pix + kx];
         }
         const uint32_t *src = sign_words + pix * cw;
-        for (int32_t i = 0; i < kernel_w * cw; ++i) {
+        for (int32_t i = 0; i < run * cw; ++i) {
             *dst++ = src[i];
         }
-    }
-    for (int32_t ky = 0; !interior && ky < kernel_h; ++ky) {
-        const int32_t iy = iy0 + ky;
-        const int row_inside = (uint32_t)iy < (uint32_t)in_h;
-        for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw) {
-            if (row_inside && (uint32_t)ix < (uint32_t)in_w) {
-                const ptrdiff_t pix = (ptrdiff_t)iy * in_w + ix;
-                abs_sum += pixel_sums[pix];
-                for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = sign_words[pix * cw + i];
-                }
-            } else {
-                for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = 0u;
-                }
-            }
+        for (int32_t i = 0; i < right; ++i) {
+            *dst++ = 0u;
         }
     }
     const float beta1 = abs_sum / n;
@@ -393,13 +423,28 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
     float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const uint32_t *first_plane = planes;
     dst = planes + plane_stride;
-    if (interior && c % HORQ_WORD_BITS == 0 && any_below) {
-        /* The usual case: each kernel row's magnitudes and words are contiguous. */
+    if (c % HORQ_WORD_BITS == 0 && any_below) {
+        /* The usual case, whole words: the rows' runs again; a padding zero is below beta_1. */
         for (int32_t ky = 0; ky < kernel_h; ++ky) {
-            const float *a = magnitudes + ((ptrdiff_t)(iy0 + ky) * in_w + ix0) * c;
-            for (int32_t i = 0; i < kernel_w * cw; ++i, a += HORQ_WORD_BITS) {
-                *dst++ = *first_plane++ ^ plane2_word(a, HORQ_WORD_BITS, beta1, limit, 1, lanes, 0);
+            const int32_t iy = iy0 + ky;
+            if ((uint32_t)iy >= (uint32_t)in_h) {
+                for (int32_t i = 0; i < kernel_w * cw; ++i) {
+                    *dst++ = 0xFFFFFFFFu;
+                }
+                first_plane += kernel_w * cw;
+                continue;
             }
+            for (int32_t i = 0; i < left; ++i) {
+                *dst++ = 0xFFFFFFFFu;
+            }
+            first_plane += left;
+            plane2_run(magnitudes + ((ptrdiff_t)iy * in_w + lo) * c, run * cw, first_plane, dst, beta1, limit, lanes);
+            dst += run * cw;
+            first_plane += run * cw;
+            for (int32_t i = 0; i < right; ++i) {
+                *dst++ = 0xFFFFFFFFu;
+            }
+            first_plane += right;
         }
     } else {
         int32_t first = 0; /* the patch index of the tap's first value, for its lane */
