@@ -605,12 +605,13 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
  * indexes its loads (11.2 instructions per word per plane, against about 8.2 here).
  * Fourteen registers hold the whole loop: three weight words and three plane
  * words (each triple comes in with one ldmia), the two masks, two
- * accumulators, three pointers and the triple count. The weight triple is
+ * accumulators, three pointers and the constant 3. The weight triple is
  * loaded once for two planes.
  *
  * Per triple and plane: XOR and carry-save adder (6 on staged planes, see
  * DSP_PLANE_TRIPLE; ones, twos),
- * 2-bit fields (2 each), nibbles (3 each), ones + 2 * twos (1, <= 12 per
+ * 2-bit fields (2 each), nibbles (2 each: x - 3 * ((x >> 2) & m2) with mls and
+ * the 3 kept in r3; the loops end on a pointer compare), ones + 2 * twos (1, <= 12 per
  * nibble), bytes (3, <= 24 per byte) and one usada8 against 0x55 bytes, which
  * adds 85 - b for each byte b: starting from -340 * triples, the accumulator
  * ends at minus the mismatch count, whatever the row length.
@@ -626,8 +627,8 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 typedef struct {
     const uint32_t *plane0; /* +0 */
     const uint32_t *plane1; /* +4, two-plane kernels only */
-    int32_t loops;          /* +8: iterations of the loop body per row, >= 1 */
-    int32_t minus_bias;     /* +12: -340 * (triples, the partial one included) */
+    int32_t minus_bias;     /* +8: -340 * (triples, the partial one included) */
+    uintptr_t plane0_end;   /* +12: plane0 past its whole triples: where the row loop stops */
     int32_t tail;           /* +16: words of the partial triple, 1 or 2 (tail variants only) */
     int32_t unused;         /* +20 */
     uintptr_t out;          /* +24: where row 0's count(s) go; rows follow contiguously */
@@ -642,11 +643,9 @@ typedef struct {
     "and r12, r4, r11, lsr #1\n\t"                                                              \
     "sub r11, r11, r12\n\t"                                                                     \
     "and r12, r5, lr, lsr #2\n\t"                                                               \
-    "and lr, lr, r5\n\t"                                                                        \
-    "add lr, lr, r12\n\t"                                                                       \
+    "mls lr, r12, r3, lr\n\t"   /* f0 + 4 f1 - 3 f1: the nibble's count */                      \
     "and r12, r5, r11, lsr #2\n\t"                                                              \
-    "and r11, r11, r5\n\t"                                                                      \
-    "add r11, r11, r12\n\t"                                                                     \
+    "mls r11, r12, r3, r11\n\t"                                                                 \
     "add lr, lr, r11, lsl #1\n\t"                                                               \
     "and r12, lr, #0xF0F0F0F0\n\t"                                                              \
     "and lr, lr, #0x0F0F0F0F\n\t"                                                               \
@@ -685,18 +684,18 @@ typedef struct {
  * after them; the staged planes are padded to a whole triple. */
 #if defined(HORQ_WEIGHTS_PREFIX_XOR)
 #define DSP_PARTIAL_WEIGHTS                                                                     \
-    "ldr r3, [sp, #16]\n\t"                                                                     \
+    "ldr r12, [sp, #16]\n\t"                                                                    \
     "ldr r8, [r0], #4\n\t"                                                                      \
-    "cmp r3, #2\n\t"                                                                            \
+    "cmp r12, #2\n\t"                                                                           \
     "ite eq\n\t"                                                                                \
     "ldreq r9, [r0], #4\n\t"                                                                    \
     "movne r9, r8\n\t"                                                                          \
     "mov r10, r9\n\t"
 #else
 #define DSP_PARTIAL_WEIGHTS                                                                     \
-    "ldr r3, [sp, #16]\n\t"                                                                     \
+    "ldr r12, [sp, #16]\n\t"                                                                    \
     "ldr r8, [r0], #4\n\t"                                                                      \
-    "cmp r3, #2\n\t"                                                                            \
+    "cmp r12, #2\n\t"                                                                           \
     "ite eq\n\t"                                                                                \
     "ldreq r9, [r0], #4\n\t"                                                                    \
     "movne r9, #0\n\t"                                                                          \
@@ -707,7 +706,7 @@ typedef struct {
     DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
 #define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
 
-#define DSP_LOOP "subs r3, r3, #1\n\tbne 2b\n\t"
+#define DSP_LOOP "ldr r12, [sp, #12]\n\tcmp r1, r12\n\tbne 2b\n\t"
 #define DSP_ONCE ""
 
 #define DSP_PROLOGUE                                                                            \
@@ -719,21 +718,22 @@ typedef struct {
     "movw r4, #0x5555\n\t"                                                                      \
     "movt r4, #0x5555\n\t"                                                                      \
     "movw r5, #0x3333\n\t"                                                                      \
-    "movt r5, #0x3333\n\t"
+    "movt r5, #0x3333\n\t"                                                                      \
+    "mov r3, #3\n\t"
 #define DSP_EPILOGUE                                                                            \
     "cmp r11, r12\n\t"                                                                          \
     "bne 1b\n\t"                                                                                \
     "add sp, sp, #32\n\t"                                                                       \
     "pop {r4-r11, pc}\n\t"
 
-/* Row loop around BODY (REPEAT: DSP_LOOP, `loops` times, or DSP_ONCE) and
+/* Row loop around BODY (REPEAT: DSP_LOOP, until plane 0's pointer reaches plane0_end, or DSP_ONCE) and
  * PARTIAL (or nothing); each row's count(s) are negated into out[0] (and out[1]). */
 #define DSP_KERNEL_2(NAME, BODY, REPEAT, PARTIAL)                                               \
     __attribute__((naked, noinline)) static void NAME(const dsp_rows_args *args)               \
     {                                                                                           \
         (void)args;                                                                             \
         __asm__ volatile(DSP_PROLOGUE "1:\n\t"                                                  \
-                         "ldm sp, {r1, r2, r3, r6}\n\t"                                         \
+                         "ldm sp, {r1, r2, r6}\n\t"                                             \
                          "mov r7, r6\n\t"                                                       \
                          "2:\n\t" BODY REPEAT PARTIAL                                           \
                          "rsb r6, r6, #0\n\t"                                                   \
@@ -747,7 +747,7 @@ typedef struct {
     {                                                                                           \
         (void)args;                                                                             \
         __asm__ volatile(DSP_PROLOGUE "1:\n\t"                                                  \
-                         "ldm sp, {r1, r2, r3, r6}\n\t"                                         \
+                         "ldm sp, {r1, r2, r6}\n\t"                                             \
                          "2:\n\t" BODY REPEAT PARTIAL                                           \
                          "rsb r6, r6, #0\n\t"                                                   \
                          "ldrd r11, r12, [sp, #24]\n\t"                                         \
@@ -822,8 +822,8 @@ static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plan
     }
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
     const int body = tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1);
-    const dsp_rows_args args = {staged, staged + padded, triples / per_loop, -340 * (triples + (tail > 0)), tail,
-                                0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
+    const dsp_rows_args args = {staged, staged + padded, -340 * (triples + (tail > 0)), (uintptr_t)(staged + 3 * triples),
+                                tail, 0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
     dsp_kernels[pair][tail > 0][body](&args);
 }
 
