@@ -62,20 +62,35 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
 static void gather_words(const horq_window *w, int32_t order, const uint32_t *planes, const uint32_t *pad_words,
                          int32_t oy, int32_t ox, uint32_t *patch_words)
 {
+    /* The geometry in locals (stores through patch_words could alias the struct).
+     * Each kernel row is padding, a run of contiguous pixels' words, padding. */
+    const int32_t in_h = w->in.h, in_w = w->in.w, kernel_h = w->kernel_h, kernel_w = w->kernel_w;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    const int32_t taps = w->kernel_h * w->kernel_w;
-    const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
+    const ptrdiff_t plane_stride = (ptrdiff_t)in_h * in_w * cw;
+    const int32_t iy0 = oy * w->stride_h - w->pad_h, ix0 = ox * w->stride_w - w->pad_w;
+    const int32_t lo = ix0 < 0 ? 0 : ix0, hi = ix0 + kernel_w > in_w ? in_w : ix0 + kernel_w;
+    const int32_t left = lo - ix0, run = hi > lo ? hi - lo : 0, right = kernel_w - left - run;
+    uint32_t *dst = patch_words;
     for (int32_t k = 0; k < order; ++k) {
-        for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-            const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-            for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-                const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                const uint32_t *src = (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w)
-                                          ? planes + k * plane_stride + ((ptrdiff_t)iy * w->in.w + ix) * cw
-                                          : pad_words + (ptrdiff_t)k * cw;
-                uint32_t *dst = patch_words + ((ptrdiff_t)k * taps + ky * w->kernel_w + kx) * cw;
+        const uint32_t *pad = pad_words + (ptrdiff_t)k * cw;
+        for (int32_t ky = 0; ky < kernel_h; ++ky) {
+            const int32_t iy = iy0 + ky;
+            const int row_inside = (uint32_t)iy < (uint32_t)in_h;
+            for (int32_t t = 0; t < (row_inside ? left : kernel_w); ++t) {
                 for (int32_t i = 0; i < cw; ++i) {
-                    dst[i] = src[i];
+                    *dst++ = pad[i];
+                }
+            }
+            if (!row_inside) {
+                continue;
+            }
+            const uint32_t *src = planes + k * plane_stride + ((ptrdiff_t)iy * in_w + lo) * cw;
+            for (int32_t i = 0; i < run * cw; ++i) {
+                *dst++ = src[i];
+            }
+            for (int32_t t = 0; t < right; ++t) {
+                for (int32_t i = 0; i < cw; ++i) {
+                    *dst++ = pad[i];
                 }
             }
         }

@@ -52,6 +52,31 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
     } else {
         compute_betas(values, rows, cols, pad_count, order, betas);
     }
+    /* Orders 1 and 2 with a finite beta_1 (static layers, mostly): R_1 = x -+ beta_1 is not
+     * formed; its sign bit !(R_1 >= 0) is !(x >= beta_1) for x >= 0 and !(x >= -beta_1)
+     * otherwise, as the sign of a sum of a float and a finite float is exact. */
+    if (order <= 2 && (order == 1 || betas[0] - betas[0] == 0.0f)) {
+        const float up = order == 2 ? betas[0] : 0.0f, down = -up;
+        for (int32_t r = 0; r < rows; ++r) {
+            const float *row = values + (ptrdiff_t)r * cols;
+            for (int32_t w = 0; w < words; ++w) {
+                const int32_t first = w * HORQ_WORD_BITS;
+                const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
+                uint32_t signs = 0, seconds = 0;
+                for (int32_t i = 0; i < n; ++i) {
+                    const float x = row[first + i];
+                    const uint32_t negative = !(x >= 0.0f); /* NaN counts as negative */
+                    signs |= negative << i;
+                    seconds |= (uint32_t)!(x >= (negative ? down : up)) << i;
+                }
+                planes[(ptrdiff_t)r * words + w] = signs;
+                if (order == 2) {
+                    planes[(ptrdiff_t)plane_stride + (ptrdiff_t)r * words + w] = seconds;
+                }
+            }
+        }
+        return;
+    }
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
         for (int32_t w = 0; w < words; ++w) {
