@@ -3,28 +3,55 @@
 
 #include "horq_kernels.h"
 
+/* Taps (kernel_h * kernel_w) up to which the convolution lists an output
+ * position's taps once for all its output channels. */
+#define HORQ_F32_LISTED_TAPS 64
+
 void horq_conv2d_f32_hwc(const horq_conv2d_f32_params *p, const float *input, float *output)
 {
     const horq_window *w = &p->win;
+    const int32_t taps = w->kernel_h * w->kernel_w;
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
             float *out = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
-            for (int32_t o = 0; o < w->out.c; ++o) {
-                float acc = 0.0f;
-                for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-                    const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-                    if (iy < 0 || iy >= w->in.h) {
-                        continue; /* padding adds +-0.0, which leaves acc unchanged */
+            /* The taps inside the input (padding adds +-0.0, which leaves acc unchanged),
+             * in kernel row, kernel column order: their input pixel and their place in a
+             * weight row. Listed once, they serve every output channel. */
+            ptrdiff_t pixel[HORQ_F32_LISTED_TAPS], place[HORQ_F32_LISTED_TAPS];
+            int32_t inside = 0;
+            for (int32_t ky = 0; ky < w->kernel_h && taps <= HORQ_F32_LISTED_TAPS; ++ky) {
+                const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+                for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+                    const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+                    if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
+                        pixel[inside] = ((ptrdiff_t)iy * w->in.w + ix) * w->in.c;
+                        place[inside++] = (ptrdiff_t)(ky * w->kernel_w + kx) * w->in.c;
                     }
-                    for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-                        const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                        if (ix < 0 || ix >= w->in.w) {
-                            continue;
-                        }
-                        const float *x = input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c;
-                        const float *k = p->weights + (((ptrdiff_t)o * w->kernel_h + ky) * w->kernel_w + kx) * w->in.c;
+                }
+            }
+            for (int32_t o = 0; o < w->out.c; ++o) {
+                const float *k = p->weights + (ptrdiff_t)o * taps * w->in.c;
+                float acc = 0.0f;
+                if (taps <= HORQ_F32_LISTED_TAPS) {
+                    for (int32_t t = 0; t < inside; ++t) {
+                        const float *x = input + pixel[t], *kt = k + place[t];
                         for (int32_t c = 0; c < w->in.c; ++c) {
-                            acc += x[c] * k[c];
+                            acc += x[c] * kt[c];
+                        }
+                    }
+                } else {
+                    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
+                        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+                        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+                            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+                            if (iy < 0 || iy >= w->in.h || ix < 0 || ix >= w->in.w) {
+                                continue;
+                            }
+                            const float *x = input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c;
+                            const float *kt = k + (ptrdiff_t)(ky * w->kernel_w + kx) * w->in.c;
+                            for (int32_t c = 0; c < w->in.c; ++c) {
+                                acc += x[c] * kt[c];
+                            }
                         }
                     }
                 }
