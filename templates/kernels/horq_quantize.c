@@ -223,12 +223,20 @@ static uint32_t plane2_word_portable(const float *a, int32_t n, float beta, uint
  * so its bit weight is (1 << j) << 4k; the weights of a word's bits are
  * disjoint, so adding them across lanes gives the word. */
 #if defined(HORQ_ARM_MVE)
-/* Predicated ORs: the weight joins `bits` in the lanes where the test holds. */
+/* Helium: the sign test through a predicate (a predicated OR). The "below" test
+ * without one: |x| and beta are below 2^31 as integers, so bits(|x|) - bits(beta)
+ * is negative exactly when |x| < beta, and its top bit, shifted down and
+ * multiplied by the weight, adds the bit; GCC 12 moves predicates through core
+ * registers and spills, so this is shorter. The loops are not unrolled: with
+ * eight vector registers, unrolled loads only spill. */
 #define Q_OR_WHERE_NOT_GE_ZERO(bits, v, w) vorrq_m_u32((bits), (bits), (w), vpnot(vcmpgeq_n_f32((v), 0.0f)))
-#define Q_OR_WHERE_AT_MOST(bits, a, lim, w) vorrq_m_u32((bits), (bits), (w), vcmpcsq_u32((lim), (a)))
+#define Q_OR_WHERE_AT_MOST(bits, a, lim, w) \
+    vaddq_u32((bits), vmulq_u32(vshrq_n_u32(vsubq_u32((a), vaddq_n_u32((lim), 1u)), 31), (w)))
+#define Q_UNROLL _Pragma("GCC unroll 1")
 #else
 #define Q_OR_WHERE_NOT_GE_ZERO(bits, v, w) vorrq_u32((bits), vbicq_u32((w), vcgeq_f32((v), vdupq_n_f32(0.0f))))
 #define Q_OR_WHERE_AT_MOST(bits, a, lim, w) vorrq_u32((bits), vandq_u32((w), vcleq_u32((a), (lim))))
+#define Q_UNROLL _Pragma("GCC unroll 8")
 #endif
 
 static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *magnitudes)
@@ -240,7 +248,7 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
     uint32x4_t weight = vld1q_u32(first_weights), bits = vdupq_n_u32(0);
     float32x4_t sum = vld1q_f32(lanes);
     if (magnitudes != NULL) {
-#pragma GCC unroll 8
+Q_UNROLL
         for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4, magnitudes += 4) {
             const float32x4_t v = vld1q_f32(x);
             const float32x4_t a = vabsq_f32(v);
@@ -250,7 +258,7 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
             weight = vshlq_n_u32(weight, 4);
         }
     } else {
-#pragma GCC unroll 8
+Q_UNROLL
         for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4) {
             const float32x4_t v = vld1q_f32(x);
             bits = Q_OR_WHERE_NOT_GE_ZERO(bits, v, weight);
@@ -273,7 +281,7 @@ static uint32_t plane2_word(const float *a, int32_t n, float beta, uint32_t limi
     const uint32x4_t lim = vdupq_n_u32(limit);
     const float32x4_t b = vdupq_n_f32(beta);
     float32x4_t sum = vld1q_f32(lanes);
-#pragma GCC unroll 8
+Q_UNROLL
     for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, a += 4) {
         const float32x4_t v = vld1q_f32(a);
         bits = Q_OR_WHERE_AT_MOST(bits, vreinterpretq_u32_f32(v), lim, weight);
