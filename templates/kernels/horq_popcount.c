@@ -134,90 +134,108 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
  * of a vector belongs to output j + l (j = r * order + k, the order of
  * mismatches), and word i of the four outputs comes in with one gather load
  * (weights and planes each, from a vector of the four rows' and planes'
- * addresses plus an immediate). There is no tail and no reduction across
- * lanes, and the four counts go out with one store.
+ * addresses, which the load advances by a word). There is no tail and no
+ * reduction across lanes, and the four counts go out with one store.
  *
- * Each word goes through the SWAR steps to nibble counts (<= 4); three words'
- * nibbles add up (<= 12) before they fold into bytes (<= 24); ten such triples
- * fit the bytes (<= 240) before the bytes of each lane are summed.
+ * The bits are counted by table: a byte gather (VLDRB.U8 Qd, [Rn, Qm]) with
+ * the 16 bytes of w XOR p as offsets into a 256-byte table of bit counts gives
+ * the count of every byte in one instruction, where the SWAR steps take six or
+ * more. A word of four outputs costs five instructions: two gathers, the XOR,
+ * the lookup and a byte add. (In cycles a 16-byte gather is not one
+ * instruction's worth on the core; the project measures instructions.) The
+ * byte counts (<= 8) of up to MVE_RUN_WORDS words add up in a byte (<= 240)
+ * before the four bytes of each lane are summed.
  *
- * Helium has eight vector registers. The two masks are the only constants held
- * in them (the other steps multiply-accumulate by a scalar), and each word's
- * loads wait behind an empty asm with a memory clobber: left free, GCC's
- * scheduler starts the loads of the next words early and spills the vectors
- * that then no longer fit. */
-#define MVE_CHUNK_WORDS 30
+ * GCC 12 spills and shuffles the address vectors of this loop through core
+ * registers, and its vldrwq_gather_base_wb_u32 is two loads, so the loop over
+ * the groups of four outputs is written in assembly. */
+#define MVE_RUN_WORDS 30
 
-typedef struct {
-    uint32x4_t m1, m2;
-} mve_masks;
+#define MVE_B2(n) n, n + 1, n + 1, n + 2
+#define MVE_B4(n) MVE_B2(n), MVE_B2(n + 1), MVE_B2(n + 1), MVE_B2(n + 2)
+#define MVE_B6(n) MVE_B4(n), MVE_B4(n + 1), MVE_B4(n + 1), MVE_B4(n + 2)
+static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE_B6(2)};
 
-/* Bit counts of each nibble (<= 4) of word `at` (a constant) of the four outputs,
- * w XOR p. The second SWAR step is x - 3 * ((x >> 2) & m2): with 2-bit counts
- * f0 + 4 f1 + 16 f2 + 64 f3 in a byte, that leaves f0 + f1 and f2 + f3 in its
- * nibbles, one multiply-accumulate by a scalar for a mask and an add. */
-static inline __attribute__((always_inline)) uint32x4_t mve_nibbles(uint32x4_t w, uint32x4_t p, const int at,
-                                                                    const mve_masks *m)
+/* q2, q3: the lanes' weight and plane addresses, one word before the next
+ * word; q4: the byte counts of the run so far. The first word of a run sets
+ * q4, the others add to it. */
+#define MVE_LOAD_XOR                                                                            \
+    "vldrw.u32 q6, [q2, #4]!\n\t"                                                               \
+    "vldrw.u32 q7, [q3, #4]!\n\t"                                                               \
+    "veor q6, q6, q7\n\t"
+#define MVE_FIRST_WORD MVE_LOAD_XOR "vldrb.u8 q4, [%[table], q6]\n\t"
+#define MVE_WORD MVE_LOAD_XOR "vldrb.u8 q7, [%[table], q6]\n\t" "vadd.i8 q4, q4, q7\n\t"
+#define MVE_PREFIX_1 MVE_FIRST_WORD
+#define MVE_PREFIX_2 MVE_FIRST_WORD MVE_WORD
+#define MVE_PREFIX_3 MVE_FIRST_WORD MVE_WORD MVE_WORD
+#define MVE_STORE "vstrw.32 q4, [%[out]], #16\n\t"
+#define MVE_ADD_STORE "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q4, q4, q6\n\t" MVE_STORE
+
+/* `groups` groups of four outputs, a run of 1..MVE_RUN_WORDS words of each:
+ * PREFIX words, then `triples` loops of three. q1 holds the plane addresses
+ * (the same for every group), q2 the weight addresses, which move on by `step`
+ * bytes from the end of one group's run to the start of the next. The sums of
+ * the four bytes (<= 240) of each lane: lo + hi = h - 255 * hi on halfwords,
+ * then the two halfwords of a lane added in the top half of a multiply by
+ * 0x10001. STORE writes the counts or adds them to those in out. */
+#define MVE_GROUPS(PREFIX, STORE)                                                               \
+    __asm__ volatile("vldrw.u32 q2, [%[wa]]\n\t"                                                \
+                     "vldrw.u32 q1, [%[pa]]\n\t"                                                \
+                     "movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t"                                                   \
+                     "1:\n\t"                                                                   \
+                     "vmov q3, q1\n\t" PREFIX                                                   \
+                     "wls lr, %[triples], 3f\n\t"                                               \
+                     "2:\n\t" MVE_WORD MVE_WORD MVE_WORD                                        \
+                     "le lr, 2b\n\t"                                                            \
+                     "3:\n\t"                                                                   \
+                     "vshr.u16 q6, q4, #8\n\t"                                                  \
+                     "vmla.u16 q4, q6, %[m]\n\t"                                                \
+                     "vmul.i32 q4, q4, %[k]\n\t"                                                \
+                     "vshr.u32 q4, q4, #16\n\t" STORE                                           \
+                     "vadd.i32 q2, q2, %[step]\n\t"                                             \
+                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "bne 1b\n\t"                                                               \
+                     : [out] "+r"(out), [groups] "+r"(groups), [m] "=&r"(m), [k] "=&r"(k)       \
+                     : [wa] "r"(wa), [pa] "r"(pa), [table] "r"(mve_bit_counts), [step] "r"(step), \
+                       [triples] "r"(triples)                                                   \
+                     : "q1", "q2", "q3", "q4", "q6", "q7", "lr", "cc", "memory")
+
+/* Counts of `groups` (>= 1) groups of four outputs over the run of n words
+ * (1 <= n <= MVE_RUN_WORDS) that starts one word past the lanes' addresses
+ * wa and pa of the first group; written to out, or added to it. */
+static void mve_groups(const uint32_t *wa, const uint32_t *pa, int32_t *out, int32_t groups, uint32_t step,
+                       int32_t n, int add)
 {
-    __asm__ volatile("" ::: "memory");
-    uint32x4_t x = veorq_u32(vldrwq_gather_base_u32(w, 4 * at), vldrwq_gather_base_u32(p, 4 * at));
-    x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m->m1));
-    return vmlaq_n_u32(x, vandq_u32(vshrq_n_u32(x, 2), m->m2), (uint32_t)-3);
-}
-
-/* Nibble counts (<= 15) into byte counts, lo + hi = byte - 15 * hi: a shift of
- * each byte and a multiply-accumulate, no mask. */
-static inline uint32x4_t mve_bytes(uint32x4_t nibbles)
-{
-    const uint8x16_t n = vreinterpretq_u8_u32(nibbles);
-    return vreinterpretq_u32_u8(vmlaq_n_u8(n, vshrq_n_u8(n, 4), (uint8_t)-15));
-}
-
-/* Byte counts of words at .. at + 2. */
-static inline __attribute__((always_inline)) uint32x4_t mve_triple(uint32x4_t w, uint32x4_t p, const int at,
-                                                                   const mve_masks *m)
-{
-    const uint32x4_t a = mve_nibbles(w, p, at, m);
-    const uint32x4_t b = vaddq_u32(a, mve_nibbles(w, p, at + 1, m));
-    return mve_bytes(vaddq_u32(b, mve_nibbles(w, p, at + 2, m)));
-}
-
-/* The sum of the four bytes (<= 240) of each lane: the same trick as mve_bytes
- * on halfwords (lo + hi = h - 255 * hi), then the two halfwords of a lane added
- * in the top half of a multiply by 0x10001. */
-static inline uint32x4_t mve_lane_sums(uint32x4_t bytes)
-{
-    const uint16x8_t h = vreinterpretq_u16_u32(bytes);
-    const uint16x8_t halves = vmlaq_n_u16(h, vshrq_n_u16(h, 8), (uint16_t)-255);
-    return vshrq_n_u32(vmulq_n_u32(vreinterpretq_u32_u16(halves), 0x10001u), 16);
-}
-
-/* Counts of four outputs over 6 * pairs + 3 * odd + rest (rest < 3) words, at
- * most MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances
- * past the triples (the rest comes last in a row). The counts are split in the
- * caller, once per call: here they only steer. */
-static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t pairs,
-                                                                  int32_t odd, int32_t rest, const mve_masks *m)
-{
-    uint32x4_t bytes = vdupq_n_u32(0);
-    if (odd != 0) {
-        bytes = mve_triple(*w, *p, 0, m);
-        *w = vaddq_n_u32(*w, 12);
-        *p = vaddq_n_u32(*p, 12);
+    const int32_t prefix = n % 3 == 0 ? 3 : n % 3, triples = (n - prefix) / 3;
+    uint32_t m, k;
+    switch (2 * prefix + add) {
+    case 2: MVE_GROUPS(MVE_PREFIX_1, MVE_STORE); break;
+    case 3: MVE_GROUPS(MVE_PREFIX_1, MVE_ADD_STORE); break;
+    case 4: MVE_GROUPS(MVE_PREFIX_2, MVE_STORE); break;
+    case 5: MVE_GROUPS(MVE_PREFIX_2, MVE_ADD_STORE); break;
+    case 6: MVE_GROUPS(MVE_PREFIX_3, MVE_STORE); break;
+    default: MVE_GROUPS(MVE_PREFIX_3, MVE_ADD_STORE); break;
     }
-    for (; pairs > 0; --pairs) {
-        bytes = vaddq_u32(bytes, vaddq_u32(mve_triple(*w, *p, 0, m), mve_triple(*w, *p, 3, m)));
-        *w = vaddq_n_u32(*w, 24);
-        *p = vaddq_n_u32(*p, 24);
-    }
-    if (rest != 0) {
-        uint32x4_t nibbles = mve_nibbles(*w, *p, 0, m);
-        if (rest == 2) {
-            nibbles = vaddq_u32(nibbles, mve_nibbles(*w, *p, 1, m));
+}
+
+/* All runs of a row, `groups` groups from the lanes' addresses wa, pa: the
+ * first run takes the odd words, the others MVE_RUN_WORDS each. `step` is the
+ * distance in bytes from one group's weights to the next's. */
+static void mve_rows(const uint32_t *wa, const uint32_t *pa, int32_t *out, int32_t groups, uint32_t step,
+                     int32_t words)
+{
+    const int32_t runs = (words - 1) / MVE_RUN_WORDS;
+    int32_t n = words - runs * MVE_RUN_WORDS;
+    mve_groups(wa, pa, out, groups, step - 4u * (uint32_t)n, n, 0);
+    uint32_t wr[4], pr[4];
+    for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
+        for (int l = 0; l < 4; ++l) {
+            wr[l] = wa[l] + 4u * (uint32_t)at;
+            pr[l] = pa[l] + 4u * (uint32_t)at;
         }
-        bytes = vaddq_u32(bytes, mve_bytes(nibbles));
+        mve_groups(wr, pr, out, groups, step - 4u * MVE_RUN_WORDS, MVE_RUN_WORDS, 1);
     }
-    return mve_lane_sums(bytes);
 }
 
 /* Calls with fewer than four outputs (the pixel-granularity convolution asks for
@@ -251,75 +269,56 @@ static int32_t mve_one_output(const uint32_t *w, const uint32_t *p, int32_t word
     return (int32_t)sum;
 }
 
-/* Address vectors of the outputs j .. j + 3; lanes past the last output repeat
- * it, so that they read nothing outside the rows and planes. */
+/* Addresses of the outputs j .. j + 3, one word before their first words (the
+ * loads advance them before they read); lanes past the last output repeat it,
+ * so that they read nothing outside the rows and planes. */
 static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
-                      int32_t words, int32_t j, int32_t outputs, uint32x4_t *w, uint32x4_t *p)
+                      int32_t words, int32_t j, int32_t outputs, uint32_t *wa, uint32_t *pa)
 {
-    uint32_t wa[4], pa[4];
     for (int l = 0; l < 4; ++l) {
         const int32_t o = j + l < outputs ? j + l : outputs - 1;
-        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words);
-        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride);
+        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words) - 4u;
+        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride) - 4u;
     }
-    *w = vld1q_u32(wa);
-    *p = vld1q_u32(pa);
-}
-
-/* Counts of the four outputs whose words start at the lanes' addresses w and p:
- * `chunks` chunks of MVE_CHUNK_WORDS, then 6 * pairs + 3 * odd + rest words. */
-static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, uint32x4_t p, int32_t chunks,
-                                                                  int32_t pairs, int32_t odd, int32_t rest,
-                                                                  const mve_masks *m)
-{
-    if (chunks == 0) {
-        return mve_chunk(&w, &p, pairs, odd, rest, m);
-    }
-    uint32x4_t total = vdupq_n_u32(0);
-    for (; chunks > 0; --chunks) {
-        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 6, 0, 0, m));
-    }
-    return vaddq_u32(total, mve_chunk(&w, &p, pairs, odd, rest, m));
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
     const int32_t outputs = rows * order;
-    if (outputs < 4) {
+    if (outputs < 4 || words <= 0) {
         for (int32_t j = 0; j < outputs; ++j) {
             mismatches[j] = mve_one_output(weights + (ptrdiff_t)(j / order) * words,
                                            planes + (ptrdiff_t)(j % order) * plane_stride, words);
         }
         return;
     }
-    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
-    /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
-    const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
-    const int32_t pairs = first / 6, odd = first / 3 % 2, rest = first % 3;
-    uint32x4_t w, p;
+    uint32_t wa[4], pa[4];
     int32_t j = 0;
     if (order == 1 || order == 2 || order == 4) {
         /* four outputs span 4 / order whole rows: the next four start that many rows on */
-        const uint32_t step = (uint32_t)(4 / order * words) * 4u;
-        mve_lanes(weights, planes, plane_stride, order, words, 0, outputs, &w, &p);
-        for (; j + 4 <= outputs; j += 4) {
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
-            w = vaddq_n_u32(w, step);
+        const int shift = order == 1 ? 0 : (order == 2 ? 1 : 2);
+        for (int l = 0; l < 4; ++l) {
+            wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(l >> shift) * words) - 4u;
+            pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(l & (order - 1)) * plane_stride) - 4u;
         }
+        j = outputs & ~3;
+        mve_rows(wa, pa, mismatches, j / 4, (uint32_t)(4 / order * words) * 4u, words);
     } else {
         for (; j + 4 <= outputs; j += 4) {
-            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
+            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, wa, pa);
+            mve_rows(wa, pa, mismatches + j, 1, 0u, words);
         }
     }
     if (j < outputs) {
-        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)),
-                     vctp32q((uint32_t)(outputs - j)));
+        int32_t last[4];
+        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, wa, pa);
+        mve_rows(wa, pa, last, 1, 0u, words);
+        for (int l = 0; j + l < outputs; ++l) {
+            mismatches[j + l] = last[l];
+        }
     }
 }
-
 #elif defined(HORQ_ARM_NEON)
 /* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
  * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
