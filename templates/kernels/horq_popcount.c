@@ -179,8 +179,8 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
  * then the two halfwords of a lane added in the top half of a multiply by
  * 0x10001. STORE writes the counts or adds them to those in out. */
 #define MVE_GROUPS(PREFIX, STORE)                                                               \
-    __asm__ volatile("vldrw.u32 q2, [%[wa]]\n\t"                                                \
-                     "vldrw.u32 q1, [%[pa]]\n\t"                                                \
+    __asm__ volatile("vldrw.u32 q2, [%[lanes]]\n\t"                                             \
+                     "vldrw.u32 q1, [%[lanes], #16]\n\t"                                        \
                      "movw %[m], #0xff01\n\t"                                                   \
                      "mov %[k], #0x10001\n\t"                                                   \
                      "1:\n\t"                                                                   \
@@ -197,17 +197,17 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
                      "subs %[groups], %[groups], #1\n\t"                                        \
                      "bne 1b\n\t"                                                               \
                      : [out] "+r"(out), [groups] "+r"(groups), [m] "=&r"(m), [k] "=&r"(k)       \
-                     : [wa] "r"(wa), [pa] "r"(pa), [table] "r"(mve_bit_counts), [step] "r"(step), \
+                     : [lanes] "r"(lanes), [table] "r"(mve_bit_counts), [step] "r"(step),         \
                        [triples] "r"(triples)                                                   \
                      : "q1", "q2", "q3", "q4", "q6", "q7", "lr", "cc", "memory")
 
 /* Counts of `groups` (>= 1) groups of four outputs over the run of n words
- * (1 <= n <= MVE_RUN_WORDS) that starts one word past the lanes' addresses
- * wa and pa of the first group; written to out, or added to it. */
-static void mve_groups(const uint32_t *wa, const uint32_t *pa, int32_t *out, int32_t groups, uint32_t step,
-                       int32_t n, int add)
+ * (1 <= n <= MVE_RUN_WORDS) that starts one word past the lanes' addresses of
+ * the first group (lanes[0..3] weights, lanes[4..7] planes); written to out,
+ * or added to it. */
+static void mve_groups(const uint32_t *lanes, int32_t *out, int32_t groups, uint32_t step, int32_t n, int add)
 {
-    const int32_t prefix = n % 3 == 0 ? 3 : n % 3, triples = (n - prefix) / 3;
+    const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
     uint32_t m, k;
     switch (2 * prefix + add) {
     case 2: MVE_GROUPS(MVE_PREFIX_1, MVE_STORE); break;
@@ -219,66 +219,65 @@ static void mve_groups(const uint32_t *wa, const uint32_t *pa, int32_t *out, int
     }
 }
 
-/* All runs of a row, `groups` groups from the lanes' addresses wa, pa: the
- * first run takes the odd words, the others MVE_RUN_WORDS each. `step` is the
- * distance in bytes from one group's weights to the next's. */
-static void mve_rows(const uint32_t *wa, const uint32_t *pa, int32_t *out, int32_t groups, uint32_t step,
-                     int32_t words)
+/* All runs of a row, `groups` groups from the lanes' addresses: the first run
+ * takes the odd words, the others MVE_RUN_WORDS each. `step` is the distance in
+ * bytes from one group's weights to the next's. */
+static void mve_rows(const uint32_t *lanes, int32_t *out, int32_t groups, uint32_t step, int32_t words)
 {
     const int32_t runs = (words - 1) / MVE_RUN_WORDS;
-    int32_t n = words - runs * MVE_RUN_WORDS;
-    mve_groups(wa, pa, out, groups, step - 4u * (uint32_t)n, n, 0);
-    uint32_t wr[4], pr[4];
+    const int32_t n = words - runs * MVE_RUN_WORDS;
+    mve_groups(lanes, out, groups, step - 4u * (uint32_t)n, n, 0);
+    uint32_t moved[8];
     for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
-        for (int l = 0; l < 4; ++l) {
-            wr[l] = wa[l] + 4u * (uint32_t)at;
-            pr[l] = pa[l] + 4u * (uint32_t)at;
+        for (int l = 0; l < 8; ++l) {
+            moved[l] = lanes[l] + 4u * (uint32_t)at;
         }
-        mve_groups(wr, pr, out, groups, step - 4u * MVE_RUN_WORDS, MVE_RUN_WORDS, 1);
+        mve_groups(moved, out, groups, step - 4u * MVE_RUN_WORDS, MVE_RUN_WORDS, 1);
     }
 }
 
 /* Calls with fewer than four outputs (the pixel-granularity convolution asks for
  * one row at a time) would leave lanes of the transposed path idle and pay its
  * set-up for little work: they count each output along its row, four words a
- * vector summed across lanes, the 1-3 last words by a scalar SWAR (GCC's
- * popcount builtin is a libgcc call on this core). */
-static inline int32_t mve_popcount_word(uint32_t x)
+ * vector (by the table) summed across lanes, the 1-3 last words in a vector
+ * whose other lanes the predicated loads leave zero. */
+__attribute__((noinline)) static void mve_few_outputs(const uint32_t *weights, const uint32_t *planes,
+                                                      int32_t plane_stride, int32_t order, int32_t words,
+                                                      int32_t outputs, int32_t *mismatches)
 {
-    x -= (x >> 1) & 0x55555555u;
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (int32_t)((x * 0x01010101u) >> 24);
+    for (int32_t j = 0; j < outputs; ++j) {
+        const uint32_t *w = weights + (ptrdiff_t)(j / order) * words;
+        const uint32_t *p = planes + (ptrdiff_t)(j % order) * plane_stride;
+        uint32_t sum = 0;
+        int32_t left = words;
+        for (; left >= 4; left -= 4, w += 4, p += 4) {
+            const uint32x4_t x = veorq_u32(vld1q_u32(w), vld1q_u32(p));
+            sum = vaddvaq_u8(sum, vldrbq_gather_offset_u8(mve_bit_counts, vreinterpretq_u8_u32(x)));
+        }
+        if (left > 0) {
+            const mve_pred16_t tail = vctp32q((uint32_t)left);
+            const uint32x4_t x = veorq_u32(vldrwq_z_u32(w, tail), vldrwq_z_u32(p, tail));
+            sum = vaddvaq_u8(sum, vldrbq_gather_offset_u8(mve_bit_counts, vreinterpretq_u8_u32(x)));
+        }
+        mismatches[j] = (int32_t)sum;
+    }
 }
 
-static int32_t mve_one_output(const uint32_t *w, const uint32_t *p, int32_t words)
-{
-    const uint32x4_t m1 = vdupq_n_u32(0x55555555u), m2 = vdupq_n_u32(0x33333333u), m4 = vdupq_n_u32(0x0F0F0F0Fu);
-    uint32_t sum = 0;
-    int32_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32x4_t x = veorq_u32(vld1q_u32(w + i), vld1q_u32(p + i));
-        x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m1));
-        x = vaddq_u32(vandq_u32(x, m2), vandq_u32(vshrq_n_u32(x, 2), m2));
-        x = vandq_u32(vaddq_u32(x, vshrq_n_u32(x, 4)), m4);
-        sum = vaddvaq_u8(sum, vreinterpretq_u8_u32(x));
-    }
-    for (; i < words; ++i) {
-        sum += (uint32_t)mve_popcount_word(w[i] ^ p[i]);
-    }
-    return (int32_t)sum;
-}
-
-/* Addresses of the outputs j .. j + 3, one word before their first words (the
- * loads advance them before they read); lanes past the last output repeat it,
- * so that they read nothing outside the rows and planes. */
+/* Addresses of the outputs j .. j + 3 (lanes[0..3] weights, lanes[4..7]
+ * planes), one word before their first words (the loads advance them before
+ * they read); lanes past the last output repeat it, so that they read nothing
+ * outside the rows and planes. */
 static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
-                      int32_t words, int32_t j, int32_t outputs, uint32_t *wa, uint32_t *pa)
+                      int32_t words, int32_t j, int32_t outputs, uint32_t *lanes)
 {
+    int32_t r = j / order, k = j % order;
     for (int l = 0; l < 4; ++l) {
-        const int32_t o = j + l < outputs ? j + l : outputs - 1;
-        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words) - 4u;
-        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride) - 4u;
+        lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)r * words) - 4u;
+        lanes[4 + l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)k * plane_stride) - 4u;
+        if (j + l + 1 < outputs && ++k == order) {
+            k = 0;
+            ++r;
+        }
     }
 }
 
@@ -287,38 +286,41 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 {
     const int32_t outputs = rows * order;
     if (outputs < 4 || words <= 0) {
-        for (int32_t j = 0; j < outputs; ++j) {
-            mismatches[j] = mve_one_output(weights + (ptrdiff_t)(j / order) * words,
-                                           planes + (ptrdiff_t)(j % order) * plane_stride, words);
-        }
+        mve_few_outputs(weights, planes, plane_stride, order, words, outputs, mismatches);
         return;
     }
-    uint32_t wa[4], pa[4];
+    uint32_t lanes[8];
     int32_t j = 0;
     if (order == 1 || order == 2 || order == 4) {
         /* four outputs span 4 / order whole rows: the next four start that many rows on */
         const int shift = order == 1 ? 0 : (order == 2 ? 1 : 2);
         for (int l = 0; l < 4; ++l) {
-            wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(l >> shift) * words) - 4u;
-            pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(l & (order - 1)) * plane_stride) - 4u;
+            lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(l >> shift) * words) - 4u;
+            lanes[4 + l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(l & (order - 1)) * plane_stride) - 4u;
         }
         j = outputs & ~3;
-        mve_rows(wa, pa, mismatches, j / 4, (uint32_t)(4 / order * words) * 4u, words);
+        const uint32_t step = (uint32_t)words * (16u >> shift);
+        if (words <= MVE_RUN_WORDS) {
+            mve_groups(lanes, mismatches, j / 4, step - 4u * (uint32_t)words, words, 0);
+        } else {
+            mve_rows(lanes, mismatches, j / 4, step, words);
+        }
     } else {
         for (; j + 4 <= outputs; j += 4) {
-            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, wa, pa);
-            mve_rows(wa, pa, mismatches + j, 1, 0u, words);
+            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, lanes);
+            mve_rows(lanes, mismatches + j, 1, 0u, words);
         }
     }
     if (j < outputs) {
         int32_t last[4];
-        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, wa, pa);
-        mve_rows(wa, pa, last, 1, 0u, words);
+        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, lanes);
+        mve_rows(lanes, last, 1, 0u, words);
         for (int l = 0; j + l < outputs; ++l) {
             mismatches[j + l] = last[l];
         }
     }
 }
+
 #elif defined(HORQ_ARM_NEON)
 /* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
  * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
