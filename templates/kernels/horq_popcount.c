@@ -140,15 +140,19 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
  * The bits are counted by table: a byte gather (VLDRB.U8 Qd, [Rn, Qm]) with
  * the 16 bytes of w XOR p as offsets into a 256-byte table of bit counts gives
  * the count of every byte in one instruction, where the SWAR steps take six or
- * more. A word of four outputs costs five instructions: two gathers, the XOR,
- * the lookup and a byte add. (In cycles a 16-byte gather is not one
- * instruction's worth on the core; the project measures instructions.) The
- * byte counts (<= 8) of up to MVE_RUN_WORDS words add up in a byte (<= 240)
- * before the four bytes of each lane are summed.
+ * more. The byte counts (<= 8) of up to MVE_RUN_WORDS words add up in a byte
+ * (<= 240) before the four bytes of each lane are summed.
+ *
+ * With order 1, 2 or 4 every group of four outputs has the same four planes,
+ * so two groups (eight outputs) go together and share the plane word: a word
+ * of eight outputs costs nine instructions, the plane gather, and for each
+ * group the weight gather, the XOR, the lookup and a byte add. (In cycles a
+ * 16-byte gather is worth more than one instruction on the core; the project
+ * measures instructions.) Other orders count plane by plane as order 1.
  *
  * GCC 12 spills and shuffles the address vectors of this loop through core
  * registers, and its vldrwq_gather_base_wb_u32 is two loads, so the loop over
- * the groups of four outputs is written in assembly. */
+ * the pairs of groups is written in assembly. */
 #define MVE_RUN_WORDS 30
 
 #define MVE_B2(n) n, n + 1, n + 1, n + 2
@@ -156,83 +160,99 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
 #define MVE_B6(n) MVE_B4(n), MVE_B4(n + 1), MVE_B4(n + 1), MVE_B4(n + 2)
 static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE_B6(2)};
 
-/* q2, q3: the lanes' weight and plane addresses, one word before the next
- * word; q4: the byte counts of the run so far. The first word of a run sets
- * q4, the others add to it. */
-#define MVE_LOAD_XOR                                                                            \
-    "vldrw.u32 q6, [q2, #4]!\n\t"                                                               \
-    "vldrw.u32 q7, [q3, #4]!\n\t"                                                               \
-    "veor q6, q6, q7\n\t"
-#define MVE_FIRST_WORD MVE_LOAD_XOR "vldrb.u8 q4, [%[table], q6]\n\t"
-#define MVE_WORD MVE_LOAD_XOR "vldrb.u8 q7, [%[table], q6]\n\t" "vadd.i8 q4, q4, q7\n\t"
+/* q1, q2: the weight addresses of groups A and B, q3: the plane addresses, one
+ * word before the next word; q5: the plane word; q0, q4: the byte counts of A
+ * and B over the run so far. The first word of a run sets them, the others add
+ * to them. */
+#define MVE_PLANE "vldrw.u32 q5, [q3, #4]!\n\t"
+#define MVE_LOOKUP(ADDR, INTO)                                                                  \
+    "vldrw.u32 q6, [" ADDR ", #4]!\n\t"                                                         \
+    "veor q6, q6, q5\n\t"                                                                       \
+    "vldrb.u8 " INTO ", [%[table], q6]\n\t"
+#define MVE_FIRST_WORD MVE_PLANE MVE_LOOKUP("q1", "q0") MVE_LOOKUP("q2", "q4")
+#define MVE_WORD                                                                                \
+    MVE_PLANE MVE_LOOKUP("q1", "q7") "vadd.i8 q0, q0, q7\n\t" MVE_LOOKUP("q2", "q7") "vadd.i8 q4, q4, q7\n\t"
 #define MVE_PREFIX_1 MVE_FIRST_WORD
 #define MVE_PREFIX_2 MVE_FIRST_WORD MVE_WORD
 #define MVE_PREFIX_3 MVE_FIRST_WORD MVE_WORD MVE_WORD
-#define MVE_STORE "vstrw.32 q4, [%[out]], #16\n\t"
-#define MVE_ADD_STORE "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q4, q4, q6\n\t" MVE_STORE
+/* The sum of the four bytes (<= 240) of each lane: lo + hi = h - 255 * hi on
+ * halfwords, then the two halfwords of a lane added in the top half of a
+ * multiply by 0x10001. */
+#define MVE_LANE_SUMS(Q)                                                                        \
+    "vshr.u16 q6, " Q ", #8\n\t"                                                                \
+    "vmla.u16 " Q ", q6, %[m]\n\t"                                                              \
+    "vmul.i32 " Q ", " Q ", %[k]\n\t"                                                           \
+    "vshr.u32 " Q ", " Q ", #16\n\t"
+#define MVE_STORE "vstrw.32 q0, [%[out]], #16\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
+#define MVE_ADD_STORE                                                                           \
+    "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q0, q0, q6\n\t" "vstrw.32 q0, [%[out]], #16\n\t"    \
+    "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q4, q4, q6\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
 
-/* `groups` groups of four outputs, a run of 1..MVE_RUN_WORDS words of each:
- * PREFIX words, then `triples` loops of three. q1 holds the plane addresses
- * (the same for every group), q2 the weight addresses, which move on by `step`
- * bytes from the end of one group's run to the start of the next. The sums of
- * the four bytes (<= 240) of each lane: lo + hi = h - 255 * hi on halfwords,
- * then the two halfwords of a lane added in the top half of a multiply by
- * 0x10001. STORE writes the counts or adds them to those in out. */
-#define MVE_GROUPS(PREFIX, STORE)                                                               \
-    __asm__ volatile("vldrw.u32 q2, [%[lanes]]\n\t"                                             \
-                     "vldrw.u32 q1, [%[lanes], #16]\n\t"                                        \
+/* `pairs` pairs of groups, a run of n = PREFIX + 3 * `triples` words of each.
+ * The weight addresses move on by `step` bytes from the end of a pair's run to
+ * the start of the next pair's, the plane addresses back by 4 n. STORE writes
+ * the eight counts or adds them to those in out. */
+#define MVE_PAIRS(PREFIX, STORE)                                                                \
+    __asm__ volatile("vldrw.u32 q1, [%[lanes]]\n\t"                                             \
+                     "vldrw.u32 q2, [%[lanes], #16]\n\t"                                        \
+                     "vldrw.u32 q3, [%[lanes], #32]\n\t"                                        \
                      "movw %[m], #0xff01\n\t"                                                   \
                      "mov %[k], #0x10001\n\t"                                                   \
-                     "1:\n\t"                                                                   \
-                     "vmov q3, q1\n\t" PREFIX                                                   \
+                     "1:\n\t" PREFIX                                                            \
                      "wls lr, %[triples], 3f\n\t"                                               \
                      "2:\n\t" MVE_WORD MVE_WORD MVE_WORD                                        \
                      "le lr, 2b\n\t"                                                            \
-                     "3:\n\t"                                                                   \
-                     "vshr.u16 q6, q4, #8\n\t"                                                  \
-                     "vmla.u16 q4, q6, %[m]\n\t"                                                \
-                     "vmul.i32 q4, q4, %[k]\n\t"                                                \
-                     "vshr.u32 q4, q4, #16\n\t" STORE                                           \
+                     "3:\n\t" MVE_LANE_SUMS("q0") MVE_LANE_SUMS("q4") STORE                     \
+                     "vadd.i32 q1, q1, %[step]\n\t"                                             \
                      "vadd.i32 q2, q2, %[step]\n\t"                                             \
-                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "vsub.i32 q3, q3, %[back]\n\t"                                             \
+                     "subs %[pairs], %[pairs], #1\n\t"                                          \
                      "bne 1b\n\t"                                                               \
-                     : [out] "+r"(out), [groups] "+r"(groups), [m] "=&r"(m), [k] "=&r"(k)       \
+                     : [out] "+r"(out), [pairs] "+r"(pairs), [m] "=&r"(m), [k] "=&r"(k)          \
                      : [lanes] "r"(lanes), [table] "r"(mve_bit_counts), [step] "r"(step),         \
-                       [triples] "r"(triples)                                                   \
-                     : "q1", "q2", "q3", "q4", "q6", "q7", "lr", "cc", "memory")
+                       [back] "r"(back), [triples] "r"(triples)                                 \
+                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
 
-/* Counts of `groups` (>= 1) groups of four outputs over the run of n words
- * (1 <= n <= MVE_RUN_WORDS) that starts one word past the lanes' addresses of
- * the first group (lanes[0..3] weights, lanes[4..7] planes); written to out,
- * or added to it. */
-static void mve_groups(const uint32_t *lanes, int32_t *out, int32_t groups, uint32_t step, int32_t n, int add)
+/* Counts of `pairs` (>= 1) pairs of groups of four outputs over a run of n
+ * words (1 <= n <= MVE_RUN_WORDS; n = MVE_RUN_WORDS where `add`) that starts
+ * one word past the lanes' addresses of the first pair (lanes[0..3] weights
+ * of group A, lanes[4..7] of group B, lanes[8..11] planes); `step` is the
+ * distance in bytes from one pair's weights to the next's. The counts are
+ * written to out (eight a pair), or added to it. */
+static void mve_pairs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t n, int add)
 {
     const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
+    const uint32_t back = 4u * (uint32_t)n;
     uint32_t m, k;
-    switch (2 * prefix + add) {
-    case 2: MVE_GROUPS(MVE_PREFIX_1, MVE_STORE); break;
-    case 3: MVE_GROUPS(MVE_PREFIX_1, MVE_ADD_STORE); break;
-    case 4: MVE_GROUPS(MVE_PREFIX_2, MVE_STORE); break;
-    case 5: MVE_GROUPS(MVE_PREFIX_2, MVE_ADD_STORE); break;
-    case 6: MVE_GROUPS(MVE_PREFIX_3, MVE_STORE); break;
-    default: MVE_GROUPS(MVE_PREFIX_3, MVE_ADD_STORE); break;
+    step -= back;
+    if (add) {
+        MVE_PAIRS(MVE_PREFIX_3, MVE_ADD_STORE);
+    } else if (prefix == 3) {
+        MVE_PAIRS(MVE_PREFIX_3, MVE_STORE);
+    } else if (prefix == 2) {
+        MVE_PAIRS(MVE_PREFIX_2, MVE_STORE);
+    } else {
+        MVE_PAIRS(MVE_PREFIX_1, MVE_STORE);
     }
 }
 
-/* All runs of a row, `groups` groups from the lanes' addresses: the first run
- * takes the odd words, the others MVE_RUN_WORDS each. `step` is the distance in
- * bytes from one group's weights to the next's. */
-static void mve_rows(const uint32_t *lanes, int32_t *out, int32_t groups, uint32_t step, int32_t words)
+/* All runs of the rows: the first run takes the odd words, the others
+ * MVE_RUN_WORDS each. */
+static void mve_runs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t words)
 {
+    if (words <= MVE_RUN_WORDS) {
+        mve_pairs(lanes, out, pairs, step, words, 0);
+        return;
+    }
     const int32_t runs = (words - 1) / MVE_RUN_WORDS;
     const int32_t n = words - runs * MVE_RUN_WORDS;
-    mve_groups(lanes, out, groups, step - 4u * (uint32_t)n, n, 0);
-    uint32_t moved[8];
+    mve_pairs(lanes, out, pairs, step, n, 0);
+    uint32_t moved[12];
     for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
-        for (int l = 0; l < 8; ++l) {
+        for (int l = 0; l < 12; ++l) {
             moved[l] = lanes[l] + 4u * (uint32_t)at;
         }
-        mve_groups(moved, out, groups, step - 4u * MVE_RUN_WORDS, MVE_RUN_WORDS, 1);
+        mve_pairs(moved, out, pairs, step, MVE_RUN_WORDS, 1);
     }
 }
 
@@ -263,23 +283,64 @@ __attribute__((noinline)) static void mve_few_outputs(const uint32_t *weights, c
     }
 }
 
-/* Addresses of the outputs j .. j + 3 (lanes[0..3] weights, lanes[4..7]
- * planes), one word before their first words (the loads advance them before
- * they read); lanes past the last output repeat it, so that they read nothing
- * outside the rows and planes. */
-static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
-                      int32_t words, int32_t j, int32_t outputs, uint32_t *lanes)
+/* The lanes of the first pair of groups with order 1, 2 or 4 (shift = log2
+ * order): lane l of group A holds output l, of group B output 4 + l, both
+ * against plane l % order. Addresses are one word before the first words (the
+ * loads advance them before they read). Returns the distance in bytes from
+ * one group's weights to the next's. */
+static inline uint32_t mve_first_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride,
+                                       int shift, int32_t words, uint32_t *lanes)
 {
-    int32_t r = j / order, k = j % order;
+    const uint32_t w = (uint32_t)(uintptr_t)weights - 4u, p = (uint32_t)(uintptr_t)planes - 4u;
+    const uint32_t row = 4u * (uint32_t)words, plane = 4u * (uint32_t)plane_stride;
+    const uint32_t group_step = row << (2 - shift);
+    if (shift == 0) {
+        lanes[0] = w, lanes[1] = w + row, lanes[2] = w + 2u * row, lanes[3] = w + 3u * row;
+        lanes[8] = lanes[9] = lanes[10] = lanes[11] = p;
+    } else if (shift == 1) {
+        lanes[0] = lanes[1] = w, lanes[2] = lanes[3] = w + row;
+        lanes[8] = lanes[10] = p, lanes[9] = lanes[11] = p + plane;
+    } else {
+        lanes[0] = lanes[1] = lanes[2] = lanes[3] = w;
+        lanes[8] = p, lanes[9] = p + plane, lanes[10] = p + 2u * plane, lanes[11] = p + 3u * plane;
+    }
     for (int l = 0; l < 4; ++l) {
-        lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)r * words) - 4u;
-        lanes[4 + l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)k * plane_stride) - 4u;
-        if (j + l + 1 < outputs && ++k == order) {
-            k = 0;
-            ++r;
+        lanes[4 + l] = lanes[l] + group_step;
+    }
+    return group_step;
+}
+
+/* Order 1, 2 or 4, at least four outputs: the pairs of groups straight into
+ * mismatches, the 1-7 outputs after them through a buffer; the lanes of
+ * outputs past the last read the last row, so that they read nothing outside
+ * the rows. */
+static void mve_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                     int shift, int32_t words, int32_t *mismatches)
+{
+    const int32_t outputs = rows << shift, pairs = outputs / 8;
+    uint32_t lanes[12];
+    const uint32_t group_step = mve_first_lanes(weights, planes, plane_stride, shift, words, lanes);
+    if (pairs > 0) {
+        mve_runs(lanes, mismatches, pairs, 2u * group_step, words);
+    }
+    const int32_t j = 8 * pairs;
+    if (j < outputs) {
+        const int32_t first = j >> shift;
+        int32_t last[8];
+        for (int l = 0; l < 8; ++l) {
+            int32_t r = first + (l >> shift);
+            r = r < rows ? r : rows - 1;
+            lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)r * words) - 4u;
+        }
+        mve_runs(lanes, last, 1, 0u, words);
+        for (int l = 0; j + l < outputs; ++l) {
+            mismatches[j + l] = last[l];
         }
     }
 }
+
+/* Rows counted against plane k of another order, MVE_ORDER_ROWS at a time. */
+#define MVE_ORDER_ROWS 64
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
@@ -287,40 +348,33 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     const int32_t outputs = rows * order;
     if (outputs < 4 || words <= 0) {
         mve_few_outputs(weights, planes, plane_stride, order, words, outputs, mismatches);
-        return;
-    }
-    uint32_t lanes[8];
-    int32_t j = 0;
-    if (order == 1 || order == 2 || order == 4) {
-        /* four outputs span 4 / order whole rows: the next four start that many rows on */
+    } else if (order == 1 || order == 2 || order == 4) {
         const int shift = order == 1 ? 0 : (order == 2 ? 1 : 2);
-        for (int l = 0; l < 4; ++l) {
-            lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(l >> shift) * words) - 4u;
-            lanes[4 + l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(l & (order - 1)) * plane_stride) - 4u;
-        }
-        j = outputs & ~3;
-        const uint32_t step = (uint32_t)words * (16u >> shift);
-        if (words <= MVE_RUN_WORDS) {
-            mve_groups(lanes, mismatches, j / 4, step - 4u * (uint32_t)words, words, 0);
+        if ((outputs & 7) == 0 && words <= MVE_RUN_WORDS) { /* the layers' case: whole pairs, one run */
+            uint32_t lanes[12];
+            const uint32_t group_step = mve_first_lanes(weights, planes, plane_stride, shift, words, lanes);
+            mve_pairs(lanes, mismatches, outputs / 8, 2u * group_step, words, 0);
         } else {
-            mve_rows(lanes, mismatches, j / 4, step, words);
+            mve_rows(weights, rows, planes, plane_stride, shift, words, mismatches);
         }
     } else {
-        for (; j + 4 <= outputs; j += 4) {
-            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, lanes);
-            mve_rows(lanes, mismatches + j, 1, 0u, words);
-        }
-    }
-    if (j < outputs) {
-        int32_t last[4];
-        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, lanes);
-        mve_rows(lanes, last, 1, 0u, words);
-        for (int l = 0; j + l < outputs; ++l) {
-            mismatches[j + l] = last[l];
+        int32_t counts[MVE_ORDER_ROWS];
+        for (int32_t first = 0; first < rows; first += MVE_ORDER_ROWS) {
+            const int32_t n = rows - first < MVE_ORDER_ROWS ? rows - first : MVE_ORDER_ROWS;
+            for (int32_t k = 0; k < order; ++k) {
+                const uint32_t *w = weights + (ptrdiff_t)first * words, *p = planes + (ptrdiff_t)k * plane_stride;
+                if (n < 4) {
+                    mve_few_outputs(w, p, plane_stride, 1, words, n, counts);
+                } else {
+                    mve_rows(w, n, p, plane_stride, 0, words, counts);
+                }
+                for (int32_t r = 0; r < n; ++r) {
+                    mismatches[(ptrdiff_t)(first + r) * order + k] = counts[r];
+                }
+            }
         }
     }
 }
-
 #elif defined(HORQ_ARM_NEON)
 /* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
  * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
