@@ -175,6 +175,12 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
 #define MVE_PREFIX_1 MVE_FIRST_WORD
 #define MVE_PREFIX_2 MVE_FIRST_WORD MVE_WORD
 #define MVE_PREFIX_3 MVE_FIRST_WORD MVE_WORD MVE_WORD
+/* The same for group A alone. */
+#define MVE_FIRST_WORD_A MVE_PLANE MVE_LOOKUP("q1", "q0")
+#define MVE_WORD_A MVE_PLANE MVE_LOOKUP("q1", "q7") "vadd.i8 q0, q0, q7\n\t"
+#define MVE_PREFIX_A1 MVE_FIRST_WORD_A
+#define MVE_PREFIX_A2 MVE_FIRST_WORD_A MVE_WORD_A
+#define MVE_PREFIX_A3 MVE_FIRST_WORD_A MVE_WORD_A MVE_WORD_A
 /* The sum of the four bytes (<= 240) of each lane: lo + hi = h - 255 * hi on
  * halfwords, then the two halfwords of a lane added in the top half of a
  * multiply by 0x10001. */
@@ -184,6 +190,8 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
     "vmul.i32 " Q ", " Q ", %[k]\n\t"                                                           \
     "vshr.u32 " Q ", " Q ", #16\n\t"
 #define MVE_STORE "vstrw.32 q0, [%[out]], #16\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
+#define MVE_STORE_A "vstrw.32 q0, [%[out]]\n\t"
+#define MVE_ADD_STORE_A "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q0, q0, q6\n\t" MVE_STORE_A
 #define MVE_ADD_STORE                                                                           \
     "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q0, q0, q6\n\t" "vstrw.32 q0, [%[out]], #16\n\t"    \
     "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q4, q4, q6\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
@@ -236,50 +244,103 @@ static void mve_pairs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32
     }
 }
 
-/* All runs of the rows: the first run takes the odd words, the others
- * MVE_RUN_WORDS each. */
+/* Group A alone (lanes[0..3] weights, lanes[8..11] planes), once. */
+#define MVE_GROUP(PREFIX, STORE)                                                                \
+    __asm__ volatile("vldrw.u32 q1, [%[lanes]]\n\t"                                             \
+                     "vldrw.u32 q3, [%[lanes], #32]\n\t"                                        \
+                     "movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t" PREFIX                                            \
+                     "wls lr, %[triples], 3f\n\t"                                               \
+                     "2:\n\t" MVE_WORD_A MVE_WORD_A MVE_WORD_A                                  \
+                     "le lr, 2b\n\t"                                                            \
+                     "3:\n\t" MVE_LANE_SUMS("q0") STORE                                         \
+                     : [m] "=&r"(m), [k] "=&r"(k)                                               \
+                     : [out] "r"(out), [lanes] "r"(lanes), [table] "r"(mve_bit_counts),         \
+                       [triples] "r"(triples)                                                   \
+                     : "q0", "q1", "q3", "q5", "q6", "q7", "lr", "cc", "memory")
+
+static void mve_group(const uint32_t *lanes, int32_t *out, int32_t n, int add)
+{
+    const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
+    uint32_t m, k;
+    if (add) {
+        MVE_GROUP(MVE_PREFIX_A3, MVE_ADD_STORE_A);
+    } else if (prefix == 3) {
+        MVE_GROUP(MVE_PREFIX_A3, MVE_STORE_A);
+    } else if (prefix == 2) {
+        MVE_GROUP(MVE_PREFIX_A2, MVE_STORE_A);
+    } else {
+        MVE_GROUP(MVE_PREFIX_A1, MVE_STORE_A);
+    }
+}
+
+/* All runs of the rows (`pairs` pairs of groups, or group A alone where
+ * pairs is 0): the first run takes the odd words, the others MVE_RUN_WORDS
+ * each. */
 static void mve_runs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t words)
 {
     if (words <= MVE_RUN_WORDS) {
-        mve_pairs(lanes, out, pairs, step, words, 0);
+        if (pairs > 0) {
+            mve_pairs(lanes, out, pairs, step, words, 0);
+        } else {
+            mve_group(lanes, out, words, 0);
+        }
         return;
     }
     const int32_t runs = (words - 1) / MVE_RUN_WORDS;
     const int32_t n = words - runs * MVE_RUN_WORDS;
-    mve_pairs(lanes, out, pairs, step, n, 0);
+    if (pairs > 0) {
+        mve_pairs(lanes, out, pairs, step, n, 0);
+    } else {
+        mve_group(lanes, out, n, 0);
+    }
     uint32_t moved[12];
     for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
         for (int l = 0; l < 12; ++l) {
             moved[l] = lanes[l] + 4u * (uint32_t)at;
         }
-        mve_pairs(moved, out, pairs, step, MVE_RUN_WORDS, 1);
+        if (pairs > 0) {
+            mve_pairs(moved, out, pairs, step, MVE_RUN_WORDS, 1);
+        } else {
+            mve_group(moved, out, MVE_RUN_WORDS, 1);
+        }
     }
 }
 
 /* Calls with fewer than four outputs (the pixel-granularity convolution asks for
  * one row at a time) would leave lanes of the transposed path idle and pay its
  * set-up for little work: they count each output along its row, four words a
- * vector (by the table) summed across lanes, the 1-3 last words in a vector
- * whose other lanes the predicated loads leave zero. */
-__attribute__((noinline)) static void mve_few_outputs(const uint32_t *weights, const uint32_t *planes,
-                                                      int32_t plane_stride, int32_t order, int32_t words,
-                                                      int32_t outputs, int32_t *mismatches)
+ * vector (by the table) summed across lanes, in a tail-predicated loop (the
+ * words past the row are predicated off: not read, not counted). VADDVA needs
+ * an even register. */
+static inline __attribute__((always_inline)) int32_t mve_row_count(const uint32_t *w, const uint32_t *p,
+                                                                   int32_t words)
 {
-    for (int32_t j = 0; j < outputs; ++j) {
-        const uint32_t *w = weights + (ptrdiff_t)(j / order) * words;
-        const uint32_t *p = planes + (ptrdiff_t)(j % order) * plane_stride;
-        uint32_t sum = 0;
-        int32_t left = words;
-        for (; left >= 4; left -= 4, w += 4, p += 4) {
-            const uint32x4_t x = veorq_u32(vld1q_u32(w), vld1q_u32(p));
-            sum = vaddvaq_u8(sum, vldrbq_gather_offset_u8(mve_bit_counts, vreinterpretq_u8_u32(x)));
+    register uint32_t sum __asm__("r4") = 0;
+    __asm__ volatile("wlstp.32 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrw.u32 q0, [%[w]], #16\n\t"
+                     "vldrw.u32 q1, [%[p]], #16\n\t"
+                     "veor q0, q0, q1\n\t"
+                     "vldrb.u8 q1, [%[table], q0]\n\t"
+                     "vaddva.u8 %[sum], q1\n\t"
+                     "letp lr, 1b\n"
+                     "2:\n\t"
+                     : [sum] "+r"(sum), [w] "+r"(w), [p] "+r"(p)
+                     : [n] "r"(words), [table] "r"(mve_bit_counts)
+                     : "q0", "q1", "lr", "memory");
+    return (int32_t)sum;
+}
+
+static inline __attribute__((always_inline)) void mve_few_outputs(const uint32_t *weights,
+                                                                  const uint32_t *planes, int32_t plane_stride,
+                                                                  int32_t order, int32_t words, int32_t outputs,
+                                                                  int32_t *mismatches)
+{
+    for (const uint32_t *w = weights; outputs > 0; w += words) {
+        for (int32_t k = 0; k < order && outputs > 0; ++k, --outputs) {
+            *mismatches++ = mve_row_count(w, planes + (ptrdiff_t)k * plane_stride, words);
         }
-        if (left > 0) {
-            const mve_pred16_t tail = vctp32q((uint32_t)left);
-            const uint32x4_t x = veorq_u32(vldrwq_z_u32(w, tail), vldrwq_z_u32(p, tail));
-            sum = vaddvaq_u8(sum, vldrbq_gather_offset_u8(mve_bit_counts, vreinterpretq_u8_u32(x)));
-        }
-        mismatches[j] = (int32_t)sum;
     }
 }
 
@@ -332,15 +393,40 @@ static void mve_rows(const uint32_t *weights, int32_t rows, const uint32_t *plan
             r = r < rows ? r : rows - 1;
             lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)r * words) - 4u;
         }
-        mve_runs(lanes, last, 1, 0u, words);
-        for (int l = 0; j + l < outputs; ++l) {
-            mismatches[j + l] = last[l];
+        const int32_t rest = outputs - j;
+        mve_runs(lanes, last, rest > 4 ? 1 : 0, 0u, words);
+        /* (a copy loop would become a call of memcpy) */
+        vstrwq_p_s32(mismatches + j, vld1q_s32(last), vctp32q((uint32_t)rest));
+        if (rest > 4) {
+            vstrwq_p_s32(mismatches + j + 4, vld1q_s32(last + 4), vctp32q((uint32_t)(rest - 4)));
         }
     }
 }
 
-/* Rows counted against plane k of another order, MVE_ORDER_ROWS at a time. */
+/* Orders other than 1, 2 and 4: each plane as order 1, MVE_ORDER_ROWS rows at
+ * a time into a buffer, then into [row][order]. */
 #define MVE_ORDER_ROWS 64
+
+__attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights, int32_t rows,
+                                                         const uint32_t *planes, int32_t plane_stride,
+                                                         int32_t order, int32_t words, int32_t *mismatches)
+{
+    int32_t counts[MVE_ORDER_ROWS];
+    for (int32_t first = 0; first < rows; first += MVE_ORDER_ROWS) {
+        const int32_t n = rows - first < MVE_ORDER_ROWS ? rows - first : MVE_ORDER_ROWS;
+        for (int32_t k = 0; k < order; ++k) {
+            const uint32_t *w = weights + (ptrdiff_t)first * words, *p = planes + (ptrdiff_t)k * plane_stride;
+            if (n < 4) {
+                mve_few_outputs(w, p, plane_stride, 1, words, n, counts);
+            } else {
+                mve_rows(w, n, p, plane_stride, 0, words, counts);
+            }
+            for (int32_t r = 0; r < n; ++r) {
+                mismatches[(ptrdiff_t)(first + r) * order + k] = counts[r];
+            }
+        }
+    }
+}
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
@@ -358,23 +444,10 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
             mve_rows(weights, rows, planes, plane_stride, shift, words, mismatches);
         }
     } else {
-        int32_t counts[MVE_ORDER_ROWS];
-        for (int32_t first = 0; first < rows; first += MVE_ORDER_ROWS) {
-            const int32_t n = rows - first < MVE_ORDER_ROWS ? rows - first : MVE_ORDER_ROWS;
-            for (int32_t k = 0; k < order; ++k) {
-                const uint32_t *w = weights + (ptrdiff_t)first * words, *p = planes + (ptrdiff_t)k * plane_stride;
-                if (n < 4) {
-                    mve_few_outputs(w, p, plane_stride, 1, words, n, counts);
-                } else {
-                    mve_rows(w, n, p, plane_stride, 0, words, counts);
-                }
-                for (int32_t r = 0; r < n; ++r) {
-                    mismatches[(ptrdiff_t)(first + r) * order + k] = counts[r];
-                }
-            }
-        }
+        mve_plane_by_plane(weights, rows, planes, plane_stride, order, words, mismatches);
     }
 }
+
 #elif defined(HORQ_ARM_NEON)
 /* NEON: vcntq_u8 counts the bits of each byte. The rows of one call are short
  * (a 3x3 convolution of 32 channels has 9-word rows), so the per-row work
