@@ -164,20 +164,20 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
  * word before the next word; q5: the plane word; q0, q4: the byte counts of A
  * and B over the run so far. The first word of a run sets them, the others add
  * to them. */
-#define MVE_PLANE "vldrw.u32 q5, [q3, #4]!\n\t"
+#define MVE_PLANE "vldrw.u32 q5, [%q[pl], #4]!\n\t"
 #define MVE_LOOKUP(ADDR, INTO)                                                                  \
     "vldrw.u32 q6, [" ADDR ", #4]!\n\t"                                                         \
     "veor q6, q6, q5\n\t"                                                                       \
     "vldrb.u8 " INTO ", [%[table], q6]\n\t"
-#define MVE_FIRST_WORD MVE_PLANE MVE_LOOKUP("q1", "q0") MVE_LOOKUP("q2", "q4")
+#define MVE_FIRST_WORD MVE_PLANE MVE_LOOKUP("%q[wa]", "q0") MVE_LOOKUP("%q[wb]", "q4")
 #define MVE_WORD                                                                                \
-    MVE_PLANE MVE_LOOKUP("q1", "q7") "vadd.i8 q0, q0, q7\n\t" MVE_LOOKUP("q2", "q7") "vadd.i8 q4, q4, q7\n\t"
+    MVE_PLANE MVE_LOOKUP("%q[wa]", "q7") "vadd.i8 q0, q0, q7\n\t" MVE_LOOKUP("%q[wb]", "q7") "vadd.i8 q4, q4, q7\n\t"
 #define MVE_PREFIX_1 MVE_FIRST_WORD
 #define MVE_PREFIX_2 MVE_FIRST_WORD MVE_WORD
 #define MVE_PREFIX_3 MVE_FIRST_WORD MVE_WORD MVE_WORD
 /* The same for group A alone. */
-#define MVE_FIRST_WORD_A MVE_PLANE MVE_LOOKUP("q1", "q0")
-#define MVE_WORD_A MVE_PLANE MVE_LOOKUP("q1", "q7") "vadd.i8 q0, q0, q7\n\t"
+#define MVE_FIRST_WORD_A MVE_PLANE MVE_LOOKUP("%q[wa]", "q0")
+#define MVE_WORD_A MVE_PLANE MVE_LOOKUP("%q[wa]", "q7") "vadd.i8 q0, q0, q7\n\t"
 #define MVE_PREFIX_A1 MVE_FIRST_WORD_A
 #define MVE_PREFIX_A2 MVE_FIRST_WORD_A MVE_WORD_A
 #define MVE_PREFIX_A3 MVE_FIRST_WORD_A MVE_WORD_A MVE_WORD_A
@@ -201,33 +201,33 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
  * the start of the next pair's, the plane addresses back by 4 n. STORE writes
  * the eight counts or adds them to those in out. */
 #define MVE_PAIRS(PREFIX, STORE)                                                                \
-    __asm__ volatile("vldrw.u32 q1, [%[lanes]]\n\t"                                             \
-                     "vldrw.u32 q2, [%[lanes], #16]\n\t"                                        \
-                     "vldrw.u32 q3, [%[lanes], #32]\n\t"                                        \
-                     "movw %[m], #0xff01\n\t"                                                   \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
                      "mov %[k], #0x10001\n\t"                                                   \
                      "1:\n\t" PREFIX                                                            \
                      "wls lr, %[triples], 3f\n\t"                                               \
                      "2:\n\t" MVE_WORD MVE_WORD MVE_WORD                                        \
                      "le lr, 2b\n\t"                                                            \
                      "3:\n\t" MVE_LANE_SUMS("q0") MVE_LANE_SUMS("q4") STORE                     \
-                     "vadd.i32 q1, q1, %[step]\n\t"                                             \
-                     "vadd.i32 q2, q2, %[step]\n\t"                                             \
-                     "vsub.i32 q3, q3, %[back]\n\t"                                             \
+                     "vadd.i32 %q[wa], %q[wa], %[step]\n\t"                                     \
+                     "vadd.i32 %q[wb], %q[wb], %[step]\n\t"                                     \
+                     "vsub.i32 %q[pl], %q[pl], %[back]\n\t"                                     \
                      "subs %[pairs], %[pairs], #1\n\t"                                          \
                      "bne 1b\n\t"                                                               \
-                     : [out] "+r"(out), [pairs] "+r"(pairs), [m] "=&r"(m), [k] "=&r"(k)          \
-                     : [lanes] "r"(lanes), [table] "r"(mve_bit_counts), [step] "r"(step),         \
-                       [back] "r"(back), [triples] "r"(triples)                                 \
-                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
+                     : [out] "+r"(out), [pairs] "+r"(pairs), [m] "=&r"(m), [k] "=&r"(k),         \
+                       [wa] "+w"(wa), [wb] "+w"(wb), [pl] "+w"(pl)                              \
+                     : [table] "r"(mve_bit_counts), [step] "r"(step), [back] "r"(back),          \
+                       [triples] "r"(triples)                                                   \
+                     : "q0", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
 
 /* Counts of `pairs` (>= 1) pairs of groups of four outputs over a run of n
  * words (1 <= n <= MVE_RUN_WORDS; n = MVE_RUN_WORDS where `add`) that starts
- * one word past the lanes' addresses of the first pair (lanes[0..3] weights
- * of group A, lanes[4..7] of group B, lanes[8..11] planes); `step` is the
- * distance in bytes from one pair's weights to the next's. The counts are
- * written to out (eight a pair), or added to it. */
-static void mve_pairs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t n, int add)
+ * one word past the lanes' addresses of the first pair (wa: weights of group
+ * A, wb: of group B, pl: planes); `step` is the distance in bytes from one
+ * pair's weights to the next's. The counts are written to out (eight a pair),
+ * or added to it. */
+static inline __attribute__((always_inline)) void mve_pairs(uint32x4_t wa, uint32x4_t wb, uint32x4_t pl,
+                                                            int32_t *out, int32_t pairs, uint32_t step, int32_t n,
+                                                            int add)
 {
     const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
     const uint32_t back = 4u * (uint32_t)n;
@@ -244,22 +244,19 @@ static void mve_pairs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32
     }
 }
 
-/* Group A alone (lanes[0..3] weights, lanes[8..11] planes), once. */
+/* Group A alone, once. */
 #define MVE_GROUP(PREFIX, STORE)                                                                \
-    __asm__ volatile("vldrw.u32 q1, [%[lanes]]\n\t"                                             \
-                     "vldrw.u32 q3, [%[lanes], #32]\n\t"                                        \
-                     "movw %[m], #0xff01\n\t"                                                   \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
                      "mov %[k], #0x10001\n\t" PREFIX                                            \
                      "wls lr, %[triples], 3f\n\t"                                               \
                      "2:\n\t" MVE_WORD_A MVE_WORD_A MVE_WORD_A                                  \
                      "le lr, 2b\n\t"                                                            \
                      "3:\n\t" MVE_LANE_SUMS("q0") STORE                                         \
-                     : [m] "=&r"(m), [k] "=&r"(k)                                               \
-                     : [out] "r"(out), [lanes] "r"(lanes), [table] "r"(mve_bit_counts),         \
-                       [triples] "r"(triples)                                                   \
-                     : "q0", "q1", "q3", "q5", "q6", "q7", "lr", "cc", "memory")
+                     : [m] "=&r"(m), [k] "=&r"(k), [wa] "+w"(wa), [pl] "+w"(pl)                 \
+                     : [out] "r"(out), [table] "r"(mve_bit_counts), [triples] "r"(triples)      \
+                     : "q0", "q5", "q6", "q7", "lr", "cc", "memory")
 
-static void mve_group(const uint32_t *lanes, int32_t *out, int32_t n, int add)
+static void mve_group(uint32x4_t wa, uint32x4_t pl, int32_t *out, int32_t n, int add)
 {
     const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
     uint32_t m, k;
@@ -274,36 +271,36 @@ static void mve_group(const uint32_t *lanes, int32_t *out, int32_t n, int add)
     }
 }
 
+/* The same from the lanes' addresses in memory: lanes[0..3] group A,
+ * lanes[4..7] group B, lanes[8..11] planes; group A alone where pairs is 0. */
+__attribute__((noinline)) static void mve_lanes_run(const uint32_t *lanes, int32_t *out, int32_t pairs,
+                                                    uint32_t step, int32_t n, int add)
+{
+    if (pairs > 0) {
+        mve_pairs(vld1q_u32(lanes), vld1q_u32(lanes + 4), vld1q_u32(lanes + 8), out, pairs, step, n, add);
+    } else {
+        mve_group(vld1q_u32(lanes), vld1q_u32(lanes + 8), out, n, add);
+    }
+}
+
 /* All runs of the rows (`pairs` pairs of groups, or group A alone where
  * pairs is 0): the first run takes the odd words, the others MVE_RUN_WORDS
  * each. */
 static void mve_runs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t words)
 {
     if (words <= MVE_RUN_WORDS) {
-        if (pairs > 0) {
-            mve_pairs(lanes, out, pairs, step, words, 0);
-        } else {
-            mve_group(lanes, out, words, 0);
-        }
+        mve_lanes_run(lanes, out, pairs, step, words, 0);
         return;
     }
     const int32_t runs = (words - 1) / MVE_RUN_WORDS;
     const int32_t n = words - runs * MVE_RUN_WORDS;
-    if (pairs > 0) {
-        mve_pairs(lanes, out, pairs, step, n, 0);
-    } else {
-        mve_group(lanes, out, n, 0);
-    }
+    mve_lanes_run(lanes, out, pairs, step, n, 0);
     uint32_t moved[12];
     for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
         for (int l = 0; l < 12; ++l) {
             moved[l] = lanes[l] + 4u * (uint32_t)at;
         }
-        if (pairs > 0) {
-            mve_pairs(moved, out, pairs, step, MVE_RUN_WORDS, 1);
-        } else {
-            mve_group(moved, out, MVE_RUN_WORDS, 1);
-        }
+        mve_lanes_run(moved, out, pairs, step, MVE_RUN_WORDS, 1);
     }
 }
 
@@ -403,6 +400,22 @@ static void mve_rows(const uint32_t *weights, int32_t rows, const uint32_t *plan
     }
 }
 
+/* Order 1, 2 or 4 (shift = log2 order), whole pairs of groups, rows of at most
+ * MVE_RUN_WORDS words. Lane l reads row l / order (at (l - l % order) * words
+ * * 4 / order bytes) against plane l % order. */
+__attribute__((noinline)) static void mve_whole_pairs(const uint32_t *weights, const uint32_t *planes,
+                                                      int32_t plane_stride, int32_t order, int shift,
+                                                      int32_t words, int32_t pairs, int32_t *mismatches)
+{
+    const uint32x4_t plane = viwdupq_n_u32(0u, (uint32_t)order, 1);
+    const uint32x4_t wa = vmlaq_n_u32(vdupq_n_u32((uint32_t)(uintptr_t)weights - 4u),
+                                      vsubq_u32(vidupq_n_u32(0u, 1), plane), 4u * (uint32_t)words >> shift);
+    const uint32_t group_step = 16u * (uint32_t)words >> shift;
+    mve_pairs(wa, vaddq_n_u32(wa, group_step),
+              vmlaq_n_u32(vdupq_n_u32((uint32_t)(uintptr_t)planes - 4u), plane, 4u * (uint32_t)plane_stride),
+              mismatches, pairs, 2u * group_step, words, 0);
+}
+
 /* Orders other than 1, 2 and 4: each plane as order 1, MVE_ORDER_ROWS rows at
  * a time into a buffer, then into [row][order]. */
 #define MVE_ORDER_ROWS 64
@@ -436,10 +449,8 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
         mve_few_outputs(weights, planes, plane_stride, order, words, outputs, mismatches);
     } else if (order == 1 || order == 2 || order == 4) {
         const int shift = order == 1 ? 0 : (order == 2 ? 1 : 2);
-        if ((outputs & 7) == 0 && words <= MVE_RUN_WORDS) { /* the layers' case: whole pairs, one run */
-            uint32_t lanes[12];
-            const uint32_t group_step = mve_first_lanes(weights, planes, plane_stride, shift, words, lanes);
-            mve_pairs(lanes, mismatches, outputs / 8, 2u * group_step, words, 0);
+        if ((outputs & 7) == 0 && words <= MVE_RUN_WORDS) { /* the layers' case */
+            mve_whole_pairs(weights, planes, plane_stride, order, shift, words, outputs / 8, mismatches);
         } else {
             mve_rows(weights, rows, planes, plane_stride, shift, words, mismatches);
         }
