@@ -160,10 +160,11 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
 #define MVE_B6(n) MVE_B4(n), MVE_B4(n + 1), MVE_B4(n + 1), MVE_B4(n + 2)
 static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE_B6(2)};
 
-/* q1, q2: the weight addresses of groups A and B, q3: the plane addresses, one
- * word before the next word; q5: the plane word; q0, q4: the byte counts of A
- * and B over the run so far. The first word of a run sets them, the others add
- * to them. */
+/* wa, wb: the weight addresses of groups A and B, pl: the plane addresses (the
+ * operands, q1-q3), one word before the next word; q5: the plane word; q0, q4:
+ * the byte counts of A and B over the run so far. The first word of a run sets
+ * them, the others add to them. A gather's destination is never its address
+ * register. */
 #define MVE_PLANE "vldrw.u32 q5, [%q[pl], #4]!\n\t"
 #define MVE_LOOKUP(ADDR, INTO)                                                                  \
     "vldrw.u32 q6, [" ADDR ", #4]!\n\t"                                                         \
