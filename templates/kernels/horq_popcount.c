@@ -134,189 +134,329 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
  * of a vector belongs to output j + l (j = r * order + k, the order of
  * mismatches), and word i of the four outputs comes in with one gather load
  * (weights and planes each, from a vector of the four rows' and planes'
- * addresses plus an immediate). There is no tail and no reduction across
- * lanes, and the four counts go out with one store.
+ * addresses, which the load advances by a word). There is no tail and no
+ * reduction across lanes, and the four counts go out with one store.
  *
- * Each word goes through the SWAR steps to nibble counts (<= 4); three words'
- * nibbles add up (<= 12) before they fold into bytes (<= 24); ten such triples
- * fit the bytes (<= 240) before the bytes of each lane are summed.
+ * The bits are counted by table: a byte gather (VLDRB.U8 Qd, [Rn, Qm]) with
+ * the 16 bytes of w XOR p as offsets into a 256-byte table of bit counts gives
+ * the count of every byte in one instruction, where the SWAR steps take six or
+ * more. The byte counts (<= 8) of up to MVE_RUN_WORDS words add up in a byte
+ * (<= 240) before the four bytes of each lane are summed.
  *
- * Helium has eight vector registers. The two masks are the only constants held
- * in them (the other steps multiply-accumulate by a scalar), and each word's
- * loads wait behind an empty asm with a memory clobber: left free, GCC's
- * scheduler starts the loads of the next words early and spills the vectors
- * that then no longer fit. */
-#define MVE_CHUNK_WORDS 30
+ * With order 1, 2 or 4 every group of four outputs has the same four planes,
+ * so two groups (eight outputs) go together and share the plane word: a word
+ * of eight outputs costs nine instructions, the plane gather, and for each
+ * group the weight gather, the XOR, the lookup and a byte add. (In cycles a
+ * 16-byte gather is worth more than one instruction on the core; the project
+ * measures instructions.) Other orders count plane by plane as order 1.
+ *
+ * GCC 12 spills and shuffles the address vectors of this loop through core
+ * registers, and its vldrwq_gather_base_wb_u32 is two loads, so the loop over
+ * the pairs of groups is written in assembly. */
+#define MVE_RUN_WORDS 30
 
-typedef struct {
-    uint32x4_t m1, m2;
-} mve_masks;
+#define MVE_B2(n) n, n + 1, n + 1, n + 2
+#define MVE_B4(n) MVE_B2(n), MVE_B2(n + 1), MVE_B2(n + 1), MVE_B2(n + 2)
+#define MVE_B6(n) MVE_B4(n), MVE_B4(n + 1), MVE_B4(n + 1), MVE_B4(n + 2)
+static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE_B6(2)};
 
-/* Bit counts of each nibble (<= 4) of word `at` (a constant) of the four outputs,
- * w XOR p. The second SWAR step is x - 3 * ((x >> 2) & m2): with 2-bit counts
- * f0 + 4 f1 + 16 f2 + 64 f3 in a byte, that leaves f0 + f1 and f2 + f3 in its
- * nibbles, one multiply-accumulate by a scalar for a mask and an add. */
-static inline __attribute__((always_inline)) uint32x4_t mve_nibbles(uint32x4_t w, uint32x4_t p, const int at,
-                                                                    const mve_masks *m)
+/* wa, wb: the weight addresses of groups A and B, pl: the plane addresses (the
+ * operands, q1-q3), one word before the next word; q5: the plane word; q0, q4:
+ * the byte counts of A and B over the run so far. The first word of a run sets
+ * them, the others add to them. A gather's destination is never its address
+ * register. */
+#define MVE_PLANE "vldrw.u32 q5, [%q[pl], #4]!\n\t"
+#define MVE_LOOKUP(ADDR, INTO)                                                                  \
+    "vldrw.u32 q6, [" ADDR ", #4]!\n\t"                                                         \
+    "veor q6, q6, q5\n\t"                                                                       \
+    "vldrb.u8 " INTO ", [%[table], q6]\n\t"
+#define MVE_FIRST_WORD MVE_PLANE MVE_LOOKUP("%q[wa]", "q0") MVE_LOOKUP("%q[wb]", "q4")
+#define MVE_WORD                                                                                \
+    MVE_PLANE MVE_LOOKUP("%q[wa]", "q7") "vadd.i8 q0, q0, q7\n\t" MVE_LOOKUP("%q[wb]", "q7") "vadd.i8 q4, q4, q7\n\t"
+#define MVE_PREFIX_1 MVE_FIRST_WORD
+#define MVE_PREFIX_2 MVE_FIRST_WORD MVE_WORD
+#define MVE_PREFIX_3 MVE_FIRST_WORD MVE_WORD MVE_WORD
+/* The same for group A alone. */
+#define MVE_FIRST_WORD_A MVE_PLANE MVE_LOOKUP("%q[wa]", "q0")
+#define MVE_WORD_A MVE_PLANE MVE_LOOKUP("%q[wa]", "q7") "vadd.i8 q0, q0, q7\n\t"
+#define MVE_PREFIX_A1 MVE_FIRST_WORD_A
+#define MVE_PREFIX_A2 MVE_FIRST_WORD_A MVE_WORD_A
+#define MVE_PREFIX_A3 MVE_FIRST_WORD_A MVE_WORD_A MVE_WORD_A
+/* The sum of the four bytes (<= 240) of each lane: lo + hi = h - 255 * hi on
+ * halfwords, then the two halfwords of a lane added in the top half of a
+ * multiply by 0x10001. */
+#define MVE_LANE_SUMS(Q)                                                                        \
+    "vshr.u16 q6, " Q ", #8\n\t"                                                                \
+    "vmla.u16 " Q ", q6, %[m]\n\t"                                                              \
+    "vmul.i32 " Q ", " Q ", %[k]\n\t"                                                           \
+    "vshr.u32 " Q ", " Q ", #16\n\t"
+#define MVE_STORE "vstrw.32 q0, [%[out]], #16\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
+#define MVE_STORE_A "vstrw.32 q0, [%[out]]\n\t"
+#define MVE_ADD_STORE_A "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q0, q0, q6\n\t" MVE_STORE_A
+#define MVE_ADD_STORE                                                                           \
+    "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q0, q0, q6\n\t" "vstrw.32 q0, [%[out]], #16\n\t"    \
+    "vldrw.u32 q6, [%[out]]\n\t" "vadd.i32 q4, q4, q6\n\t" "vstrw.32 q4, [%[out]], #16\n\t"
+
+/* `pairs` pairs of groups, a run of n = PREFIX + 3 * `triples` words of each.
+ * The weight addresses move on by `step` bytes from the end of a pair's run to
+ * the start of the next pair's, the plane addresses back by 4 n. STORE writes
+ * the eight counts or adds them to those in out. */
+#define MVE_PAIRS(PREFIX, STORE)                                                                \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t"                                                   \
+                     "1:\n\t" PREFIX                                                            \
+                     "wls lr, %[triples], 3f\n\t"                                               \
+                     "2:\n\t" MVE_WORD MVE_WORD MVE_WORD                                        \
+                     "le lr, 2b\n\t"                                                            \
+                     "3:\n\t" MVE_LANE_SUMS("q0") MVE_LANE_SUMS("q4") STORE                     \
+                     "vadd.i32 %q[wa], %q[wa], %[step]\n\t"                                     \
+                     "vadd.i32 %q[wb], %q[wb], %[step]\n\t"                                     \
+                     "vsub.i32 %q[pl], %q[pl], %[back]\n\t"                                     \
+                     "subs %[pairs], %[pairs], #1\n\t"                                          \
+                     "bne 1b\n\t"                                                               \
+                     : [out] "+r"(out), [pairs] "+r"(pairs), [m] "=&r"(m), [k] "=&r"(k),         \
+                       [wa] "+w"(wa), [wb] "+w"(wb), [pl] "+w"(pl)                              \
+                     : [table] "r"(mve_bit_counts), [step] "r"(step), [back] "r"(back),          \
+                       [triples] "r"(triples)                                                   \
+                     : "q0", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
+
+/* Counts of `pairs` (>= 1) pairs of groups of four outputs over a run of n
+ * words (1 <= n <= MVE_RUN_WORDS; n = MVE_RUN_WORDS where `add`) that starts
+ * one word past the lanes' addresses of the first pair (wa: weights of group
+ * A, wb: of group B, pl: planes); `step` is the distance in bytes from one
+ * pair's weights to the next's. The counts are written to out (eight a pair),
+ * or added to it. */
+static inline __attribute__((always_inline)) void mve_pairs(uint32x4_t wa, uint32x4_t wb, uint32x4_t pl,
+                                                            int32_t *out, int32_t pairs, uint32_t step, int32_t n,
+                                                            int add)
 {
-    __asm__ volatile("" ::: "memory");
-    uint32x4_t x = veorq_u32(vldrwq_gather_base_u32(w, 4 * at), vldrwq_gather_base_u32(p, 4 * at));
-    x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m->m1));
-    return vmlaq_n_u32(x, vandq_u32(vshrq_n_u32(x, 2), m->m2), (uint32_t)-3);
-}
-
-/* Nibble counts (<= 15) into byte counts, lo + hi = byte - 15 * hi: a shift of
- * each byte and a multiply-accumulate, no mask. */
-static inline uint32x4_t mve_bytes(uint32x4_t nibbles)
-{
-    const uint8x16_t n = vreinterpretq_u8_u32(nibbles);
-    return vreinterpretq_u32_u8(vmlaq_n_u8(n, vshrq_n_u8(n, 4), (uint8_t)-15));
-}
-
-/* Byte counts of words at .. at + 2. */
-static inline __attribute__((always_inline)) uint32x4_t mve_triple(uint32x4_t w, uint32x4_t p, const int at,
-                                                                   const mve_masks *m)
-{
-    const uint32x4_t a = mve_nibbles(w, p, at, m);
-    const uint32x4_t b = vaddq_u32(a, mve_nibbles(w, p, at + 1, m));
-    return mve_bytes(vaddq_u32(b, mve_nibbles(w, p, at + 2, m)));
-}
-
-/* The sum of the four bytes (<= 240) of each lane: the same trick as mve_bytes
- * on halfwords (lo + hi = h - 255 * hi), then the two halfwords of a lane added
- * in the top half of a multiply by 0x10001. */
-static inline uint32x4_t mve_lane_sums(uint32x4_t bytes)
-{
-    const uint16x8_t h = vreinterpretq_u16_u32(bytes);
-    const uint16x8_t halves = vmlaq_n_u16(h, vshrq_n_u16(h, 8), (uint16_t)-255);
-    return vshrq_n_u32(vmulq_n_u32(vreinterpretq_u32_u16(halves), 0x10001u), 16);
-}
-
-/* Counts of four outputs over 6 * pairs + 3 * odd + rest (rest < 3) words, at
- * most MVE_CHUNK_WORDS, from the lanes' addresses w and p, which it advances
- * past the triples (the rest comes last in a row). The counts are split in the
- * caller, once per call: here they only steer. */
-static inline __attribute__((always_inline)) uint32x4_t mve_chunk(uint32x4_t *w, uint32x4_t *p, int32_t pairs,
-                                                                  int32_t odd, int32_t rest, const mve_masks *m)
-{
-    uint32x4_t bytes = vdupq_n_u32(0);
-    if (odd != 0) {
-        bytes = mve_triple(*w, *p, 0, m);
-        *w = vaddq_n_u32(*w, 12);
-        *p = vaddq_n_u32(*p, 12);
+    const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
+    const uint32_t back = 4u * (uint32_t)n;
+    uint32_t m, k;
+    step -= back;
+    if (add) {
+        MVE_PAIRS(MVE_PREFIX_3, MVE_ADD_STORE);
+    } else if (prefix == 3) {
+        MVE_PAIRS(MVE_PREFIX_3, MVE_STORE);
+    } else if (prefix == 2) {
+        MVE_PAIRS(MVE_PREFIX_2, MVE_STORE);
+    } else {
+        MVE_PAIRS(MVE_PREFIX_1, MVE_STORE);
     }
-    for (; pairs > 0; --pairs) {
-        bytes = vaddq_u32(bytes, vaddq_u32(mve_triple(*w, *p, 0, m), mve_triple(*w, *p, 3, m)));
-        *w = vaddq_n_u32(*w, 24);
-        *p = vaddq_n_u32(*p, 24);
+}
+
+/* Group A alone, once. */
+#define MVE_GROUP(PREFIX, STORE)                                                                \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t" PREFIX                                            \
+                     "wls lr, %[triples], 3f\n\t"                                               \
+                     "2:\n\t" MVE_WORD_A MVE_WORD_A MVE_WORD_A                                  \
+                     "le lr, 2b\n\t"                                                            \
+                     "3:\n\t" MVE_LANE_SUMS("q0") STORE                                         \
+                     : [m] "=&r"(m), [k] "=&r"(k), [wa] "+w"(wa), [pl] "+w"(pl)                 \
+                     : [out] "r"(out), [table] "r"(mve_bit_counts), [triples] "r"(triples)      \
+                     : "q0", "q5", "q6", "q7", "lr", "cc", "memory")
+
+static void mve_group(uint32x4_t wa, uint32x4_t pl, int32_t *out, int32_t n, int add)
+{
+    const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
+    uint32_t m, k;
+    if (add) {
+        MVE_GROUP(MVE_PREFIX_A3, MVE_ADD_STORE_A);
+    } else if (prefix == 3) {
+        MVE_GROUP(MVE_PREFIX_A3, MVE_STORE_A);
+    } else if (prefix == 2) {
+        MVE_GROUP(MVE_PREFIX_A2, MVE_STORE_A);
+    } else {
+        MVE_GROUP(MVE_PREFIX_A1, MVE_STORE_A);
     }
-    if (rest != 0) {
-        uint32x4_t nibbles = mve_nibbles(*w, *p, 0, m);
-        if (rest == 2) {
-            nibbles = vaddq_u32(nibbles, mve_nibbles(*w, *p, 1, m));
+}
+
+/* The same from the lanes' addresses in memory: lanes[0..3] group A,
+ * lanes[4..7] group B, lanes[8..11] planes; group A alone where pairs is 0. */
+__attribute__((noinline)) static void mve_lanes_run(const uint32_t *lanes, int32_t *out, int32_t pairs,
+                                                    uint32_t step, int32_t n, int add)
+{
+    if (pairs > 0) {
+        mve_pairs(vld1q_u32(lanes), vld1q_u32(lanes + 4), vld1q_u32(lanes + 8), out, pairs, step, n, add);
+    } else {
+        mve_group(vld1q_u32(lanes), vld1q_u32(lanes + 8), out, n, add);
+    }
+}
+
+/* All runs of the rows (`pairs` pairs of groups, or group A alone where
+ * pairs is 0): the first run takes the odd words, the others MVE_RUN_WORDS
+ * each. */
+static void mve_runs(const uint32_t *lanes, int32_t *out, int32_t pairs, uint32_t step, int32_t words)
+{
+    if (words <= MVE_RUN_WORDS) {
+        mve_lanes_run(lanes, out, pairs, step, words, 0);
+        return;
+    }
+    const int32_t runs = (words - 1) / MVE_RUN_WORDS;
+    const int32_t n = words - runs * MVE_RUN_WORDS;
+    mve_lanes_run(lanes, out, pairs, step, n, 0);
+    uint32_t moved[12];
+    for (int32_t r = 0, at = n; r < runs; ++r, at += MVE_RUN_WORDS) {
+        for (int l = 0; l < 12; ++l) {
+            moved[l] = lanes[l] + 4u * (uint32_t)at;
         }
-        bytes = vaddq_u32(bytes, mve_bytes(nibbles));
+        mve_lanes_run(moved, out, pairs, step, MVE_RUN_WORDS, 1);
     }
-    return mve_lane_sums(bytes);
 }
 
 /* Calls with fewer than four outputs (the pixel-granularity convolution asks for
  * one row at a time) would leave lanes of the transposed path idle and pay its
  * set-up for little work: they count each output along its row, four words a
- * vector summed across lanes, the 1-3 last words by a scalar SWAR (GCC's
- * popcount builtin is a libgcc call on this core). */
-static inline int32_t mve_popcount_word(uint32_t x)
+ * vector (by the table) summed across lanes, in a tail-predicated loop (the
+ * words past the row are predicated off: not read, not counted). VADDVA needs
+ * an even register. */
+static inline __attribute__((always_inline)) int32_t mve_row_count(const uint32_t *w, const uint32_t *p,
+                                                                   int32_t words)
 {
-    x -= (x >> 1) & 0x55555555u;
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (int32_t)((x * 0x01010101u) >> 24);
-}
-
-static int32_t mve_one_output(const uint32_t *w, const uint32_t *p, int32_t words)
-{
-    const uint32x4_t m1 = vdupq_n_u32(0x55555555u), m2 = vdupq_n_u32(0x33333333u), m4 = vdupq_n_u32(0x0F0F0F0Fu);
-    uint32_t sum = 0;
-    int32_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32x4_t x = veorq_u32(vld1q_u32(w + i), vld1q_u32(p + i));
-        x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), m1));
-        x = vaddq_u32(vandq_u32(x, m2), vandq_u32(vshrq_n_u32(x, 2), m2));
-        x = vandq_u32(vaddq_u32(x, vshrq_n_u32(x, 4)), m4);
-        sum = vaddvaq_u8(sum, vreinterpretq_u8_u32(x));
-    }
-    for (; i < words; ++i) {
-        sum += (uint32_t)mve_popcount_word(w[i] ^ p[i]);
-    }
+    register uint32_t sum __asm__("r4") = 0;
+    __asm__ volatile("wlstp.32 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrw.u32 q0, [%[w]], #16\n\t"
+                     "vldrw.u32 q1, [%[p]], #16\n\t"
+                     "veor q0, q0, q1\n\t"
+                     "vldrb.u8 q1, [%[table], q0]\n\t"
+                     "vaddva.u8 %[sum], q1\n\t"
+                     "letp lr, 1b\n"
+                     "2:\n\t"
+                     : [sum] "+r"(sum), [w] "+r"(w), [p] "+r"(p)
+                     : [n] "r"(words), [table] "r"(mve_bit_counts)
+                     : "q0", "q1", "lr", "memory");
     return (int32_t)sum;
 }
 
-/* Address vectors of the outputs j .. j + 3; lanes past the last output repeat
- * it, so that they read nothing outside the rows and planes. */
-static void mve_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride, int32_t order,
-                      int32_t words, int32_t j, int32_t outputs, uint32x4_t *w, uint32x4_t *p)
+static inline __attribute__((always_inline)) void mve_few_outputs(const uint32_t *weights,
+                                                                  const uint32_t *planes, int32_t plane_stride,
+                                                                  int32_t order, int32_t words, int32_t outputs,
+                                                                  int32_t *mismatches)
 {
-    uint32_t wa[4], pa[4];
-    for (int l = 0; l < 4; ++l) {
-        const int32_t o = j + l < outputs ? j + l : outputs - 1;
-        wa[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)(o / order) * words);
-        pa[l] = (uint32_t)(uintptr_t)(planes + (ptrdiff_t)(o % order) * plane_stride);
+    for (const uint32_t *w = weights; outputs > 0; w += words) {
+        for (int32_t k = 0; k < order && outputs > 0; ++k, --outputs) {
+            *mismatches++ = mve_row_count(w, planes + (ptrdiff_t)k * plane_stride, words);
+        }
     }
-    *w = vld1q_u32(wa);
-    *p = vld1q_u32(pa);
 }
 
-/* Counts of the four outputs whose words start at the lanes' addresses w and p:
- * `chunks` chunks of MVE_CHUNK_WORDS, then 6 * pairs + 3 * odd + rest words. */
-static inline __attribute__((always_inline)) uint32x4_t mve_block(uint32x4_t w, uint32x4_t p, int32_t chunks,
-                                                                  int32_t pairs, int32_t odd, int32_t rest,
-                                                                  const mve_masks *m)
+/* The lanes of the first pair of groups with order 1, 2 or 4 (shift = log2
+ * order): lane l of group A holds output l, of group B output 4 + l, both
+ * against plane l % order. Addresses are one word before the first words (the
+ * loads advance them before they read). Returns the distance in bytes from
+ * one group's weights to the next's. */
+static inline uint32_t mve_first_lanes(const uint32_t *weights, const uint32_t *planes, int32_t plane_stride,
+                                       int shift, int32_t words, uint32_t *lanes)
 {
-    if (chunks == 0) {
-        return mve_chunk(&w, &p, pairs, odd, rest, m);
+    const uint32_t w = (uint32_t)(uintptr_t)weights - 4u, p = (uint32_t)(uintptr_t)planes - 4u;
+    const uint32_t row = 4u * (uint32_t)words, plane = 4u * (uint32_t)plane_stride;
+    const uint32_t group_step = row << (2 - shift);
+    if (shift == 0) {
+        lanes[0] = w, lanes[1] = w + row, lanes[2] = w + 2u * row, lanes[3] = w + 3u * row;
+        lanes[8] = lanes[9] = lanes[10] = lanes[11] = p;
+    } else if (shift == 1) {
+        lanes[0] = lanes[1] = w, lanes[2] = lanes[3] = w + row;
+        lanes[8] = lanes[10] = p, lanes[9] = lanes[11] = p + plane;
+    } else {
+        lanes[0] = lanes[1] = lanes[2] = lanes[3] = w;
+        lanes[8] = p, lanes[9] = p + plane, lanes[10] = p + 2u * plane, lanes[11] = p + 3u * plane;
     }
-    uint32x4_t total = vdupq_n_u32(0);
-    for (; chunks > 0; --chunks) {
-        total = vaddq_u32(total, mve_chunk(&w, &p, MVE_CHUNK_WORDS / 6, 0, 0, m));
+    for (int l = 0; l < 4; ++l) {
+        lanes[4 + l] = lanes[l] + group_step;
     }
-    return vaddq_u32(total, mve_chunk(&w, &p, pairs, odd, rest, m));
+    return group_step;
+}
+
+/* Order 1, 2 or 4, at least four outputs: the pairs of groups straight into
+ * mismatches, the 1-7 outputs after them through a buffer; the lanes of
+ * outputs past the last read the last row, so that they read nothing outside
+ * the rows. */
+static void mve_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                     int shift, int32_t words, int32_t *mismatches)
+{
+    const int32_t outputs = rows << shift, pairs = outputs / 8;
+    uint32_t lanes[12];
+    const uint32_t group_step = mve_first_lanes(weights, planes, plane_stride, shift, words, lanes);
+    if (pairs > 0) {
+        mve_runs(lanes, mismatches, pairs, 2u * group_step, words);
+    }
+    const int32_t j = 8 * pairs;
+    if (j < outputs) {
+        const int32_t first = j >> shift;
+        int32_t last[8];
+        for (int l = 0; l < 8; ++l) {
+            int32_t r = first + (l >> shift);
+            r = r < rows ? r : rows - 1;
+            lanes[l] = (uint32_t)(uintptr_t)(weights + (ptrdiff_t)r * words) - 4u;
+        }
+        const int32_t rest = outputs - j;
+        mve_runs(lanes, last, rest > 4 ? 1 : 0, 0u, words);
+        /* (a copy loop would become a call of memcpy) */
+        vstrwq_p_s32(mismatches + j, vld1q_s32(last), vctp32q((uint32_t)rest));
+        if (rest > 4) {
+            vstrwq_p_s32(mismatches + j + 4, vld1q_s32(last + 4), vctp32q((uint32_t)(rest - 4)));
+        }
+    }
+}
+
+/* Order 1, 2 or 4 (shift = log2 order), whole pairs of groups, rows of at most
+ * MVE_RUN_WORDS words. Lane l reads row l / order (at (l - l % order) * words
+ * * 4 / order bytes) against plane l % order. */
+__attribute__((noinline)) static void mve_whole_pairs(const uint32_t *weights, const uint32_t *planes,
+                                                      int32_t plane_stride, int32_t order, int shift,
+                                                      int32_t words, int32_t pairs, int32_t *mismatches)
+{
+    const uint32x4_t plane = viwdupq_n_u32(0u, (uint32_t)order, 1);
+    const uint32x4_t wa = vmlaq_n_u32(vdupq_n_u32((uint32_t)(uintptr_t)weights - 4u),
+                                      vsubq_u32(vidupq_n_u32(0u, 1), plane), 4u * (uint32_t)words >> shift);
+    const uint32_t group_step = 16u * (uint32_t)words >> shift;
+    mve_pairs(wa, vaddq_n_u32(wa, group_step),
+              vmlaq_n_u32(vdupq_n_u32((uint32_t)(uintptr_t)planes - 4u), plane, 4u * (uint32_t)plane_stride),
+              mismatches, pairs, 2u * group_step, words, 0);
+}
+
+/* Orders other than 1, 2 and 4: each plane as order 1, MVE_ORDER_ROWS rows at
+ * a time into a buffer, then into [row][order]. */
+#define MVE_ORDER_ROWS 64
+
+__attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights, int32_t rows,
+                                                         const uint32_t *planes, int32_t plane_stride,
+                                                         int32_t order, int32_t words, int32_t *mismatches)
+{
+    int32_t counts[MVE_ORDER_ROWS];
+    for (int32_t first = 0; first < rows; first += MVE_ORDER_ROWS) {
+        const int32_t n = rows - first < MVE_ORDER_ROWS ? rows - first : MVE_ORDER_ROWS;
+        for (int32_t k = 0; k < order; ++k) {
+            const uint32_t *w = weights + (ptrdiff_t)first * words, *p = planes + (ptrdiff_t)k * plane_stride;
+            if (n < 4) {
+                mve_few_outputs(w, p, plane_stride, 1, words, n, counts);
+            } else {
+                mve_rows(w, n, p, plane_stride, 0, words, counts);
+            }
+            for (int32_t r = 0; r < n; ++r) {
+                mismatches[(ptrdiff_t)(first + r) * order + k] = counts[r];
+            }
+        }
+    }
 }
 
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
     const int32_t outputs = rows * order;
-    if (outputs < 4) {
-        for (int32_t j = 0; j < outputs; ++j) {
-            mismatches[j] = mve_one_output(weights + (ptrdiff_t)(j / order) * words,
-                                           planes + (ptrdiff_t)(j % order) * plane_stride, words);
-        }
-        return;
-    }
-    const mve_masks m = {vdupq_n_u32(0x55555555u), vdupq_n_u32(0x33333333u)};
-    /* the last chunk takes the odd words, the others MVE_CHUNK_WORDS each */
-    const int32_t chunks = (words - 1) / MVE_CHUNK_WORDS, first = words - chunks * MVE_CHUNK_WORDS;
-    const int32_t pairs = first / 6, odd = first / 3 % 2, rest = first % 3;
-    uint32x4_t w, p;
-    int32_t j = 0;
-    if (order == 1 || order == 2 || order == 4) {
-        /* four outputs span 4 / order whole rows: the next four start that many rows on */
-        const uint32_t step = (uint32_t)(4 / order * words) * 4u;
-        mve_lanes(weights, planes, plane_stride, order, words, 0, outputs, &w, &p);
-        for (; j + 4 <= outputs; j += 4) {
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
-            w = vaddq_n_u32(w, step);
+    if (outputs < 4 || words <= 0) {
+        mve_few_outputs(weights, planes, plane_stride, order, words, outputs, mismatches);
+    } else if (order == 1 || order == 2 || order == 4) {
+        const int shift = order == 1 ? 0 : (order == 2 ? 1 : 2);
+        if ((outputs & 7) == 0 && words <= MVE_RUN_WORDS) { /* the layers' case */
+            mve_whole_pairs(weights, planes, plane_stride, order, shift, words, outputs / 8, mismatches);
+        } else {
+            mve_rows(weights, rows, planes, plane_stride, shift, words, mismatches);
         }
     } else {
-        for (; j + 4 <= outputs; j += 4) {
-            mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-            vst1q_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)));
-        }
-    }
-    if (j < outputs) {
-        mve_lanes(weights, planes, plane_stride, order, words, j, outputs, &w, &p);
-        vstrwq_p_s32(mismatches + j, vreinterpretq_s32_u32(mve_block(w, p, chunks, pairs, odd, rest, &m)),
-                     vctp32q((uint32_t)(outputs - j)));
+        mve_plane_by_plane(weights, rows, planes, plane_stride, order, words, mismatches);
     }
 }
 
