@@ -29,10 +29,25 @@ void horq_conv2d_f32_hwc(const horq_conv2d_f32_params *p, const float *input, fl
                     }
                 }
             }
+            /* One input channel (a first layer on a grey image): the taps' values once,
+             * and for an interior position the weights in order, a plain dot product. */
+            float value[HORQ_F32_LISTED_TAPS];
+            const int one_channel = w->in.c == 1 && taps <= HORQ_F32_LISTED_TAPS;
+            for (int32_t t = 0; one_channel && t < inside; ++t) {
+                value[t] = input[pixel[t]];
+            }
             for (int32_t o = 0; o < w->out.c; ++o) {
                 const float *k = p->weights + (ptrdiff_t)o * taps * w->in.c;
                 float acc = 0.0f;
-                if (taps <= HORQ_F32_LISTED_TAPS) {
+                if (one_channel && inside == taps) {
+                    for (int32_t t = 0; t < taps; ++t) {
+                        acc += value[t] * k[t];
+                    }
+                } else if (one_channel) {
+                    for (int32_t t = 0; t < inside; ++t) {
+                        acc += value[t] * k[place[t]];
+                    }
+                } else if (taps <= HORQ_F32_LISTED_TAPS) {
                     for (int32_t t = 0; t < inside; ++t) {
                         const float *x = input + pixel[t], *kt = k + place[t];
                         for (int32_t c = 0; c < w->in.c; ++c) {
