@@ -5,6 +5,12 @@
 
 #include "horq_kernels.h"
 
+#if defined(HORQ_ARM_MVE)
+#include <arm_mve.h>
+#elif defined(HORQ_ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 /* R_k of a value after k planes: R_k = R_{k-1} - beta_k * sgn(R_{k-1}).
  * Recomputing the chain instead of storing residuals keeps the quantizers free
  * of float scratch; the float operations are the same either way, so the
@@ -40,8 +46,44 @@ static void compute_betas(const float *values, int32_t rows, int32_t cols, int32
     }
 }
 
-#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(HORQ_FPV5)
-#define HORQ_TWO_PLANES_ASM 1
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+#define HORQ_TWO_PLANES_WORD 1
+/* Planes 1 and 2 of 32 values with a fixed beta, four at a time: the threshold
+ * is beta where x >= 0 and -beta elsewhere (NaN included), and a bit is set where
+ * the test fails, so NaN counts as negative in both planes. */
+static void two_planes_word(const float *x, float up, float down, uint32_t *signs_out, uint32_t *seconds_out)
+{
+    static const uint32_t first_weights[4] = {1u, 2u, 4u, 8u};
+    uint32x4_t weight = vld1q_u32(first_weights), signs = vdupq_n_u32(0), seconds = vdupq_n_u32(0);
+    const float32x4_t upv = vdupq_n_f32(up), downv = vdupq_n_f32(down);
+#if defined(HORQ_ARM_MVE)
+#pragma GCC unroll 1
+    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4) {
+        const float32x4_t v = vld1q_f32(x);
+        const mve_pred16_t ge = vcmpgeq_n_f32(v, 0.0f);
+        const mve_pred16_t above = vcmpgeq_f32(v, vpselq_f32(upv, downv, ge));
+        signs = vorrq_m_u32(signs, signs, weight, vpnot(ge));
+        seconds = vorrq_m_u32(seconds, seconds, weight, vpnot(above));
+        weight = vshlq_n_u32(weight, 4);
+    }
+#else
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+#pragma GCC unroll 8
+    for (int32_t k = 0; k < HORQ_WORD_BITS / 4; ++k, x += 4) {
+        const float32x4_t v = vld1q_f32(x);
+        const uint32x4_t ge = vcgeq_f32(v, zero);
+        const uint32x4_t above = vcgeq_f32(v, vbslq_f32(ge, upv, downv));
+        signs = vorrq_u32(signs, vbicq_u32(weight, ge));
+        seconds = vorrq_u32(seconds, vbicq_u32(weight, above));
+        weight = vshlq_n_u32(weight, 4);
+    }
+#endif
+    *signs_out = vaddvq_u32(signs);
+    *seconds_out = vaddvq_u32(seconds);
+}
+
+#elif defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(HORQ_FPV5)
+#define HORQ_TWO_PLANES_WORD 1
 /* Value I of eight in s16-s23, planes 1 and 2 with a fixed beta: "less than" after
  * vcmpe holds for NaN too, so it is !(x >= 0) and !(x >= t); vselge picks the
  * threshold t = beta for x >= 0 and -beta otherwise (NaN included). 9 instructions,
@@ -97,7 +139,7 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
                 const int32_t first = w * HORQ_WORD_BITS;
                 const int32_t n = (cols - first < HORQ_WORD_BITS) ? cols - first : HORQ_WORD_BITS;
                 uint32_t signs = 0, seconds = 0;
-#if defined(HORQ_TWO_PLANES_ASM)
+#if defined(HORQ_TWO_PLANES_WORD)
                 if (n == HORQ_WORD_BITS) {
                     two_planes_word(row + first, up, down, &signs, &seconds);
                     planes[(ptrdiff_t)r * words + w] = signs;
@@ -180,11 +222,6 @@ void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_
  * a NaN |x| has larger bits than any such beta, so it is not below, as with the
  * float compare. Nothing is below a beta of 0 or NaN (any_below = beta > 0). */
 
-#if defined(HORQ_ARM_MVE)
-#include <arm_mve.h>
-#elif defined(HORQ_ARM_NEON)
-#include <arm_neon.h>
-#endif
 
 static inline float lanes_total(const float lanes[4])
 {
