@@ -4,8 +4,9 @@ Flash holds the model's constants (weights, scales, kernel parameters), the
 embedded test inputs and the code; RAM holds the arena, the stack and the C
 library's own data. The code and library figures are allowances measured on the
 generated firmware (arm-none-eabi-gcc 12, -O2, newlib with semihosting printf:
-about 38 KB of code and 3 KB of data); ``horq-codegen bench`` reports the exact
-sizes read from the ELF.
+about 50 KB of code on Cortex-M7, whose shape-specialised assembly kernels are the
+largest, 42 KB on Cortex-M55, and 3 KB of data); ``horq-codegen bench`` reports
+the exact sizes read from the ELF.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .ir import Graph
 from .memory import MemoryPlan
 from .targets import Board, Target
 
-CODE_ALLOWANCE = 40 * 1024
+CODE_ALLOWANCE = 56 * 1024
 LIBRARY_RAM_ALLOWANCE = 4 * 1024
 
 
