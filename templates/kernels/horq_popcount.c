@@ -740,30 +740,30 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 #if !defined(HORQ_ARM_NEON) && !defined(HORQ_ARM_MVE)
 
 #if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__)
-/* Cortex-M4/M7: the same carry-save SWAR, written in assembly because GCC,
- * given these loops in C, spills the accumulators and the loop limit and
- * indexes its loads (11.2 instructions per word per plane, against about 8.2 here).
- * Fourteen registers hold the whole loop: three weight words and three plane
- * words (each triple comes in with one ldmia), the two masks, two
- * accumulators, three pointers and the constant 3. The weight triple is
- * loaded once for two planes.
+/* Cortex-M4/M7: carry-save SWAR in assembly. Given these loops in C, GCC
+ * spills the accumulators and the loop limit and indexes its loads (11.2
+ * instructions per word per plane); here it is 7.2 (bench/inner_loop.py).
  *
- * Per triple and plane: XOR and carry-save adder (6 on staged planes, see
- * DSP_PLANE_TRIPLE; ones, twos),
- * 2-bit fields (2 each), nibbles (2 each: x - 3 * ((x >> 2) & m2) with mls and
- * the 3 kept in r3; the loops end on a pointer compare), ones + 2 * twos (1, <= 12 per
- * nibble), bytes (3, <= 24 per byte) and one usada8 against 0x55 bytes, which
- * adds 85 - b for each byte b: starting from -340 * triples, the accumulator
- * ends at minus the mismatch count, whatever the row length.
- *
- * Rows whose length is not a multiple of three end with a partial triple
- * (the missing words are zeros), counted by the same block.
+ * Fourteen registers hold the loop: a weight triple and a plane triple (each
+ * comes in with one ldmia; the weight triple serves two planes), the masks
+ * 0x55.. and 0x33.., two accumulators, three pointers and the constant 3.
+ * Per triple and plane:
+ *   - XOR and a carry-save adder into ones and twos: 6 instructions, because
+ *     the plane triple is staged as p0, p0^p1, p0^p1^p2 and the weights are
+ *     stored as w0, w0^w1, w0^w1^w2 (HORQ_WEIGHTS_PREFIX_XOR; DSP_PLANE_TRIPLE);
+ *   - 2-bit fields, 2 each; nibbles, 2 each, as x - 3 * ((x >> 2) & m) with mls;
+ *   - ones + 2 twos (<= 12 a nibble), bytes (<= 24), and one usada8 against the
+ *     0x55 bytes, which adds 85 - b for each byte b: starting from
+ *     -340 * triples, the accumulator ends at minus the mismatch count.
+ * A row whose length is not a multiple of three ends with a partial triple
+ * (zeros after its words), counted by the same block.
  *
  * The row loop runs inside too; its state lives on the stack in the layout of
- * dsp_rows_args, copied there on entry. Shape-specialised variants: one, two
- * or three triples per loop iteration, with or without the partial triple, and
- * once through without a loop for rows of exactly three or six triples (3x3
- * taps of 32 or 64 channels). */
+ * dsp_rows_args, copied there on entry. Shape-specialised variants, picked by
+ * dsp_kernels: one, two or three triples per loop iteration (the loop ends on
+ * a pointer compare), with or without the partial triple, and once through
+ * without a loop for rows of exactly three or six triples (3x3 taps of 32 or
+ * 64 channels). */
 typedef struct {
     const uint32_t *plane0; /* +0 */
     const uint32_t *plane1; /* +4, two-plane kernels only */
