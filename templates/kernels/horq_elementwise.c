@@ -49,8 +49,10 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
             }
         }
         const int32_t done = 4 * vectors;
-        horq_store_outputs(betas, order, n, mismatches + done * order, count - done, scale + done, offset + done,
-                           act, out + done);
+        if (done < count) {
+            horq_store_outputs(betas, order, n, mismatches + done * order, count - done, scale + done, offset + done,
+                               act, out + done);
+        }
         if (act->kind != HORQ_ACT_NONE) {
             horq_activation_apply(out, out, done, act);
         }
