@@ -11,18 +11,14 @@ row loop's own cost stays in.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import jinja2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from horq_codegen import emulator  # noqa: E402
-from horq_codegen.resources import templates_dir  # noqa: E402
+from horq_codegen.programs import build_program, run_program  # noqa: E402
 from horq_codegen.targets import Target, load_target  # noqa: E402
 
 PROGRAM = r"""
@@ -60,28 +56,12 @@ int main(void)
 WORDS = 30
 
 
-def _build(target: Target, rows: int, work: Path) -> Path:
-    kernels = templates_dir() / "kernels"
-    source = work / "main.c"
-    source.write_text(PROGRAM)
-    binary = work / f"inner-{target.name}-{rows}"
-    extra: list[str] = []
-    if target.kind == "cortex-m":
-        script = work / "link.ld"
-        template = jinja2.Template((templates_dir() / "firmware" / "link.ld.jinja").read_text())
-        script.write_text(template.render(**target.memory))
-        extra = ["-T", str(script), str(templates_dir() / "firmware" / "startup_cortexm.c")]
-    subprocess.run([target.cc, *target.cflags, f"-DWORDS={WORDS}", f"-DROWS={rows}", f"-I{kernels}", str(source),
-                    str(kernels / "horq_popcount.c"), *extra, "-o", str(binary), *target.ldflags], check=True)
-    return binary
-
-
-def _count(target: Target, binary: Path) -> int:
-    emu = target.emulator
-    if target.kind == "cortex-m":
-        result = emulator.run_system(binary, emu["machine"], count=True, nm=emu["nm"])
-    else:
-        result = emulator.run_user(binary, qemu=emu["command"], count=True, nm=emu["nm"])
+def _count(target: Target, rows: int, work: Path) -> int:
+    main = work / "main.c"
+    main.write_text(PROGRAM)
+    binary = build_program(target, main, ["horq_popcount.c"], work / f"inner-{target.name}-{rows}",
+                           [f"-DWORDS={WORDS}", f"-DROWS={rows}"])
+    result = run_program(target, binary, count=True)
     assert result.status == "ok" and result.marks and len(result.marks) == 2, result.describe()
     return result.marks[1] - result.marks[0]
 
@@ -89,7 +69,7 @@ def _count(target: Target, binary: Path) -> int:
 def per_word_per_plane(target_name: str) -> float:
     target = load_target(target_name)
     with tempfile.TemporaryDirectory(prefix="horq-inner-") as tmp:
-        short, long = (_count(target, _build(target, rows, Path(tmp))) for rows in (32, 64))
+        short, long = (_count(target, rows, Path(tmp)) for rows in (32, 64))
     return (long - short) / (32 * WORDS * 2)
 
 

@@ -14,19 +14,15 @@ included (the cost of two empty marks is subtracted).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import jinja2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from horq_codegen import emulator  # noqa: E402
-from horq_codegen.resources import templates_dir  # noqa: E402
-from horq_codegen.targets import Target, load_target  # noqa: E402
+from horq_codegen.programs import build_program, run_program  # noqa: E402
+from horq_codegen.targets import load_target  # noqa: E402
 
 SHAPES = [(32, 9, 2), (64, 18, 2), (16, 32, 2), (32, 9, 1)]
 
@@ -71,36 +67,18 @@ int main(void)
 """
 
 
-def _build(target: Target, work: Path, shapes: list[tuple[int, int, int]]) -> Path:
-    kernels = templates_dir() / "kernels"
-    source = work / "main.c"
-    source.write_text(PROGRAM)
-    binary = work / f"rows-{target.name}"
-    extra: list[str] = []
-    if target.kind == "cortex-m":
-        script = work / "link.ld"
-        template = jinja2.Template((templates_dir() / "firmware" / "link.ld.jinja").read_text())
-        script.write_text(template.render(**target.memory))
-        extra = ["-T", str(script), str(templates_dir() / "firmware" / "startup_cortexm.c")]
+def per_word_per_plane(target_name: str, shapes: list[tuple[int, int, int]]) -> list[float]:
+    target = load_target(target_name)
     table = ",".join("{%d,%d,%d}" % s for s in shapes)
     sizes = [f"-DSHAPES={table}",
              f"-DMAX_WEIGHTS={max(r * w for r, w, _ in shapes)}",
              f"-DMAX_PLANES={max(w * k for _, w, k in shapes)}",
              f"-DMAX_OUT={max(r * k for r, _, k in shapes)}"]
-    subprocess.run([target.cc, *target.cflags, *sizes, f"-I{kernels}", str(source),
-                    str(kernels / "horq_popcount.c"), *extra, "-o", str(binary), *target.ldflags], check=True)
-    return binary
-
-
-def per_word_per_plane(target_name: str, shapes: list[tuple[int, int, int]]) -> list[float]:
-    target = load_target(target_name)
     with tempfile.TemporaryDirectory(prefix="horq-rows-") as tmp:
-        binary = _build(target, Path(tmp), shapes)
-        emu = target.emulator
-        if target.kind == "cortex-m":
-            result = emulator.run_system(binary, emu["machine"], count=True, nm=emu["nm"])
-        else:
-            result = emulator.run_user(binary, qemu=emu["command"], count=True, nm=emu["nm"])
+        main = Path(tmp) / "main.c"
+        main.write_text(PROGRAM)
+        binary = build_program(target, main, ["horq_popcount.c"], Path(tmp) / f"rows-{target.name}", sizes)
+        result = run_program(target, binary, count=True)
     marks = result.marks
     assert result.status == "ok" and marks and len(marks) == 2 + 2 * len(shapes), result.describe()
     empty = marks[1] - marks[0]

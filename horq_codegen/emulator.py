@@ -21,6 +21,7 @@ is found side-effect free and its calls are deleted).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import resource
@@ -131,6 +132,7 @@ def run_system(
     count: bool = False,
     mark_symbol: str = "horq_bench_mark",
     nm: str = "arm-none-eabi-nm",
+    profile: Path | None = None,
 ) -> RunResult:
     """Run bare-metal firmware under ``qemu-system-arm -M machine``.
 
@@ -146,6 +148,8 @@ def run_system(
         count: count executed instructions (see :class:`RunResult`).
         mark_symbol: the marker function, looked up with ``nm``.
         nm: the nm that reads ``elf``.
+        profile: with counting, also write per-instruction counts there
+            (see :func:`read_profile`).
 
     Raises:
         EmulatorError: a tool or ``elf`` is missing, or counting was asked
@@ -158,7 +162,7 @@ def run_system(
     with tempfile.TemporaryDirectory(prefix="horq-qemu-") as tmp:
         out_file = Path(tmp) / "counts.txt"
         if count:
-            cmd += _plugin_args(elf, mark_symbol, nm, out_file)
+            cmd += _plugin_args(elf, mark_symbol, nm, out_file, profile)
         returncode, stdout, stderr = _execute(cmd, timeout_s)
         status = _classify_system(returncode, stderr)
         counts = _read_counts(out_file, count, status)
@@ -173,6 +177,7 @@ def run_user(
     count: bool = False,
     mark_symbol: str = "horq_bench_mark",
     nm: str = "aarch64-linux-gnu-nm",
+    profile: Path | None = None,
 ) -> RunResult:
     """Run a static Linux program under QEMU user mode (``qemu``).
 
@@ -191,7 +196,7 @@ def run_user(
         out_file = Path(tmp) / "counts.txt"
         cmd = [qemu_path]
         if count:
-            cmd += _plugin_args(exe, mark_symbol, nm, out_file)
+            cmd += _plugin_args(exe, mark_symbol, nm, out_file, profile)
         cmd.append("./prog")
         returncode, stdout, stderr = _execute(cmd, timeout_s, cwd=tmp, env={})
         status = _classify_user(returncode)
@@ -243,12 +248,34 @@ def _symbol_address(binary: Path, symbol: str, nm: str) -> int:
     )
 
 
-def _plugin_args(binary: Path, mark_symbol: str, nm: str, out_file: Path) -> list[str]:
+def _plugin_args(binary: Path, mark_symbol: str, nm: str, out_file: Path,
+                 profile: Path | None = None) -> list[str]:
     mark = _symbol_address(binary, mark_symbol, nm)
     # QEMU's option parser splits on ',' and reads ',,' as a literal comma.
     plugin = str(build_plugin()).replace(",", ",,")
     out = str(out_file).replace(",", ",,")
-    return ["-plugin", f"{plugin},mark={mark:#x},out={out}"]
+    extra = f",profile={str(profile.resolve()).replace(',', ',,')}" if profile is not None else ""
+    return ["-plugin", f"{plugin},mark={mark:#x},out={out}{extra}"]
+
+
+def read_profile(profile: Path, binary: Path, nm: str) -> dict[str, int]:
+    """Executed instructions per function, from a run with ``profile=``: each address is
+    credited to the function symbol (``nm -S``) that holds it, or to ``"?"``."""
+    proc = subprocess.run([_find_tool(nm), "-S", "--defined-only", str(binary)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise EmulatorError(f"{nm} failed on {binary}: {proc.stderr.strip()}")
+    functions = sorted((int(f[0], 16) & ~1, int(f[1], 16), f[3]) for f in map(str.split, proc.stdout.splitlines())
+                       if len(f) == 4 and f[2] in "tTwW")
+    starts = [start for start, _, _ in functions]
+    totals: dict[str, int] = {}
+    for line in profile.read_text().splitlines():
+        address, count = line.split()
+        where = int(address, 16)
+        i = bisect.bisect_right(starts, where) - 1
+        name = functions[i][2] if i >= 0 and where < functions[i][0] + functions[i][1] else "?"
+        totals[name] = totals.get(name, 0) + int(count)
+    return totals
 
 
 def _disable_core_dumps() -> None:

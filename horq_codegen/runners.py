@@ -13,6 +13,7 @@ from typing import Callable
 from . import emulator
 from .build import HarnessOutput, check_guards, make, parse_outputs, run_host
 from .errors import HorqError
+from .programs import run_program
 from .targets import Target
 
 
@@ -21,6 +22,7 @@ class RunOptions:
     sanitize: bool = False            # host only: ASan + UBSan
     count: bool = False               # emulators only: count executed instructions at the layer marks
     extra_cflags: str = ""
+    profile: Path | None = None       # with count: per-instruction counts there (emulator.read_profile)
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,13 @@ def _build_and_emulate(project: Path, target: Target, options: RunOptions, binar
 
 
 def _run_cortex_m(project: Path, target: Target, options: RunOptions) -> RawRun:
-    emu = target.emulator
-    return _build_and_emulate(project, target, options, "model.elf", lambda elf: emulator.run_system(
-        elf, emu["machine"], timeout_s=emu["timeout_s"], count=options.count, nm=emu["nm"]))
+    return _build_and_emulate(project, target, options, "model.elf",
+                              lambda elf: run_program(target, elf, count=options.count, profile=options.profile))
 
 
 def _run_linux_user(project: Path, target: Target, options: RunOptions) -> RawRun:
-    emu = target.emulator
-    return _build_and_emulate(project, target, options, "model_test", lambda exe: emulator.run_user(
-        exe, qemu=emu["command"], timeout_s=emu["timeout_s"], count=options.count, nm=emu["nm"]))
+    return _build_and_emulate(project, target, options, "model_test",
+                              lambda exe: run_program(target, exe, count=options.count, profile=options.profile))
 
 
 RUNNERS: dict[str, Callable[[Path, Target, RunOptions], RawRun]] = {

@@ -4,10 +4,11 @@ import subprocess
 import pytest
 
 from horq_codegen.ir import Node, Op
-from horq_codegen.memory import scratch_sizes
+from horq_codegen.memory import plan_memory, scratch_sizes
+from horq_codegen.pipeline import load_and_lower
 from horq_codegen.resources import templates_dir
 
-from conftest import REPO
+from conftest import EXAMPLE_MODEL, REPO
 
 GRANULARITIES = {"patch": 0, "pixel": 1, "tensor": 2, "static": 3}
 CONVS = [(c, h, k, order, g, scratch) for c in (3, 32, 40, 64) for h in (1, 5) for k in (1, 3)
@@ -43,9 +44,6 @@ def test_scratch_sizes_match_the_kernels(sizes_program):
 
 
 def test_an_order_2_patch_layer_keeps_its_magnitudes_in_its_dead_input():
-    from horq_codegen.memory import plan_memory
-    from horq_codegen.pipeline import load_and_lower
-    from conftest import EXAMPLE_MODEL
     _, graph = load_and_lower(EXAMPLE_MODEL)
     plan = plan_memory(graph)
     horq = [n for n in graph.nodes if n.op == Op.HORQ_CONV2D]

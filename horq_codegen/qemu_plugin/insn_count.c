@@ -5,6 +5,8 @@
  *   mark=0xADDR  address of the firmware's noinline horq_bench_mark()
  *                (Thumb bit already stripped by the caller; stripped here too)
  *   out=PATH     file that receives the result at exit
+ *   profile=PATH (optional) file that receives, at exit, one line
+ *                "ADDR COUNT" (hex, decimal) per instruction address executed
  *
  * Output (written from the atexit callback, so only on a clean exit):
  *   one line per execution of the mark address: the number of instructions
@@ -69,6 +71,31 @@ static uint64_t *marks;
 static size_t n_marks;
 static size_t cap_marks;
 
+/* The profile: a counter per instruction address, in an open-addressing table
+ * (addresses are stored plus one, so 0 marks a free slot). A guest program of
+ * more than PROFILE_SLOTS / 2 instructions is refused rather than miscounted. */
+#define PROFILE_SLOTS (1u << 20)
+static char *profile_path;
+static uint64_t *profile_addr;
+static uint64_t *profile_count;
+static size_t profile_used;
+
+static uint64_t *profile_slot(uint64_t addr)
+{
+    size_t h = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 44) & (PROFILE_SLOTS - 1);
+    while (profile_addr[h] != 0 && profile_addr[h] != addr + 1) {
+        h = (h + 1) & (PROFILE_SLOTS - 1);
+    }
+    if (profile_addr[h] == 0) {
+        if (++profile_used > PROFILE_SLOTS / 2) {
+            fprintf(stderr, "insn_count: too many instruction addresses to profile\n");
+            abort();
+        }
+        profile_addr[h] = addr + 1;
+    }
+    return &profile_count[h];
+}
+
 /*
  * Runs instead of the inline add on the mark instruction. Recording first
  * and incrementing second makes the value independent of the order in
@@ -105,7 +132,27 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_insn_exec_inline(
                 insn, QEMU_PLUGIN_INLINE_ADD_U64, &insn_count, 1);
         }
+        if (profile_path) {
+            qemu_plugin_register_vcpu_insn_exec_inline(
+                insn, QEMU_PLUGIN_INLINE_ADD_U64,
+                profile_slot(qemu_plugin_insn_vaddr(insn)), 1);
+        }
     }
+}
+
+static void write_profile(void)
+{
+    FILE *f = fopen(profile_path, "w");
+    if (!f) {
+        perror("insn_count: cannot open profile file");
+        return;
+    }
+    for (size_t i = 0; i < PROFILE_SLOTS; i++) {
+        if (profile_addr[i] != 0 && profile_count[i] != 0) {
+            fprintf(f, "%" PRIx64 " %" PRIu64 "\n", profile_addr[i] - 1, profile_count[i]);
+        }
+    }
+    fclose(f);
 }
 
 static void on_exit_write(qemu_plugin_id_t id, void *userdata)
@@ -122,9 +169,12 @@ static void on_exit_write(qemu_plugin_id_t id, void *userdata)
     }
     fprintf(f, "total %" PRIu64 "\n", insn_count);
     fclose(f);
+    if (profile_path) {
+        write_profile();
+    }
 }
 
-/* Parses "mark=" and "out="; returns 0 on success. */
+/* Parses "mark=", "out=" and "profile="; returns 0 on success. */
 static int parse_args(int argc, char **argv)
 {
     int have_mark = 0;
@@ -141,6 +191,14 @@ static int parse_args(int argc, char **argv)
             have_mark = 1;
         } else if (strncmp(argv[i], "out=", 4) == 0) {
             out_path = strdup(argv[i] + 4);
+        } else if (strncmp(argv[i], "profile=", 8) == 0) {
+            profile_path = strdup(argv[i] + 8);
+            profile_addr = calloc(PROFILE_SLOTS, sizeof *profile_addr);
+            profile_count = calloc(PROFILE_SLOTS, sizeof *profile_count);
+            if (!profile_addr || !profile_count) {
+                fprintf(stderr, "insn_count: out of memory for the profile\n");
+                return -1;
+            }
         } else {
             fprintf(stderr, "insn_count: unknown argument '%s'\n", argv[i]);
             return -1;

@@ -220,6 +220,22 @@ static const uint8_t mve_bit_counts[256] = {MVE_B6(0), MVE_B6(1), MVE_B6(1), MVE
                        [triples] "r"(triples)                                                   \
                      : "q0", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
 
+/* The asm text must be fixed at compile time: one instance of KERNEL per prefix
+ * length (the 1 to 3 words a row starts with) and per store. A run that adds
+ * to counts already stored starts with a whole triple (prefix 3). */
+#define MVE_BY_PREFIX(KERNEL, PREFIX_3, PREFIX_2, PREFIX_1, STORE, ADD_STORE)                     \
+    do {                                                                                        \
+        if (add) {                                                                              \
+            KERNEL(PREFIX_3, ADD_STORE);                                                        \
+        } else if (prefix == 3) {                                                               \
+            KERNEL(PREFIX_3, STORE);                                                            \
+        } else if (prefix == 2) {                                                               \
+            KERNEL(PREFIX_2, STORE);                                                            \
+        } else {                                                                                \
+            KERNEL(PREFIX_1, STORE);                                                            \
+        }                                                                                       \
+    } while (0)
+
 /* Counts of `pairs` (>= 1) pairs of groups of four outputs over a run of n
  * words (1 <= n <= MVE_RUN_WORDS; n = MVE_RUN_WORDS where `add`) that starts
  * one word past the lanes' addresses of the first pair (wa: weights of group
@@ -234,15 +250,7 @@ static inline __attribute__((always_inline)) void mve_pairs(uint32x4_t wa, uint3
     const uint32_t back = 4u * (uint32_t)n;
     uint32_t m, k;
     step -= back;
-    if (add) {
-        MVE_PAIRS(MVE_PREFIX_3, MVE_ADD_STORE);
-    } else if (prefix == 3) {
-        MVE_PAIRS(MVE_PREFIX_3, MVE_STORE);
-    } else if (prefix == 2) {
-        MVE_PAIRS(MVE_PREFIX_2, MVE_STORE);
-    } else {
-        MVE_PAIRS(MVE_PREFIX_1, MVE_STORE);
-    }
+    MVE_BY_PREFIX(MVE_PAIRS, MVE_PREFIX_3, MVE_PREFIX_2, MVE_PREFIX_1, MVE_STORE, MVE_ADD_STORE);
 }
 
 /* Group A alone, once. */
@@ -261,15 +269,7 @@ static void mve_group(uint32x4_t wa, uint32x4_t pl, int32_t *out, int32_t n, int
 {
     const int32_t triples = (int32_t)((uint32_t)(n - 1) / 3u), prefix = n - 3 * triples;
     uint32_t m, k;
-    if (add) {
-        MVE_GROUP(MVE_PREFIX_A3, MVE_ADD_STORE_A);
-    } else if (prefix == 3) {
-        MVE_GROUP(MVE_PREFIX_A3, MVE_STORE_A);
-    } else if (prefix == 2) {
-        MVE_GROUP(MVE_PREFIX_A2, MVE_STORE_A);
-    } else {
-        MVE_GROUP(MVE_PREFIX_A1, MVE_STORE_A);
-    }
+    MVE_BY_PREFIX(MVE_GROUP, MVE_PREFIX_A3, MVE_PREFIX_A2, MVE_PREFIX_A1, MVE_STORE_A, MVE_ADD_STORE_A);
 }
 
 /* The same from the lanes' addresses in memory: lanes[0..3] group A,
