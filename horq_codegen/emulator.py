@@ -148,8 +148,8 @@ def run_system(
         count: count executed instructions (see :class:`RunResult`).
         mark_symbol: the marker function, looked up with ``nm``.
         nm: the nm that reads ``elf``.
-        profile: with counting, also write per-instruction counts there
-            (see :func:`read_profile`).
+        profile: with counting, also write per-instruction counts there,
+            from the first to the last mark (see :func:`read_profile`).
 
     Raises:
         EmulatorError: a tool or ``elf`` is missing, or counting was asked

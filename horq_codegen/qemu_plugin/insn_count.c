@@ -7,6 +7,8 @@
  *   out=PATH     file that receives the result at exit
  *   profile=PATH (optional) file that receives, at exit, one line
  *                "ADDR COUNT" (hex, decimal) per instruction address executed
+ *                between the first and the last mark (the whole run if there
+ *                are fewer than two marks)
  *
  * Output (written from the atexit callback, so only on a clean exit):
  *   one line per execution of the mark address: the number of instructions
@@ -78,6 +80,8 @@ static size_t cap_marks;
 static char *profile_path;
 static uint64_t *profile_addr;
 static uint64_t *profile_count;
+static uint64_t *profile_at_first_mark; /* the counters at the first and the latest mark */
+static uint64_t *profile_at_last_mark;
 static size_t profile_used;
 
 static uint64_t *profile_slot(uint64_t addr)
@@ -117,6 +121,10 @@ static void on_mark(unsigned int vcpu_index, void *userdata)
     }
     marks[n_marks++] = insn_count;
     insn_count++;
+    if (profile_path) {
+        memcpy(n_marks == 1 ? profile_at_first_mark : profile_at_last_mark, profile_count,
+               PROFILE_SLOTS * sizeof *profile_count);
+    }
 }
 
 static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -148,8 +156,9 @@ static void write_profile(void)
         return;
     }
     for (size_t i = 0; i < PROFILE_SLOTS; i++) {
-        if (profile_addr[i] != 0 && profile_count[i] != 0) {
-            fprintf(f, "%" PRIx64 " %" PRIu64 "\n", profile_addr[i] - 1, profile_count[i]);
+        const uint64_t count = n_marks >= 2 ? profile_at_last_mark[i] - profile_at_first_mark[i] : profile_count[i];
+        if (profile_addr[i] != 0 && count != 0) {
+            fprintf(f, "%" PRIx64 " %" PRIu64 "\n", profile_addr[i] - 1, count);
         }
     }
     fclose(f);
@@ -195,7 +204,9 @@ static int parse_args(int argc, char **argv)
             profile_path = strdup(argv[i] + 8);
             profile_addr = calloc(PROFILE_SLOTS, sizeof *profile_addr);
             profile_count = calloc(PROFILE_SLOTS, sizeof *profile_count);
-            if (!profile_addr || !profile_count) {
+            profile_at_first_mark = calloc(PROFILE_SLOTS, sizeof *profile_count);
+            profile_at_last_mark = calloc(PROFILE_SLOTS, sizeof *profile_count);
+            if (!profile_addr || !profile_count || !profile_at_first_mark || !profile_at_last_mark) {
                 fprintf(stderr, "insn_count: out of memory for the profile\n");
                 return -1;
             }
