@@ -30,7 +30,7 @@ from horq_codegen import emulator  # noqa: E402
 from horq_codegen.pipeline import generate_project, load_and_lower  # noqa: E402
 from horq_codegen.runners import RunOptions, run_raw  # noqa: E402
 from horq_codegen.targets import load_target  # noqa: E402
-from horq_codegen.verify import pick_samples  # noqa: E402
+from horq_codegen.samples import pick_samples  # noqa: E402
 from run import LAYERS, _layer_model  # noqa: E402
 
 

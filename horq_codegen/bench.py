@@ -23,7 +23,7 @@ from .ir import Graph
 from .pipeline import generate_project, load_and_lower
 from .runners import RunOptions, run_raw
 from .targets import Target, load_target
-from .verify import pick_samples
+from .samples import pick_samples
 
 
 @dataclass(frozen=True)

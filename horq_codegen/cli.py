@@ -5,16 +5,21 @@
     horq-codegen verify MODEL --target host      build, run and compare with PyTorch
     horq-codegen bench MODEL --target cortex-m7  executed instructions, flash and RAM vs float32
 
-Every user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2.
+Every argument is checked before any work starts or any progress line is printed. Every
+user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2; torch's own
+messages stay off the terminal unless ``--verbose``.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, diagnostics
 from .errors import HorqError
+from .targets import known_targets, load_target
 
 COMMANDS = ("generate", "inspect", "verify", "bench")
 
@@ -30,47 +35,116 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="a .pt2 from horq_codegen.export / torch.export, "
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _target_name(text: str) -> str:
+    if text not in known_targets():
+        raise argparse.ArgumentTypeError(f"unknown target {text!r} (known: {', '.join(known_targets())})")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line, like every other refusal."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"horq-codegen: error: {message} (see {self.prog} --help)\n")
+
+
+def _targets_epilog() -> str:
+    lines = ["targets and their boards (* the default board):"]
+    for name in known_targets():
+        target = load_target(name)
+        lines.append(f"  {name:<11} {target.description}")
+        for key, board in sorted(target.boards.items()):
+            mark = "*" if key == target.default_board else " "
+            lines.append(f"      {mark} {key:<15} {board.name}: {board.flash_bytes:,} bytes flash, "
+                         f"{board.ram_bytes:,} bytes RAM")
+    return "\n".join(lines)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Every default shown (where a help text does not say it already), the epilog's table kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    parent.add_argument("--verbose", action="store_true", help="also show torch's own warnings and log lines")
+    parent.add_argument("model", type=Path, help="a .pt2 from horq_codegen.export / torch.export, "
                                                    "or a torch.save'd nn.Sequential")
-    parser.add_argument("--input-shape", type=_shape, default=None,
+    parent.add_argument("--input-shape", type=_shape, default=None,
                         help="one sample's shape, e.g. 1,28,28 (needed for torch.save'd models)")
+    return parent
+
+
+def _user_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inputs", type=Path, default=None,
+                        help="your own inputs: a .npy array of shape (N, *input shape) (default: the model's "
+                             "dataset, else seeded random inputs)")
+    parser.add_argument("--labels", type=Path, default=None, help="labels of --inputs: a .npy array of N integers")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="horq-codegen", description="HORQ networks to standalone C for ARM targets.")
+    common = _common()
+    parser = _Parser(prog="horq-codegen", description="HORQ networks to standalone C for ARM targets. "
+                     "`horq-codegen MODEL ...` is `horq-codegen generate MODEL ...`.",
+                     epilog=_targets_epilog(), formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"horq-codegen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="generate a C project (the default command)")
-    _model_argument(gen)
-    gen.add_argument("--target", default="host")
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common],
+                              epilog=_targets_epilog(), formatter_class=_Formatter)
+
+    gen = add("generate", "generate a C project (the default command)")
+    gen.add_argument("--target", default="host", type=_target_name, help="what to generate for (the list below)")
     gen.add_argument("--board", default=None, help="a real board known to the target (default: the target's)")
     gen.add_argument("-o", "--output", type=Path, default=None, help="output folder (default: <model>-<target>)")
-    gen.add_argument("--samples", type=int, default=10, help="test inputs embedded in the harness")
-    gen.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+    gen.add_argument("--samples", type=_count, default=None,
+                     help="test inputs embedded in the harness (default: 10, or all of --inputs)")
+    _user_data_arguments(gen)
+    gen.add_argument("--force", action="store_true",
+                     help="write into a folder that holds files horq-codegen did not write, removing them (not .git)")
 
-    ins = sub.add_parser("inspect", help="per-layer table: shapes, order, MACs, weight bytes")
-    _model_argument(ins)
+    ins = add("inspect", "per-layer table: shapes, order, MACs, weight bytes")
     ins.add_argument("--passes", action="store_true", help="also print the IR after each pass")
 
-    ver = sub.add_parser("verify", help="build, run on test inputs, compare with PyTorch and the reference")
-    _model_argument(ver)
-    ver.add_argument("--target", default="host")
-    ver.add_argument("--samples", type=int, default=100)
+    ver = add("verify", "build, run on test inputs, compare with PyTorch and the reference")
+    ver.add_argument("--target", default="host", type=_target_name, help="where to build and run (the list below)")
+    ver.add_argument("--samples", type=_count, default=None, help="how many inputs (default: 100, or all of --inputs)")
+    _user_data_arguments(ver)
     ver.add_argument("--sanitize", action="store_true", help="host only: build with ASan and UBSan")
     ver.add_argument("--keep", type=Path, default=None, help="keep the generated project in this folder")
 
-    ben = sub.add_parser("bench", help="executed instructions per layer, flash and RAM, against a float32 build")
-    _model_argument(ben)
-    ben.add_argument("--target", default="cortex-m7")
+    ben = add("bench", "executed instructions per layer, flash and RAM, against a float32 build")
+    ben.add_argument("--target", default="cortex-m7", type=_target_name, help="where to count (a QEMU target below)")
     ben.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     return parser
+
+
+def _checked_output(path: Path | None) -> None:
+    if path is not None and path.exists() and not path.is_dir():
+        raise HorqError(f"{path} exists and is not a folder")
 
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench, format_report
 
+    if args.json is not None and args.json.is_dir():
+        raise HorqError(f"--json {args.json} is a folder, not a file name")
     print(f"benchmarking {args.model} on {args.target} (two builds under QEMU) ...", file=sys.stderr, flush=True)
     report = bench(args.model, args.target, input_shape=args.input_shape)
     print(format_report(report))
@@ -81,17 +155,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from .pipeline import generate_project, load_and_lower
-    from .targets import load_target
-    from .verify import pick_samples
+    from .samples import pick_samples, read_user_data
 
     target = load_target(args.target)
     target.board(args.board)  # an unknown board is an error before any work
+    _checked_output(args.output)
+    user = read_user_data(args.inputs, args.labels)
     model, graph = load_and_lower(args.model, args.input_shape)
     out = args.output or Path(f"{args.model.stem}-{target.name}")
-    generated = generate_project(model, graph, target, out, pick_samples(model, args.samples).inputs,
-                                 force=args.force, board=args.board)
-    print(f"wrote {generated.out_dir}/ for {target.name} (arena {generated.plan.arena_bytes} bytes); "
-          f"build with: make -C {generated.out_dir}")
+    samples = pick_samples(model, args.samples, user, default_count=10)
+    generated = generate_project(model, graph, target, out, samples.inputs, force=args.force, board=args.board)
+    print(f"wrote {generated.out_dir}/ for {target.name} (arena {generated.plan.arena_bytes} bytes, "
+          f"{samples.description}); build with: make -C {generated.out_dir}")
     return 0
 
 
@@ -110,28 +185,49 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .samples import read_user_data
     from .verify import verify
 
+    if args.sanitize and load_target(args.target).kind != "host":
+        raise HorqError(f"--sanitize builds with the host's sanitizers; target {args.target} has none")
+    user = read_user_data(args.inputs, args.labels)
     print(f"verifying {args.model} on {args.target} ...", file=sys.stderr, flush=True)
     report = verify(args.model, args.target, args.samples, sanitize=args.sanitize, keep=args.keep,
-                    input_shape=args.input_shape)
+                    input_shape=args.input_shape, user=user)
     print(report.summary())
     return 0 if report.comparison.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv  # accepted before the command too
+    argv = [a for a in argv if a != "--verbose"]
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         argv.insert(0, "generate")  # `horq-codegen model.pt2 --target ...` generates
-    args = _parser().parse_args(argv)
     try:
-        return {"generate": _generate, "inspect": _inspect, "verify": _verify, "bench": _bench}[args.command](args)
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or an argument error already printed
+        return int(exc.code or 0)
+    args.verbose = verbose
+    diagnostics.set_verbose(verbose)
+    try:
+        with warnings.catch_warnings():
+            if not args.verbose:  # torch's warnings and log lines, wherever they arise
+                warnings.simplefilter("ignore")
+                logging.disable(logging.CRITICAL)
+            return {"generate": _generate, "inspect": _inspect, "verify": _verify, "bench": _bench}[args.command](args)
     except HorqError as exc:
         print(f"horq-codegen: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused something no module anticipated: still one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"horq-codegen: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("horq-codegen: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import HorqError
 from .ir import Graph
 from .memory import MemoryPlan
-from .targets import Board, Target
+from .targets import Board, Target, known_targets, load_target
 
 CODE_ALLOWANCE = 56 * 1024
 LIBRARY_RAM_ALLOWANCE = 4 * 1024
@@ -65,3 +65,21 @@ def max_samples_for_emulator(graph: Graph, plan: MemoryPlan, target: Target) -> 
               target.memory["flash_size"], target.memory["ram_size"])
     sample_bytes = 4 * int(np.prod(graph.input_shape))
     return max(1, (target.memory["flash_size"] - base.flash) // sample_bytes)
+
+
+def largest_boards() -> tuple[Board, Board]:
+    """The board with the most flash and the one with the most RAM, over every target."""
+    boards = [b for name in known_targets() for b in load_target(name).boards.values()]
+    return max(boards, key=lambda b: b.flash_bytes), max(boards, key=lambda b: b.ram_bytes)
+
+
+def check_any_target(graph: Graph, plan: MemoryPlan) -> None:
+    """Refuses a model that no target could hold, before anything is written or run."""
+    most_flash, most_ram = largest_boards()
+    if plan.arena_bytes > most_ram.ram_bytes:
+        raise HorqError(f"the model needs an arena of {plan.arena_bytes:,} bytes for its activations, more than any "
+                        f"target holds (the most, {most_ram.name}, has {most_ram.ram_bytes:,} bytes of RAM)")
+    constants = model_constant_bytes(graph)
+    if constants > most_flash.flash_bytes:
+        raise HorqError(f"the model's weights take {constants:,} bytes, more than any target holds "
+                        f"(the most, {most_flash.name}, has {most_flash.flash_bytes:,} bytes)")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import shapes
 from .errors import HorqError
 from .ir import INPUT, Activation, Graph, Node, Op
 from .model_file import ModelFile, read_model_file
@@ -326,6 +327,7 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     file = read_model_file(path, input_shape)
     try:
         graph = import_program(file.program)
+        shapes.check_graph(graph)
     except HorqError as exc:
         raise HorqError(f"{file.path}: {exc}") from None
     return ImportedModel(file, graph)

@@ -9,11 +9,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import HorqError
 from .ir import (CONV_OPS, HORQ_OPS, INPUT, LINEAR_OPS, TRANSFORM_OPS, Activation, Graph, Node, Op)
 from .pack import pack_signs, words_for
 
-MAX_ORDER = 8  # HORQ_MAX_ORDER in templates/kernels/horq_types.h
 
 
 def _rewire(nodes: list[Node], old: str, new: str) -> list[Node]:
@@ -167,9 +165,6 @@ def pack_weights(graph: Graph) -> Graph:
     nodes = []
     for n in graph.nodes:
         if n.op in HORQ_OPS:
-            order = n.attrs["order"]
-            if not 1 <= order <= MAX_ORDER:
-                raise HorqError(f"{n.source}: order {order} is outside 1..{MAX_ORDER}")
             weight = n.params["weight"].astype(np.float32)
             alpha = np.abs(weight.reshape(weight.shape[0], -1)).mean(axis=1, dtype=np.float64)
             if n.op == Op.HORQ_CONV2D:  # (O, kh, kw, C): each tap's channel vector starts a new word

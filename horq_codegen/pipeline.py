@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fit, importer, passes
+from . import fit, importer, passes, shapes
 from .emit import ModelInfo, generate
 from .importer import ImportedModel
 from .ir import Graph
@@ -23,7 +23,11 @@ class Generated:
 
 
 def lower_model(model: ImportedModel) -> Graph:
-    return passes.lower(model.graph)
+    """The lowered graph, its shapes checked again (the passes are code too) and its size against every target."""
+    graph = passes.lower(model.graph)
+    shapes.check_graph(graph)
+    fit.check_any_target(graph, plan_memory(graph))
+    return graph
 
 
 def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,

@@ -20,43 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, fit, reference
+from . import fit, reference
 from .errors import HorqError
 from .importer import ImportedModel
 from .ir import Graph
 from .memory import plan_memory
 from .pipeline import generate_project, load_and_lower
 from .runners import run_project
+from .samples import Samples, UserData, pick_samples
 from .targets import Target, load_target
 
 RELATIVE_TOLERANCE = 1e-3
 TIE_MARGIN = 1e-5  # about 80 float32 ulps of beta_1: PyTorch and the reference differ by a few ulps
-RANDOM_SEED = 0
-
-
-@dataclass(frozen=True)
-class Samples:
-    inputs: np.ndarray
-    labels: np.ndarray | None
-    description: str
-
-
-def pick_samples(model: ImportedModel, count: int) -> Samples:
-    """The test split of the model's dataset if it names one, else seeded random inputs."""
-    if count < 1:
-        raise HorqError("--samples must be at least 1")
-    name = model.file.meta.get("dataset")
-    shape = model.graph.input_shape
-    if name:
-        x, y = data.load(name, "test")
-        if tuple(x.shape[1:]) != tuple(shape):
-            raise HorqError(f"dataset {name} has inputs {x.shape[1:]}, the model takes {shape}")
-        return Samples(x[:count].astype(np.float32), y[:count], f"{min(count, len(x))} samples of the {name} test split")
-    rng = np.random.default_rng(RANDOM_SEED)
-    return Samples(rng.standard_normal((count, *shape)).astype(np.float32), None,
-                   f"{count} seeded random inputs (normal, seed {RANDOM_SEED})")
-
-
 @dataclass(frozen=True)
 class Comparison:
     samples: int
@@ -137,11 +112,13 @@ def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Sa
     return VerifyReport(model.file.path, target.name, samples, comparison, plan.arena_bytes)
 
 
-def verify(model_path: str | Path, target_name: str, samples: int = 100, *, sanitize: bool = False,
-           keep: Path | None = None, input_shape: tuple[int, ...] | None = None) -> VerifyReport:
+def verify(model_path: str | Path, target_name: str, samples: int | None = None, *, sanitize: bool = False,
+           keep: Path | None = None, input_shape: tuple[int, ...] | None = None,
+           user: UserData | None = None) -> VerifyReport:
+    """``samples``: how many inputs (default: 100, or all of the user's)."""
     target = load_target(target_name)
     model, graph = load_and_lower(model_path, input_shape)
-    chosen = pick_samples(model, samples)
+    chosen = pick_samples(model, samples, user)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return verify_graph(model, graph, target, chosen, keep, sanitize=sanitize)
