@@ -11,6 +11,7 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
@@ -93,7 +94,9 @@ def _measure(model: ImportedModel, graph: Graph, target: Target, sample, work: P
                         model_constant_bytes(graph))
 
 
-def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...] | None = None) -> BenchReport:
+def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...] | None = None,
+          progress: Callable[[str], None] = lambda line: None) -> BenchReport:
+    """``progress`` hears one line once the model is loaded, before the long work."""
     target = load_target(target_name)
     if target.kind == "host":
         raise HorqError("bench counts instructions in an emulator: choose an ARM target "
@@ -101,6 +104,7 @@ def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...]
     model, graph = load_and_lower(model_path, input_shape)
     float_graph = passes.lower(passes.to_float32(model.graph))
     sample = pick_samples(model, 1).inputs
+    progress(f"benchmarking {model_path} on {target.name} (two builds under QEMU) ...")
     with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:
         horq = _measure(model, graph, target, sample, Path(tmp) / "horq")
         baseline, missing = None, ""

@@ -140,13 +140,16 @@ def _checked_output(path: Path | None) -> None:
         raise HorqError(f"{path} exists and is not a folder")
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench, format_report
 
     if args.json is not None and args.json.is_dir():
         raise HorqError(f"--json {args.json} is a folder, not a file name")
-    print(f"benchmarking {args.model} on {args.target} (two builds under QEMU) ...", file=sys.stderr, flush=True)
-    report = bench(args.model, args.target, input_shape=args.input_shape)
+    report = bench(args.model, args.target, input_shape=args.input_shape, progress=_progress)
     print(format_report(report))
     if args.json:
         args.json.write_text(report.to_json() + "\n")
@@ -191,9 +194,8 @@ def _verify(args: argparse.Namespace) -> int:
     if args.sanitize and load_target(args.target).kind != "host":
         raise HorqError(f"--sanitize builds with the host's sanitizers; target {args.target} has none")
     user = read_user_data(args.inputs, args.labels)
-    print(f"verifying {args.model} on {args.target} ...", file=sys.stderr, flush=True)
     report = verify(args.model, args.target, args.samples, sanitize=args.sanitize, keep=args.keep,
-                    input_shape=args.input_shape, user=user)
+                    input_shape=args.input_shape, user=user, progress=_progress)
     print(report.summary())
     return 0 if report.comparison.passed else 1
 

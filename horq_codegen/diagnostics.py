@@ -67,6 +67,6 @@ def quiet() -> Iterator[None]:
                 logging.disable(previous_disable)
         if verbose():
             for w in caught:
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     finally:
         _state["depth"] -= 1

@@ -190,6 +190,8 @@ def _say(message: str) -> None:
 def staged_output(out_dir: Path, force: bool = False, say: Callable[[str], None] = _say) -> Iterator[Path]:
     """Yields an empty staging folder; on success its files replace the tool's files in ``out_dir``."""
     out_dir = Path(os.path.abspath(out_dir))
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise HorqError(f"{out_dir} is a dangling symbolic link (to {os.readlink(out_dir)})")
     if out_dir.exists() and not out_dir.is_dir():
         raise HorqError(f"{out_dir} exists and is not a folder")
     parent = out_dir.parent

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -114,11 +115,13 @@ def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Sa
 
 def verify(model_path: str | Path, target_name: str, samples: int | None = None, *, sanitize: bool = False,
            keep: Path | None = None, input_shape: tuple[int, ...] | None = None,
-           user: UserData | None = None) -> VerifyReport:
-    """``samples``: how many inputs (default: 100, or all of the user's)."""
+           user: UserData | None = None, progress: Callable[[str], None] = lambda line: None) -> VerifyReport:
+    """``samples``: how many inputs (default: 100, or all of the user's). ``progress`` hears one
+    line once the model is loaded and the inputs chosen, before the long work."""
     target = load_target(target_name)
     model, graph = load_and_lower(model_path, input_shape)
     chosen = pick_samples(model, samples, user)
+    progress(f"verifying {model_path} on {target.name} with {chosen.description} ...")
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return verify_graph(model, graph, target, chosen, keep, sanitize=sanitize)

@@ -55,8 +55,10 @@ class ModelFile:
     format: str  # "torch.export" or "torch.save"
 
 
-def read_regular_file(path: Path, what: str = "model file", limit: int = limits.MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and folders are refused at once."""
+def read_regular_file(path: Path, what: str = "model file", limit: int | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (default: the model file limit);
+    FIFOs, devices and folders are refused at once."""
+    limit = limits.MAX_FILE_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
