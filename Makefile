@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/horq-codegen
 MODEL := examples/mnist/model.pt2
 
-.PHONY: setup demo test test-long bench train clean
+.PHONY: setup demo test test-long bench mutants train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,10 @@ test-long: setup
 # The benchmark suite (issue figures): Cortex-M7, Cortex-M55, Cortex-A72; writes bench/results.json.
 bench: setup
 	$(PY) bench/run.py
+
+# The mutation run: hand-written bugs the test suite must catch (scripts/mutants.py; about an hour).
+mutants: setup
+	$(PY) scripts/mutants.py
 
 train: setup
 	$(PY) examples/mnist/train.py --out $(MODEL)

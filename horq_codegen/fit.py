@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import HorqError
-from .ir import Graph
+from .ir import Graph, emitted_params
 from .memory import MemoryPlan
 from .targets import Board, Target, known_targets, load_target
 
@@ -30,7 +30,7 @@ class Footprint:
 
 
 def model_constant_bytes(graph: Graph) -> int:
-    return sum(int(v.nbytes) for n in graph.nodes for v in n.params.values())
+    return sum(int(v.nbytes) for n in graph.nodes for v in emitted_params(n).values())
 
 
 def estimate(graph: Graph, plan: MemoryPlan, target: Target, samples: int) -> Footprint:

@@ -24,16 +24,18 @@ class ImportedModel:
     file: ModelFile
     graph: Graph
 
-    def run_torch(self, inputs: np.ndarray) -> np.ndarray:
-        """The PyTorch model's outputs for a batch of inputs (one sample at a time, as exported)."""
-        module = self.file.program.module()
+    def run_torch(self, inputs: np.ndarray, precision: type = np.float32) -> np.ndarray:
+        """The PyTorch model's outputs for a batch of inputs (one sample at a time, as exported);
+        ``precision=np.float64`` runs the same model with its parameters and inputs in float64."""
+        dtype = {np.float32: torch.float32, np.float64: torch.float64}[precision]
+        module = self.file.program.module().to(dtype)
         # One sample at a time is far too small for threads: with a busy second core,
         # torch's spinning workers make it 50x slower.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with torch.no_grad():
-                outs = [module(torch.from_numpy(np.ascontiguousarray(x[None], dtype=np.float32)))
+                outs = [module(torch.from_numpy(np.ascontiguousarray(x[None], dtype=precision)))
                         for x in inputs]
         finally:
             torch.set_num_threads(threads)
@@ -177,7 +179,9 @@ def _conv_attrs(a: dict, weight: np.ndarray, source) -> dict:
 def _output_transform(bias: np.ndarray | None, channels: int) -> dict[str, np.ndarray]:
     """Every conv/linear starts with ``y = acc * 1 + bias``; passes fold BatchNorm into it."""
     offset = bias if bias is not None else np.zeros(channels, np.float32)
-    return {"scale": np.ones(channels, np.float32), "offset": offset.astype(np.float32)}
+    return {"scale": np.ones(channels, np.float32), "offset": offset.astype(np.float32),
+            "exact_scale": np.ones(channels), "exact_offset": offset.astype(np.float64),
+            "offset_terms": np.abs(offset).astype(np.float64)}
 
 
 def _conv2d(imp: _Importer, n, a) -> None:

@@ -33,6 +33,19 @@ class Op(str, enum.Enum):
     TO_HWC = "to_hwc"            # the model input from PyTorch's order to channels-last
 
 
+#: Parameters kept for verification only, never emitted into C: ``exact_scale`` and ``exact_offset`` are
+#: ``scale`` and ``offset`` before their rounding to float32 (the reference's float64 run uses them), and
+#: ``offset_terms`` holds, per channel, the sum of the magnitudes of the terms added into ``offset`` (a
+#: bias, BatchNorm's shift and mean), which bounds the rounding of PyTorch's unfolded computation
+#: (:mod:`horq_codegen.error_bound`).
+ANALYSIS_PARAMS = frozenset({"exact_scale", "exact_offset", "offset_terms"})
+
+
+def emitted_params(node: "Node") -> dict[str, np.ndarray]:
+    """The parameters that the generated C stores."""
+    return {k: v for k, v in node.params.items() if k not in ANALYSIS_PARAMS}
+
+
 #: Ops with a per-channel output transform ``y = acc * scale + offset`` and an activation slot.
 TRANSFORM_OPS = frozenset({Op.CONV2D, Op.LINEAR, Op.HORQ_CONV2D, Op.HORQ_LINEAR, Op.AFFINE})
 HORQ_OPS = frozenset({Op.HORQ_CONV2D, Op.HORQ_LINEAR})

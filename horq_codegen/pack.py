@@ -45,6 +45,17 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(as_bytes).view("<u4").astype(np.uint32)
 
 
+def unpack_signs(words: np.ndarray, n: int) -> np.ndarray:
+    """The +-1 values of packed rows (the inverse of :func:`pack_signs`), ``n`` per row.
+
+    >>> unpack_signs(pack_signs(np.array([1.0, -2.0, 0.0, -0.5])), 4).tolist()
+    [1.0, -1.0, 1.0, -1.0]
+    """
+    as_bytes = np.ascontiguousarray(words, "<u4").view(np.uint8)
+    bits = np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n]
+    return np.where(bits, -1.0, 1.0)
+
+
 def xor_popcount(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mismatching bits of two packed rows, summed over the last axis.
 

@@ -55,17 +55,23 @@ def fold_batchnorm(graph: Graph) -> Graph:
         p = bn.params
         scale = p["weight"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["eps"])
         offset = p["bias"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+        shift_terms = np.abs(p["bias"].astype(np.float64)) + np.abs(p["mean"].astype(np.float64) * scale)
         producer = _fusable_producer(nodes, output, bn)
         if producer is not None:
             folded = producer.replace(params={
                 **producer.params,
                 "scale": (producer.params["scale"] * scale).astype(np.float32),
-                "offset": (producer.params["offset"] * scale + offset).astype(np.float32)})
+                "offset": (producer.params["offset"] * scale + offset).astype(np.float32),
+                "exact_scale": producer.params["exact_scale"] * scale,
+                "exact_offset": producer.params["exact_offset"] * scale + offset,
+                "offset_terms": producer.params["offset_terms"] * np.abs(scale) + shift_terms})
             nodes = _put(nodes, folded)
             nodes, output = _remove(nodes, output, bn, producer.name)
         else:
             affine = bn.replace(op=Op.AFFINE, attrs={}, params={"scale": scale.astype(np.float32),
-                                                                 "offset": offset.astype(np.float32)})
+                                                                 "offset": offset.astype(np.float32),
+                                                                 "exact_scale": scale, "exact_offset": offset,
+                                                                 "offset_terms": shift_terms})
             nodes = _put(nodes, affine)
     return graph.replace(nodes=tuple(nodes), output=output)
 
@@ -175,6 +181,7 @@ def pack_weights(graph: Graph) -> Graph:
             params = {k: v for k, v in n.params.items() if k != "weight"}
             params["weight_bits"] = bits
             params["scale"] = (n.params["scale"].astype(np.float64) * alpha).astype(np.float32)
+            params["exact_scale"] = n.params["exact_scale"] * alpha
             n = n.replace(params=params)
         nodes.append(n)
     return graph.replace(nodes=tuple(nodes))

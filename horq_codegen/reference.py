@@ -4,19 +4,34 @@ It runs a lowered graph (channels-last, packed weights) on one sample exactly as
 the C kernels do: the same sign rule (``!(x >= 0)`` sets a bit), the same packed
 words, and float sums in the same order (``np.cumsum`` adds sequentially in
 float32, like a C loop built with ``-ffp-contract=off``). So the C output must
-equal this one bit for bit; the PyTorch model agrees within a tolerance.
+equal this one bit for bit.
+
+The same code also evaluates the maths in float64 (:func:`run_traced` with ``precision``), with
+the lowered graph's float64 constants (``exact_scale``, ``exact_offset``): what
+:mod:`horq_codegen.verify` compares with PyTorch's own float64 run, so that the maths is checked
+to float64 rounding, apart from the float32 roundings of either side.
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .ir import INPUT, Activation, Graph, Node, Op
 from .pack import pack_bits, sign_bits, xor_popcount
 
-f32 = np.float32
-PLANE_WEIGHT_FLOOR = 1e-3  # planes with beta_k below this fraction of beta_1 cannot move an output visibly
+f32 = np.float32  # the precision the functions below compute in: float32, or float64 inside _precision
+
+
+@contextlib.contextmanager
+def _precision(dtype: type) -> Iterator[None]:
+    global f32
+    saved, f32 = f32, dtype
+    try:
+        yield
+    finally:
+        f32 = saved
 
 
 def sequential_sum(terms: np.ndarray) -> np.ndarray:
@@ -51,8 +66,11 @@ def activate(y: np.ndarray, act: Activation) -> np.ndarray:
 
 
 def transform(acc: np.ndarray, node: Node) -> np.ndarray:
-    """y = act(acc * scale + offset), two roundings as in C."""
-    return activate((acc * node.params["scale"]).astype(f32) + node.params["offset"], node.activation)
+    """y = act(acc * scale + offset), two roundings as in C (in float64: the unrounded constants)."""
+    exact = f32 is np.float64 and "exact_scale" in node.params
+    scale, offset = (node.params["exact_scale"], node.params["exact_offset"]) if exact else \
+        (node.params["scale"], node.params["offset"])
+    return activate((acc * scale).astype(f32) + offset, node.activation)
 
 
 def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -63,28 +81,14 @@ def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return x
 
 
-def _tie_margin(residual: np.ndarray, betas: np.ndarray, k: int) -> float:
-    """The smallest |R_k| / beta_1 over groups (rows of ``residual``) in plane k+1."""
-    residual = residual.reshape(residual.shape[0], -1)
-    # A tie matters only in a plane that carries weight: beta_k is not negligible.
-    scale = np.where(betas[:, :1] > 0, betas[:, :1], np.float32(1))
-    # An exact 0 input (padding, ReLU) is exact everywhere: only later residuals tie at 0.
-    weighty = betas[:, k:k + 1] > PLANE_WEIGHT_FLOOR * scale
-    exact = (residual == 0) if k == 0 else np.zeros_like(weighty)
-    closeness = np.where(weighty & ~exact, np.abs(residual) / scale, np.inf)
-    return float(np.nanmin(closeness, initial=np.inf))
-
-
 def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
-                  fixed_betas: np.ndarray | None = None, margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  fixed_betas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Order-K residual binarization of groups ``values[g]`` shaped (rows, cols).
 
     Returns ``betas`` (G, K) and sign ``planes`` (G, K, rows, words). Mirrors
     ``horq_binarize_rows``: betas are mean |R_{k-1}| over the values plus
     ``pad_count`` zeros that stand for padding left out of ``values``, summed row
-    by row and then across rows (a row is a pixel's channels). If
-    ``margins`` is a list, the smallest ``|R_{k-1}| / beta_1`` of any value in a
-    plane that carries weight is appended to it: how close it came to a sign tie.
+    by row and then across rows (a row is a pixel's channels).
     """
     groups, rows, cols = values.shape
     flat = values.reshape(groups, rows * cols).astype(f32)
@@ -103,8 +107,6 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
     planes = []
     residual = flat
     for k in range(order):
-        if margins is not None and residual.size:
-            margins.append(_tie_margin(residual, betas, k))
         negative = sign_bits(residual)  # sgn: x >= 0 is +1, NaN is -1
         planes.append(pack_bits(negative.reshape(groups, rows, cols)))
         b = betas[:, k:k + 1]
@@ -112,8 +114,7 @@ def binarize_rows(values: np.ndarray, order: int, pad_count: int = 0,
     return betas, np.stack(planes, axis=1)
 
 
-def binarize_patches(patches: np.ndarray, order: int,
-                     margins: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+def binarize_patches(patches: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Order-K binarization of patches (G, taps, c) as the patch kernel does it (README,
     "Patch quantization"): beta_1 from row sums of |x|; plane 2 without residuals, the plane-1
     bit flipped where |x| < beta_1, and beta_2 = 2 (S - M) / n with S = sum |x| (per row in
@@ -140,8 +141,6 @@ def binarize_patches(patches: np.ndarray, order: int,
         residuals.append(np.where(planes[k - 1], residuals[-1] + b, residuals[-1] - b).astype(f32))
         betas[:, k] = sequential_sum(sequential_sum(np.abs(residuals[-1]))) / n
         planes.append(np.signbit(residuals[-1]))
-    if margins is not None and x.size:
-        margins.extend(_tie_margin(r, betas, k) for k, r in enumerate(residuals[:order]))
     return betas, np.stack([pack_bits(plane) for plane in planes[:order]], axis=1)
 
 
@@ -150,9 +149,9 @@ def _patches(x: np.ndarray, node: Node) -> np.ndarray:
     (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
     padded = np.pad(x, ((ph, ph), (pw, pw), (0, 0)))
     _, out_h, out_w = node.shape
-    rows = [padded[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw, :].reshape(kh * kw, -1)
-            for oy in range(out_h) for ox in range(out_w)]
-    return np.stack(rows).astype(f32)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))  # (., ., c, kh, kw)
+    windows = windows[::sh, ::sw][:out_h, :out_w].transpose(0, 1, 3, 4, 2)
+    return windows.reshape(out_h * out_w, kh * kw, -1).astype(f32)
 
 
 def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
@@ -179,24 +178,19 @@ def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     order, granularity = node.attrs["order"], node.attrs["granularity"]
     fixed = node.params.get("betas") if granularity == "static" else None
-    margins: list[float] = []
     if node.op == Op.HORQ_LINEAR:
         if fixed is not None:
-            result = binarize_rows(x.reshape(1, 1, -1), order, 0, fixed, margins)
-        else:  # one group, quantized as a patch is (horq_binarize_group)
-            result = binarize_patches(x.reshape(1, 1, -1), order, margins)
+            return binarize_rows(x.reshape(1, 1, -1), order, 0, fixed)
+        return binarize_patches(x.reshape(1, 1, -1), order)  # one group, quantized as a patch is
     else:
         c, h, w = node.attrs["in_shape"]
         (ph, pw) = node.attrs["padding"]
         if granularity == "patch":
-            result = binarize_patches(_patches(x, node), order, margins)
-        elif granularity == "pixel":
-            result = binarize_rows(x.reshape(h * w, 1, c), order, margins=margins)
-        else:
-            pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
-            result = binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed, margins)
-    trace[node.name + ".margin"] = np.float64(min(margins, default=np.inf))
-    return result
+            return binarize_patches(_patches(x, node), order)
+        if granularity == "pixel":
+            return binarize_rows(x.reshape(h * w, 1, c), order)
+        pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
+        return binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed)
 
 
 def _padding_words(c: int, betas: np.ndarray) -> np.ndarray:
@@ -302,18 +296,20 @@ _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
 }
 
 
-def run_traced(graph: Graph, sample: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's output (memory layout) for one sample given in PyTorch's order, plus each HORQ
-    layer's ``<name>.margin`` (see :func:`run_with_margins`)."""
+def run_traced(graph: Graph, sample: np.ndarray, precision: type = np.float32) -> dict[str, np.ndarray]:
+    """Every node's output (memory layout) for one sample given in PyTorch's order.
+
+    ``precision=np.float64`` evaluates the same maths in float64, with the unrounded constants."""
     assert graph.layout == "hwc", "the reference runs lowered graphs"
-    shape = graph.input_shape
-    x = np.asarray(sample, f32).reshape(shape)
-    if len(shape) == 3 and not any(n.op == Op.TO_HWC for n in graph.nodes):
-        x = np.ascontiguousarray(x.transpose(1, 2, 0))  # C == 1 or H*W == 1: same memory order
-    values: dict[str, np.ndarray] = {INPUT: x}
-    with np.errstate(all="ignore"):  # IEEE semantics are the contract: inf - inf is NaN, as in C
-        for node in graph.nodes:
-            _run_node(node, values)
+    with _precision(precision):
+        shape = graph.input_shape
+        x = np.asarray(sample, f32).reshape(shape)
+        if len(shape) == 3 and not any(n.op == Op.TO_HWC for n in graph.nodes):
+            x = np.ascontiguousarray(x.transpose(1, 2, 0))  # C == 1 or H*W == 1: same memory order
+        values: dict[str, np.ndarray] = {INPUT: x}
+        with np.errstate(all="ignore"):  # IEEE semantics are the contract: inf - inf is NaN, as in C
+            for node in graph.nodes:
+                _run_node(node, values)
     return values
 
 
@@ -324,21 +320,6 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
     values[node.name] = _KERNELS[node.op](node, x, values)
 
 
-def run(graph: Graph, samples: np.ndarray) -> np.ndarray:
+def run(graph: Graph, samples: np.ndarray, precision: type = np.float32) -> np.ndarray:
     """Outputs (flattened, PyTorch order) for a batch of samples."""
-    return run_with_margins(graph, samples)[0]
-
-
-def run_with_margins(graph: Graph, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs, and per sample the closest sign tie of any quantizer (``min |R| / beta_1``).
-
-    A margin near 0 means some value sat within rounding distance of a sign
-    change: another implementation (PyTorch, with its own summation order) may
-    take the other sign there, which moves an output by about ``2 alpha beta``.
-    """
-    outputs, margins = [], []
-    for s in samples:
-        values = run_traced(graph, s)
-        outputs.append(values[graph.output].reshape(-1))
-        margins.append(min((float(v) for k, v in values.items() if k.endswith(".margin")), default=np.inf))
-    return np.stack(outputs), np.array(margins)
+    return np.stack([run_traced(graph, s, precision)[graph.output].reshape(-1) for s in samples])

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import CONV_OPS, HORQ_OPS, LINEAR_OPS, Graph, Node
+from .ir import CONV_OPS, HORQ_OPS, LINEAR_OPS, Graph, Node, emitted_params
 from .memory import plan_memory
 
 
@@ -38,7 +38,7 @@ def layer_rows(graph: Graph) -> list[LayerRow]:
         in_shape = graph.shape_of(node.inputs[0])
         weights = _weight_count(node, in_shape)
         macs = weights * (int(np.prod(node.shape[1:])) if node.op in CONV_OPS else 1)
-        stored = sum(int(v.nbytes) for v in node.params.values())
+        stored = sum(int(v.nbytes) for v in emitted_params(node).values())
         as_float = stored - (int(node.params["weight_bits"].nbytes) - 4 * weights if node.op in HORQ_OPS else 0)
         rows.append(LayerRow(node.name, node.op.value, node.source, in_shape, node.shape,
                              node.attrs.get("order"), node.attrs.get("granularity"), macs, stored, as_float))

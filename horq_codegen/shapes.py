@@ -78,6 +78,9 @@ def _window(node: Node, in_shape: tuple[int, ...], out_channels: int) -> tuple[i
 def _transform_params(node: Node, channels: int) -> None:
     _param(node, "scale", (channels,))
     _param(node, "offset", (channels,))
+    for key in ("exact_scale", "exact_offset", "offset_terms"):
+        if key in node.params:
+            _param(node, key, (channels,))
 
 
 def _horq_attrs(node: Node) -> None:
@@ -197,6 +200,8 @@ def check_graph(graph: Graph) -> None:
         if len(node.inputs) != 1 or node.inputs[0] not in shapes:
             raise HorqError(f"{where} reads {node.inputs}, which no earlier layer computes")
         in_shape = shapes[node.inputs[0]]
+        if lowered and len(node.shape) == 1 and len(in_shape) == 3 and node.op != Op.TO_CHW:
+            in_shape = (math.prod(in_shape),)  # a vector op reading a feature map whose flattening was folded away
         try:
             expected = expected_shape(node, in_shape, lowered)
         except _Mismatch as exc:

@@ -16,7 +16,7 @@ from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 from horq_codegen.verify import verify
 
-from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_close_to_torch, export_model, settle_batchnorm
+from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
 CORTEX_M = ["cortex-m7", "cortex-m4", "cortex-m55"]
 
@@ -47,7 +47,7 @@ def test_random_small_models_verify_on_cortex_m7(tmp_path, seed):
     granularity = ["patch", "pixel", "tensor", "static"][seed % 4]
     layers = [{"kind": "conv", "in": channels, "out": int(rng.integers(3, 40)), "k": 3, "pad": 1, "stride": 1 + seed % 2,
                "order": 1 + seed, "granularity": granularity, "bn": True, "act": "relu"},
-              {"kind": "max", "k": 2}]
+              {"kind": "max", "k": 2, "stride": 2, "pad": 0}]
     h = (size + 2 - 3) // (1 + seed % 2) + 1
     features = layers[0]["out"] * (h // 2) * (h // 2)
     layers.append({"kind": "linear", "in": features, "out": 7, "order": 2, "granularity": "patch", "bn": False})
@@ -59,7 +59,7 @@ def test_random_small_models_verify_on_cortex_m7(tmp_path, seed):
     generated = generate_project(pipeline.model, pipeline.graph, target, tmp_path / "fw", x)
     result = run_project(generated.out_dir, target, 3, 7)
     assert_bit_exact(result.outputs, pipeline.reference(x))
-    assert_close_to_torch(result.outputs, pipeline.torch(x))
+    assert_matches_model(pipeline, x, result.outputs)
 
 
 def test_bench_counts_are_identical_run_to_run(small, tmp_path):

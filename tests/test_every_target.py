@@ -13,7 +13,7 @@ from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 from horq_codegen.verify import verify
 
-from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_close_to_torch, export_model, settle_batchnorm
+from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
 TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
 
@@ -41,7 +41,7 @@ def test_every_path_is_bit_exact(corners, tmp_path, target):
     generated = generate_project(corners.model, corners.graph, t, tmp_path / "fw", x, check_board=False)
     result = run_project(generated.out_dir, t, 4, 10, sanitize=target == "host")
     assert_bit_exact(result.outputs, corners.reference(x))
-    assert_close_to_torch(result.outputs, corners.torch(x))
+    assert_matches_model(corners, x, result.outputs)
 
 
 @pytest.mark.parametrize("target", ["cortex-a72", "cortex-a53"])

@@ -3,12 +3,13 @@ import subprocess
 
 import numpy as np
 import pytest
+from torch import nn
 
 from horq_codegen.pack import xor_popcount
 from horq_codegen.reference import binarize_rows
 from horq_codegen.resources import templates_dir
 
-from conftest import REPO
+from conftest import REPO, assert_bit_exact, assert_matches_model
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
           "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -45,3 +46,16 @@ def test_binarization_and_popcount_are_bit_exact(checker, rows, cols, order, pad
         np.testing.assert_array_equal(words[order:], planes[0].reshape(-1))
     popcounts = [int(line.split()[1]) for line in out[len(groups):]]
     assert popcounts == xor_popcount(pairs[:, :1], pairs[:, 1:]).tolist()
+
+
+@pytest.mark.parametrize("pool", [nn.AvgPool2d, nn.MaxPool2d])
+def test_pooling_windows_of_every_size_are_bit_exact(pipeline_for, tmp_path, pool):
+    """3x3 and 5x5 windows, strides 1 to 3, padding up to half the window: a divisor of 9 or 25 is
+    not a power of two, so dividing and multiplying by its inverse round differently."""
+    model = nn.Sequential(pool(3, 1, 1), nn.Conv2d(3, 4, 1), pool(5, 1, 2), pool(3, 2, 0), pool(5, 3, 2),
+                          pool(2, 1, 1)).eval()
+    pipeline = pipeline_for(model, (3, 13, 13))
+    x = np.random.default_rng(7).standard_normal((6, 3, 13, 13)).astype(np.float32) * 3
+    result = pipeline.c(x, tmp_path, sanitize=True)
+    assert_bit_exact(result.outputs, pipeline.reference(x))
+    assert_matches_model(pipeline, x, result.outputs)
