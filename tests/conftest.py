@@ -82,3 +82,27 @@ def pipeline_for(tmp_path):
         settle_batchnorm(model, input_shape, seed)
         return Pipeline(export_model(model, input_shape, tmp_path / "model.pt2"))
     return make
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    """A small exported model with every kind of layer the bundled one has (conv, BatchNorm, ReLU,
+    max pool, HORQ conv and linear, a float classifier), on 1x10x10 inputs."""
+    from torch import nn
+    from horq_codegen.nn import HORQConv2d, HORQLinear
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.BatchNorm2d(8), HORQConv2d(8, 16, 3, padding=1), nn.Flatten(),
+                          HORQLinear(16 * 4 * 4, 10, order=2), nn.Linear(10, 4))
+    return export_model(settle_batchnorm(model, (1, 10, 10)), (1, 10, 10), tmp_path_factory.mktemp("small") / "small.pt2")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny exported model (float conv, BatchNorm, HORQ conv, float linear) on 1x6x6 inputs: quick to generate."""
+    from torch import nn
+    from horq_codegen.nn import HORQConv2d
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), HORQConv2d(4, 8, 3, padding=1), nn.Flatten(),
+                        nn.Linear(8 * 4 * 4, 3)).eval()
+    return export_model(net, (1, 6, 6), tmp_path_factory.mktemp("tiny") / "tiny.pt2")

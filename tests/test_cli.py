@@ -3,25 +3,12 @@ import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-import torch
 from torch import nn
 
 from horq_codegen.cli import main
-from horq_codegen.nn import HORQConv2d, HORQLinear
 
-from conftest import REPO, export_model, settle_batchnorm
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.BatchNorm2d(8), HORQConv2d(8, 16, 3, padding=1), nn.Flatten(),
-                          HORQLinear(16 * 4 * 4, 10, order=2), nn.Linear(10, 4))
-    return export_model(settle_batchnorm(model, (1, 10, 10)), (1, 10, 10), tmp_path_factory.mktemp("cli") / "small.pt2")
+from conftest import REPO, export_model
 
 
 def test_generate_writes_a_buildable_project(small_model, tmp_path, capsys):

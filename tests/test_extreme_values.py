@@ -65,7 +65,7 @@ def test_extreme_inputs_agree_with_the_reference(model, tmp_path, target):
 def test_finite_extreme_inputs_agree_with_torch(model):
     cases = {k: v for k, v in _inputs().items() if k not in ("nan", "inf", "all_nan")}
     x = np.stack(list(cases.values()))
-    ref, out = model.reference(x), model.torch(x)
+    ref = model.reference(x)
     assert np.isfinite(ref).all()
     assert_matches_model(model, x, ref)
 

@@ -5,13 +5,8 @@ Every payload would create ``canary`` if it ran; every refusal is exit 2 with on
 """
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import signal
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,22 +14,17 @@ import torch
 from torch import nn
 
 import hostile
-from conftest import export_model, settle_batchnorm
+from conftest import export_model
 from horq_codegen.cli import main
 from horq_codegen.model_file import archive as archive_module
 from horq_codegen.model_file import limits
-from horq_codegen.nn import HORQConv2d, HORQLinear
 
 COMMANDS = ("inspect", "generate", "verify")
 
 
 @pytest.fixture(scope="module")
-def benign(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.BatchNorm2d(8), HORQConv2d(8, 16, 3, padding=1), nn.Flatten(),
-                          HORQLinear(16 * 4 * 4, 10, order=2), nn.Linear(10, 4))
-    return export_model(settle_batchnorm(model, (1, 10, 10)), (1, 10, 10), tmp_path_factory.mktemp("benign") / "small.pt2")
+def benign(small_model) -> Path:
+    return small_model
 
 
 @pytest.fixture

@@ -8,21 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
-from conftest import export_model
 from horq_codegen import emit, project
 from horq_codegen.cli import main
-from horq_codegen.nn import HORQConv2d
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), HORQConv2d(4, 8, 3, padding=1), nn.Flatten(),
-                        nn.Linear(8 * 4 * 4, 3)).eval()
-    return export_model(net, (1, 6, 6), tmp_path_factory.mktemp("model") / "m.pt2")
+def model(tiny_model) -> Path:
+    return tiny_model
 
 
 def generate(model: Path, out: Path, *extra: str) -> int:

@@ -11,3 +11,4 @@ MAX_RATIO = 100                     # uncompressed : compressed, for members of 
 RATIO_FLOOR = 1 << 20               # small members compress well legitimately (zeros, JSON)
 MAX_PARAMETERS = 1 << 26            # tensor elements in one model file (64 Mi, 256 MiB of float32)
 MAX_JSON_DEPTH = 200                # nesting of the program's JSON (deeper would exhaust the parser's stack)
+MAX_NODES = 100_000                 # operations in the program's graph (the bundled model has 11)

@@ -125,6 +125,8 @@ def _check_nodes(program: dict) -> None:
         nodes = graph["nodes"]
     except (KeyError, TypeError):
         raise HorqError("the exported program's JSON lacks its graph; not a torch.export program") from None
+    if not isinstance(nodes, list) or len(nodes) > limits.MAX_NODES:
+        raise HorqError(f"the exported program's graph holds more than {limits.MAX_NODES:,} operations, the limit")
     for node in nodes:
         if not isinstance(node, dict) or "target" not in node:
             raise HorqError("the exported program's JSON has a node without a target")
