@@ -111,7 +111,7 @@ def compare(c_out: np.ndarray, expected: Expected, labels: np.ndarray | None) ->
     ref, torch32 = expected.reference, expected.torch
     same_bits = (c_out.view(np.uint32) == ref.view(np.uint32)) | (np.isnan(c_out) & np.isnan(ref))
     maths = _abs_diff(expected.reference64, expected.torch64)
-    within = maths <= expected.bound64
+    within = (maths == 0) | (maths <= expected.bound64)  # equal (the same NaN or infinity too), or within
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(maths == 0, 0.0, maths / expected.bound64)
     float32_diff = _abs_diff(c_out, torch32)
@@ -122,7 +122,8 @@ def compare(c_out: np.ndarray, expected: Expected, labels: np.ndarray | None) ->
     rounding_ok = bool(ours <= ROUNDING_FACTOR * theirs + 16 * error_bound.FLOAT32_U * np.median(scale))
     argmax_c, argmax_t = np.argmax(c_out, axis=1), np.argmax(torch32, axis=1)
     rows = np.arange(len(c_out))
-    gap = np.abs(torch32[rows, argmax_c].astype(np.float64) - torch32[rows, argmax_t])
+    with np.errstate(invalid="ignore"):  # inf - inf: a NaN gap, which explains nothing
+        gap = np.abs(torch32[rows, argmax_c].astype(np.float64) - torch32[rows, argmax_t])
     disagree = argmax_c != argmax_t
     accuracy = (lambda pred: float((pred == labels).mean())) if labels is not None else (lambda pred: None)
     return Comparison(

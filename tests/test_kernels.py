@@ -51,11 +51,14 @@ def test_binarization_and_popcount_are_bit_exact(checker, rows, cols, order, pad
 @pytest.mark.parametrize("pool", [nn.AvgPool2d, nn.MaxPool2d])
 def test_pooling_windows_of_every_size_are_bit_exact(pipeline_for, tmp_path, pool):
     """3x3 and 5x5 windows, strides 1 to 3, padding up to half the window: a divisor of 9 or 25 is
-    not a power of two, so dividing and multiplying by its inverse round differently."""
+    not a power of two, so dividing and multiplying by its inverse round differently. A NaN and an
+    infinity in the inputs: both must travel exactly as the reference (and PyTorch) has them."""
     model = nn.Sequential(pool(3, 1, 1), nn.Conv2d(3, 4, 1), pool(5, 1, 2), pool(3, 2, 0), pool(5, 3, 2),
                           pool(2, 1, 1)).eval()
     pipeline = pipeline_for(model, (3, 13, 13))
     x = np.random.default_rng(7).standard_normal((6, 3, 13, 13)).astype(np.float32) * 3
+    x[4, 1, 6, 6] = np.nan  # max pooling propagates NaN, as PyTorch's does; a window beside it stays finite
+    x[5, 0, 2, 9] = -np.inf
     result = pipeline.c(x, tmp_path, sanitize=True)
     assert_bit_exact(result.outputs, pipeline.reference(x))
     assert_matches_model(pipeline, x, result.outputs)
