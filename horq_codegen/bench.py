@@ -21,7 +21,7 @@ from .errors import HorqError
 from .fit import model_constant_bytes
 from .importer import ImportedModel
 from .ir import Graph
-from .pipeline import generate_project, load_and_lower
+from .pipeline import Lowering, generate_project, load_and_lower
 from .runners import RunOptions, run_raw
 from .targets import Target, load_target
 from .samples import pick_samples
@@ -95,13 +95,13 @@ def _measure(model: ImportedModel, graph: Graph, target: Target, sample, work: P
 
 
 def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...] | None = None,
-          progress: Callable[[str], None] = lambda line: None) -> BenchReport:
+          progress: Callable[[str], None] = lambda line: None, lowering: Lowering = Lowering()) -> BenchReport:
     """``progress`` hears one line once the model is loaded, before the long work."""
     target = load_target(target_name)
     if target.kind == "host":
         raise HorqError("bench counts instructions in an emulator: choose an ARM target "
                         "(e.g. --target cortex-m7)")
-    model, graph = load_and_lower(model_path, input_shape)
+    model, graph = load_and_lower(model_path, input_shape, lowering)
     float_graph = passes.lower(passes.to_float32(model.graph))
     sample = pick_samples(model, 1).inputs
     progress(f"benchmarking {model_path} on {target.name} (two builds under QEMU) ...")
@@ -126,9 +126,13 @@ def format_report(report: BenchReport) -> str:
     h = report.horq
     f = report.float32 or BuildFigures([LayerCount(l.name, l.op, l.source, 0) for l in h.layers], 0, 0, 0, 0, 0)
     rows = [("layer", "op", "from", "HORQ instr", "float32 instr", "speedup")]
-    for mine, base in zip(h.layers, f.layers):
-        rows.append((mine.name, mine.op, mine.source, f"{mine.instructions:,}", f"{base.instructions:,}",
-                     _ratio(mine.instructions, base.instructions)))
+    # The builds' layers are matched by the model layer they come from: integer mode adds ops
+    # (quantize, widen) that the float32 build has not, and those show "-".
+    by_source = {l.source: l.instructions for l in f.layers}
+    for mine in h.layers:
+        base = by_source.get(mine.source)
+        rows.append((mine.name, mine.op, mine.source, f"{mine.instructions:,}",
+                     "-" if base is None else f"{base:,}", "-" if base is None else _ratio(mine.instructions, base)))
     rows.append(("total", "", "", f"{h.total_instructions:,}", f"{f.total_instructions:,}",
                  _ratio(h.total_instructions, f.total_instructions)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -38,6 +38,11 @@ def parse_outputs(text: str, expected_samples: int, output_size: int) -> Harness
         try:
             if parts[0] == "t":
                 current[parts[1]] = _hex_floats(parts[2:])
+            elif parts[0] == "ti":  # an int8 layer's values, in decimal
+                values = np.array([int(v) for v in parts[2:]], np.int64)
+                if values.size and (values.min() < -128 or values.max() > 127):
+                    raise ValueError(f"int8 trace value out of range in {line[:80]}")
+                current[parts[1]] = values.astype(np.int8)
             elif parts[0] == "y":
                 values = _hex_floats(parts[2:])
                 if int(parts[1]) != len(outputs) or values.size != output_size:

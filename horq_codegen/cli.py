@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__, diagnostics
 from .errors import HorqError
+from .integer import ACTIVATIONS, Lowering
 from .targets import known_targets, load_target
 
 COMMANDS = ("generate", "inspect", "verify", "bench")
@@ -87,7 +88,28 @@ def _common() -> argparse.ArgumentParser:
                                                    "or a torch.save'd nn.Sequential")
     parent.add_argument("--input-shape", type=_shape, default=None,
                         help="one sample's shape, e.g. 1,28,28 (needed for torch.save'd models)")
+    parent.add_argument("--activations", choices=ACTIVATIONS, default=ACTIVATIONS[0],
+                        help="tensors between layers: int8 (calibrated scales) or float32")
+    parent.add_argument("--calibration", type=Path, default=None,
+                        help="int8 only: inputs to calibrate the scales on, a .npy array of shape (N, *input shape) "
+                             "(default: --inputs if given, else the train split of the model's dataset, else "
+                             "seeded random inputs, with a warning)")
     return parent
+
+
+def _lowering(args: argparse.Namespace, user=None) -> Lowering:
+    """The --activations and --calibration choices, the file read and checked before the model loads;
+    without --calibration the user's --inputs (``user``) calibrate, if given."""
+    if args.calibration is None:
+        if user is not None and args.activations == "int8":
+            return Lowering(args.activations, user.inputs, str(user.inputs_path), _progress)
+        return Lowering(args.activations, warn=_progress)
+    if args.activations != "int8":
+        raise HorqError("--calibration sets int8 scales; it has no use with --activations float")
+    from .samples import read_user_data
+
+    data = read_user_data(args.calibration, None)
+    return Lowering(args.activations, data.inputs, str(args.calibration), _progress)
 
 
 def _user_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,7 +171,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.json is not None and args.json.is_dir():
         raise HorqError(f"--json {args.json} is a folder, not a file name")
-    report = bench(args.model, args.target, input_shape=args.input_shape, progress=_progress)
+    report = bench(args.model, args.target, input_shape=args.input_shape, progress=_progress,
+                   lowering=_lowering(args))
     print(format_report(report))
     if args.json:
         args.json.write_text(report.to_json() + "\n")
@@ -164,11 +187,12 @@ def _generate(args: argparse.Namespace) -> int:
     target.board(args.board)  # an unknown board is an error before any work
     _checked_output(args.output)
     user = read_user_data(args.inputs, args.labels)
-    model, graph = load_and_lower(args.model, args.input_shape)
+    model, graph = load_and_lower(args.model, args.input_shape, _lowering(args, user))
     out = args.output or Path(f"{args.model.stem}-{target.name}")
     samples = pick_samples(model, args.samples, user, default_count=10)
     generated = generate_project(model, graph, target, out, samples.inputs, force=args.force, board=args.board)
-    print(f"wrote {generated.out_dir}/ for {target.name} (arena {generated.plan.arena_bytes} bytes, "
+    print(f"wrote {generated.out_dir}/ for {target.name} ({args.activations} activations, arena "
+          f"{generated.plan.arena_bytes} bytes, "
           f"{samples.description}); build with: make -C {generated.out_dir}")
     return 0
 
@@ -176,13 +200,17 @@ def _generate(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from . import importer, passes
     from .ir import format_graph
+    from .pipeline import lower_model
     from .report import format_table
 
+    lowering = _lowering(args)
     model = importer.load(args.model, args.input_shape)
-    graph = None
     for name, graph in passes.lower_steps(model.graph):
         if args.passes:
             print(f"== after {name}\n{format_graph(graph)}\n")
+    graph = lower_model(model, lowering)
+    if args.passes and lowering.activations == "int8":
+        print(f"== after to_integer\n{format_graph(graph)}\n")
     print(format_table(graph))
     return 0
 
@@ -195,7 +223,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise HorqError(f"--sanitize builds with the host's sanitizers; target {args.target} has none")
     user = read_user_data(args.inputs, args.labels)
     report = verify(args.model, args.target, args.samples, sanitize=args.sanitize, keep=args.keep,
-                    input_shape=args.input_shape, user=user, progress=_progress)
+                    input_shape=args.input_shape, user=user, progress=_progress, lowering=_lowering(args, user))
     print(report.summary())
     return 0 if report.comparison.passed else 1
 

@@ -44,6 +44,8 @@ def c_array_body(values: np.ndarray) -> str:
     flat = values.reshape(-1)
     if flat.dtype == np.uint32:
         items = [f"0x{int(v):08x}u" for v in flat]
+    elif flat.dtype == np.int8:
+        items = [str(int(v)) for v in flat]
     else:
         items = [c_float(v) for v in flat]
     lines = [", ".join(items[i:i + VALUES_PER_LINE]) for i in range(0, len(items), VALUES_PER_LINE)]
@@ -65,6 +67,7 @@ class LayerCode:
     source: str
     output: str
     output_count: int
+    trace_macro: str = "HORQ_TRACE_LAYER"  # HORQ_TRACE_LAYER_I8 for an int8 output
     arrays: list[CArray] = field(default_factory=list)
     params: str = ""      # a static const struct definition, if the kernel takes one
     call: str = ""
@@ -80,7 +83,19 @@ class _Context:
 
     def output_of(self, node: Node) -> str:
         buf = self.plan.outputs[node.name]
-        return "output" if buf is None else f"&horq_float_arena[HORQ_ARENA_GUARD + {buf.offset}]"
+        if buf is None:
+            return "output"
+        if buf.arena == "i8":
+            return f"(int8_t *)&horq_float_arena[HORQ_ARENA_GUARD] + {buf.offset}"
+        return f"&horq_float_arena[HORQ_ARENA_GUARD + {buf.offset}]"
+
+    def outputs_of(self, node: Node) -> str:
+        """The float and the int8 output pointer of a kernel that writes either: one is NULL."""
+        return f"NULL, {self.output_of(node)}" if node.dtype == "i8" else f"{self.output_of(node)}, NULL"
+
+    def input_is_int8(self, node: Node) -> bool:
+        src = node.inputs[0]
+        return src != INPUT and self.graph.node(src).dtype == "i8"
 
     def scratch(self, node: Node) -> tuple[str, str]:
         f, w = self.plan.scratch_floats.get(node.name), self.plan.scratch_words.get(node.name)
@@ -90,7 +105,7 @@ class _Context:
 
 def _array(layer: LayerCode, suffix: str, values: np.ndarray) -> str:
     name = f"{layer.name}_{suffix}"
-    ctype = "uint32_t" if values.dtype == np.uint32 else "float"
+    ctype = {np.dtype(np.uint32): "uint32_t", np.dtype(np.int8): "int8_t"}.get(values.dtype, "float")
     layer.arrays.append(CArray(name, ctype, int(values.size), c_array_body(values)))
     return name
 
@@ -119,22 +134,40 @@ def _transform_arrays(layer: LayerCode, node: Node) -> tuple[str, str]:
     return _array(layer, "scale", node.params["scale"]), _array(layer, "offset", node.params["offset"])
 
 
+ONE_CHANNEL_ROW = 16  # HORQ_I8_ONE_CHANNEL_ROW in horq_kernels.h
+
+
+def _int8_conv_weights(node: Node) -> np.ndarray:
+    """The int8 kernel's weight layout: rows padded with zeros to 16 bytes for the one-channel
+    kernel (a first layer with at most 16 taps), else as they are."""
+    weight = node.params["weight"]
+    rows = weight.reshape(weight.shape[0], -1)
+    if weight.shape[-1] != 1 or rows.shape[1] > ONE_CHANNEL_ROW:
+        return weight
+    return np.pad(rows, ((0, 0), (0, ONE_CHANNEL_ROW - rows.shape[1])))
+
+
 def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
-    weights = _array(layer, "weights", node.params["weight"])
+    int8 = ctx.input_is_int8(node)
+    weights = _array(layer, "weights", _int8_conv_weights(node) if int8 else node.params["weight"])
     scale, offset = _transform_arrays(layer, node)
     in_shape = ctx.graph.shape_of(node.inputs[0])
-    layer.params = (f"static const horq_conv2d_f32_params {layer.name}_params = {{\n"
+    kind = "i8" if int8 else "f32"
+    outputs = ctx.outputs_of(node) if kind == "i8" else ctx.output_of(node)
+    layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
                     f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}\n}};")
-    layer.call = f"horq_conv2d_f32_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+    layer.call = f"horq_conv2d_{kind}_hwc(&{layer.name}_params, {ctx.input_of(node)}, {outputs});"
 
 
 def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
     weights = _array(layer, "weights", node.params["weight"])
     scale, offset = _transform_arrays(layer, node)
-    layer.params = (f"static const horq_fc_f32_params {layer.name}_params = {{\n"
+    kind = "i8" if ctx.input_is_int8(node) else "f32"
+    outputs = ctx.outputs_of(node) if kind == "i8" else ctx.output_of(node)
+    layer.params = (f"static const horq_fc_{kind}_params {layer.name}_params = {{\n"
                     f"    {node.attrs['in_features']}, {node.shape[0]},\n    {weights}, {scale}, {offset},\n"
                     f"    {_activation(node)}\n}};")
-    layer.call = f"horq_fc_f32(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+    layer.call = f"horq_fc_{kind}(&{layer.name}_params, {ctx.input_of(node)}, {outputs});"
 
 
 def _weight_words(node: Node, layout: str) -> np.ndarray:
@@ -162,7 +195,7 @@ def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
                     f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}\n}};")
     sf, sw = ctx.scratch(node)
-    layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, {sf}, {sw});"
+    layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
 
 
 def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
@@ -170,14 +203,23 @@ def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
     layer.params = (f"static const horq_bfc_params {layer.name}_params = {{\n"
                     f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common}\n}};")
     sf, sw = ctx.scratch(node)
-    layer.call = f"horq_bfc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, {sf}, {sw});"
+    layer.call = f"horq_bfc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
+
+
+_INT8_KERNELS = {"horq_maxpool2d_hwc": "horq_maxpool2d_i8_hwc", "horq_avgpool2d_hwc": "horq_avgpool2d_i8_hwc",
+                 "horq_affine": "horq_affine_i8", "horq_hwc_to_chw": "horq_hwc_to_chw_i8"}
+
+
+def _int8_variant(kernel: str, node: Node) -> str:
+    """The kernel's int8 version for an int8 tensor (the op reads and writes the same type)."""
+    return _INT8_KERNELS[kernel] if node.dtype == "i8" else kernel
 
 
 def _pool(kernel: str) -> Callable[[LayerCode, Node, _Context], None]:
     def render(layer: LayerCode, node: Node, ctx: _Context) -> None:
         layer.params = (f"static const horq_window {layer.name}_window = "
                         f"{_window(node, ctx.graph.shape_of(node.inputs[0]))};")
-        layer.call = f"{kernel}(&{layer.name}_window, {ctx.input_of(node)}, {ctx.output_of(node)});"
+        layer.call = f"{_int8_variant(kernel, node)}(&{layer.name}_window, {ctx.input_of(node)}, {ctx.output_of(node)});"
     return render
 
 
@@ -185,8 +227,22 @@ def _affine(layer: LayerCode, node: Node, ctx: _Context) -> None:
     scale, offset = _transform_arrays(layer, node)
     channels = node.shape[0]
     layer.params = f"static const horq_activation {layer.name}_act = {_activation(node)};"
-    layer.call = (f"horq_affine({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
-                  f"{channels}, {scale}, {offset}, &{layer.name}_act);")
+    layer.call = (f"{_int8_variant('horq_affine', node)}({ctx.input_of(node)}, {ctx.output_of(node)}, "
+                  f"{int(np.prod(node.shape))}, {channels}, {scale}, {offset}, &{layer.name}_act);")
+
+
+def _quantize(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    layer.call = (f"horq_quantize_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
+                  f"{c_float(node.params['inv_scale'][0])});")
+
+
+def _dequantize(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    layer.call = (f"horq_dequantize_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
+                  f"{c_float(node.params['scale'][0])});")
+
+
+def _widen(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    layer.call = f"horq_widen_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))});"
 
 
 def _standalone_activation(layer: LayerCode, node: Node, ctx: _Context) -> None:
@@ -202,7 +258,8 @@ def _standalone_activation(layer: LayerCode, node: Node, ctx: _Context) -> None:
 def _layout(kernel: str, dims_attr: str | None) -> Callable[[LayerCode, Node, _Context], None]:
     def render(layer: LayerCode, node: Node, ctx: _Context) -> None:
         c, h, w = node.attrs[dims_attr] if dims_attr else node.shape
-        layer.call = f"{kernel}({ctx.input_of(node)}, {ctx.output_of(node)}, (horq_dims){{{h}, {w}, {c}}});"
+        layer.call = (f"{_int8_variant(kernel, node)}({ctx.input_of(node)}, {ctx.output_of(node)}, "
+                      f"(horq_dims){{{h}, {w}, {c}}});")
     return render
 
 
@@ -211,6 +268,7 @@ _RENDERERS: dict[Op, Callable[[LayerCode, Node, _Context], None]] = {
     Op.MAXPOOL2D: _pool("horq_maxpool2d_hwc"), Op.AVGPOOL2D: _pool("horq_avgpool2d_hwc"),
     Op.AFFINE: _affine, Op.RELU: _standalone_activation, Op.HARDTANH: _standalone_activation,
     Op.TO_CHW: _layout("horq_hwc_to_chw", "dims"), Op.TO_HWC: _layout("horq_chw_to_hwc", None),
+    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize, Op.WIDEN: _widen,
 }
 
 
@@ -225,7 +283,8 @@ def render_layers(graph: Graph, plan: MemoryPlan, weight_layout: str = "plain") 
     ctx = _Context(graph, plan, weight_layout)
     layers = []
     for node in graph.nodes:
-        layer = LayerCode(node.name, node.op.value, node.source, ctx.output_of(node), int(np.prod(node.shape)))
+        layer = LayerCode(node.name, node.op.value, node.source, ctx.output_of(node), int(np.prod(node.shape)),
+                          "HORQ_TRACE_LAYER_I8" if node.dtype == "i8" else "HORQ_TRACE_LAYER")
         _RENDERERS[node.op](layer, node, ctx)
         layers.append(layer)
     return layers

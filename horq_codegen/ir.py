@@ -31,6 +31,10 @@ class Op(str, enum.Enum):
     FLATTEN = "flatten"
     TO_CHW = "to_chw"            # channels-last [h][w][c] to PyTorch's [c][h][w] (a copy)
     TO_HWC = "to_hwc"            # the model input from PyTorch's order to channels-last
+    # Integer mode (horq_codegen.integer): int8 tensors between layers.
+    QUANTIZE = "quantize"        # float to int8: requantize(x / scale)
+    DEQUANTIZE = "dequantize"    # int8 to float: q * scale
+    WIDEN = "widen"              # int8 to the same integers as floats, for the HORQ quantizers
 
 
 #: Parameters kept for verification only, never emitted into C: ``exact_scale`` and ``exact_offset`` are
@@ -79,6 +83,12 @@ class Node:
     params: Mapping[str, np.ndarray] = field(default_factory=dict)
     activation: Activation = NO_ACTIVATION
     source: str = ""                             # where it came from, e.g. "features.3 (HORQConv2d)"
+    dtype: str = "f32"                           # the output's element type: "f32" or "i8"
+    out_scale: float = 1.0                       # i8 only: the real value of one integer step
+
+    @property
+    def element_bytes(self) -> int:
+        return 1 if self.dtype == "i8" else 4
 
     def replace(self, **changes: Any) -> "Node":
         return dataclasses.replace(self, **changes)
@@ -108,6 +118,8 @@ def _format_attrs(node: Node) -> str:
     parts = [f"{k}={v}" for k, v in node.attrs.items()]
     if node.activation.kind != "none":
         parts.append(f"act={node.activation}")
+    if node.dtype == "i8":
+        parts.append(f"int8*{node.out_scale:.4g}")
     return " ".join(parts)
 
 

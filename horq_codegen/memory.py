@@ -1,8 +1,10 @@
 """Static memory plan: every activation and scratch buffer at a fixed arena offset.
 
 Two arenas, because C may not read a ``float`` buffer through a ``uint32_t *``
-(strict aliasing): one of floats for activations and float scratch, one of words
-for packed bit-planes. Buffers whose lifetimes do not overlap share space
+(strict aliasing): one of floats for activations and float scratch, one of words for
+packed bit-planes. int8 activations (integer mode) live in the float arena too: C lets a
+character type (``int8_t``) access any object, so they share its space with the floats
+by liveness. Each tensor is sized by its type, in bytes. Buffers whose lifetimes do not overlap share space
 (greedy first fit, largest first). The model input and output are the caller's.
 """
 from __future__ import annotations
@@ -24,8 +26,9 @@ def _aligned(n: int) -> int:
 
 @dataclass(frozen=True)
 class Buffer:
-    offset: int  # in elements of its arena
-    size: int
+    offset: int  # in elements of its type from the arena's start (bytes for an int8 tensor)
+    size: int    # in elements of its type
+    arena: str = "f32"  # "f32", or "i8" for an int8 tensor in the float arena
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,26 @@ class MemoryPlan:
     @property
     def arena_bytes(self) -> int:
         return 4 * (self.float_arena + self.word_arena)
+
+    def int8_bytes(self) -> int:
+        """The bytes the int8 tensors take, shared or not (a part of the float arena)."""
+        return sum(b.size for b in self.outputs.values() if b is not None and b.arena == "i8")
+
+    def live_bytes(self, graph: Graph) -> list[int]:
+        """Per op: the bytes of every buffer alive while it runs (its inputs, its output, its scratch)."""
+        step = {n.name: i for i, n in enumerate(graph.nodes)}
+        last = _last_use(graph)
+        sizes = []
+        for i, node in enumerate(graph.nodes):
+            total = 0
+            for n in graph.nodes:
+                buf = self.outputs.get(n.name)
+                if buf is not None and step[n.name] <= i <= last[n.name]:
+                    total += buf.size * n.element_bytes
+            for scratch in (self.scratch_floats.get(node.name), self.scratch_words.get(node.name)):
+                total += 4 * scratch.size if scratch else 0
+            sizes.append(total)
+        return sizes
 
 
 def scratch_sizes(node: Node, input_is_scratch: bool = False) -> tuple[int, int]:
@@ -82,27 +105,39 @@ def _first_fit(items: list[tuple[str, int, int, int]]) -> tuple[dict[str, Buffer
     return result, max((o + s for o, s, _, _ in placed), default=0)
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
+def _last_use(graph: Graph) -> dict[str, int]:
     step = {n.name: i for i, n in enumerate(graph.nodes)}
-    if graph.nodes[-1].name != graph.output:
-        raise HorqError("internal: the output must be computed by the last op")
     last_use = {n.name: step[n.name] for n in graph.nodes}
     for n in graph.nodes:
         for i in n.inputs:
             if i != INPUT:
                 last_use[i] = max(last_use[i], step[n.name])
-    float_items, word_items = [], []
+    return last_use
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    step = {n.name: i for i, n in enumerate(graph.nodes)}
+    if graph.nodes[-1].name != graph.output:
+        raise HorqError("internal: the output must be computed by the last op")
+    last_use = _last_use(graph)
+    byte_items, word_items = [], []  # the float arena in bytes; the word arena in words
     # A HORQ conv may overwrite an input that is an arena buffer read by nothing after it.
     input_is_scratch = frozenset(n.name for n in graph.nodes if n.op == Op.HORQ_CONV2D and n.inputs[0] != INPUT
                                  and last_use[n.inputs[0]] == step[n.name])
     for n in graph.nodes:
         if n.name != graph.output:
-            float_items.append((n.name, _aligned(int(np.prod(n.shape))), step[n.name], last_use[n.name]))
+            byte_items.append((n.name, 4 * _aligned(-(-int(np.prod(n.shape)) * n.element_bytes // 4)), step[n.name],
+                               last_use[n.name]))
         floats, words = scratch_sizes(n, n.name in input_is_scratch)
-        float_items.append((n.name + "#scratch", _aligned(floats), step[n.name], step[n.name]))
+        byte_items.append((n.name + "#scratch", 4 * _aligned(floats), step[n.name], step[n.name]))
         word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
-    float_buffers, float_arena = _first_fit(float_items)
+    byte_buffers, arena_bytes = _first_fit(byte_items)
     word_buffers, word_arena = _first_fit(word_items)
-    outputs = {n.name: float_buffers.get(n.name) for n in graph.nodes}
-    scratch_f = {k.removesuffix("#scratch"): v for k, v in float_buffers.items() if k.endswith("#scratch")}
-    return MemoryPlan(float_arena, word_arena, outputs, scratch_f, word_buffers, input_is_scratch)
+    in_floats = lambda b: Buffer(b.offset // 4, b.size // 4)  # every offset is 16-byte aligned
+    outputs: dict[str, Buffer | None] = {}
+    for n in graph.nodes:
+        b = byte_buffers.get(n.name)
+        outputs[n.name] = None if b is None else Buffer(b.offset, int(np.prod(n.shape)), "i8") \
+            if n.dtype == "i8" else in_floats(b)
+    scratch_f = {k.removesuffix("#scratch"): in_floats(v) for k, v in byte_buffers.items() if k.endswith("#scratch")}
+    return MemoryPlan(arena_bytes // 4, word_arena, outputs, scratch_f, word_buffers, input_is_scratch)

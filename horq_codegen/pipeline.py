@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fit, importer, passes, shapes
+from . import data, fit, importer, integer, passes, shapes
 from .emit import ModelInfo, generate
+from .errors import HorqError
+from .integer import ACTIVATIONS, Lowering
 from .importer import ImportedModel
 from .ir import Graph
 from .memory import MemoryPlan, plan_memory
@@ -22,12 +24,29 @@ class Generated:
     plan: MemoryPlan
 
 
-def lower_model(model: ImportedModel) -> Graph:
+def calibration_inputs(model: ImportedModel, lowering: Lowering) -> np.ndarray:
+    """The inputs whose ranges set the int8 scales: the user's, or the train split of the model's dataset."""
+    given = lowering.calibration
+    name = model.file.meta.get("dataset")
+    if given is None and name:
+        given, _ = data.load(name, "train")
+    return integer.calibration_inputs(tuple(model.graph.input_shape), given, lowering.calibration_source,
+                                      lowering.warn)
+
+
+def lower_model(model: ImportedModel, lowering: Lowering = Lowering()) -> Graph:
     """The lowered graph, its shapes checked again (the passes are code too) and its size against every target."""
     graph = passes.lower(model.graph)
     shapes.check_graph(graph)
-    fit.check_any_target(graph, plan_memory(graph))
-    return graph
+    if lowering.activations not in ACTIVATIONS:
+        raise HorqError(f"unknown activations {lowering.activations!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    if lowering.activations == "float":
+        fit.check_any_target(graph, plan_memory(graph))
+        return graph
+    # Sizes do not depend on the scales: a model no target holds is refused before calibration runs it.
+    sized = integer.to_integer(graph, {})
+    fit.check_any_target(sized, plan_memory(sized))
+    return integer.to_integer(graph, integer.calibrate(graph, calibration_inputs(model, lowering)))
 
 
 def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,
@@ -46,6 +65,7 @@ def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir
     return Generated(Path(out_dir), graph, plan)
 
 
-def load_and_lower(path: str | Path, input_shape: tuple[int, ...] | None = None) -> tuple[ImportedModel, Graph]:
+def load_and_lower(path: str | Path, input_shape: tuple[int, ...] | None = None,
+                   lowering: Lowering = Lowering()) -> tuple[ImportedModel, Graph]:
     model = importer.load(path, input_shape)
-    return model, lower_model(model)
+    return model, lower_model(model, lowering)

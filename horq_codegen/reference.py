@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .ir import INPUT, Activation, Graph, Node, Op
+from .integer import requantize
 from .pack import pack_bits, sign_bits, xor_popcount
 
 f32 = np.float32  # the precision the functions below compute in: float32, or float64 inside _precision
@@ -66,11 +67,13 @@ def activate(y: np.ndarray, act: Activation) -> np.ndarray:
 
 
 def transform(acc: np.ndarray, node: Node) -> np.ndarray:
-    """y = act(acc * scale + offset), two roundings as in C (in float64: the unrounded constants)."""
+    """y = act(acc * scale + offset), two roundings as in C (in float64: the unrounded constants);
+    an int8 node then requantizes y (:func:`horq_codegen.integer.requantize`)."""
     exact = f32 is np.float64 and "exact_scale" in node.params
     scale, offset = (node.params["exact_scale"], node.params["exact_offset"]) if exact else \
         (node.params["scale"], node.params["offset"])
-    return activate((acc * scale).astype(f32) + offset, node.activation)
+    y = activate((acc.astype(f32) * scale).astype(f32) + offset, node.activation)
+    return requantize(y) if node.dtype == "i8" else y
 
 
 def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -145,13 +148,20 @@ def binarize_patches(patches: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
 
 
 def _patches(x: np.ndarray, node: Node) -> np.ndarray:
-    """Receptive fields of a [h][w][c] input, zero padded: (out_h * out_w, kh * kw, c)."""
+    """Receptive fields of a [h][w][c] input, zero padded: (out_h * out_w, kh * kw, c), in the
+    working float precision (an int8 input keeps its integers)."""
     (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
     padded = np.pad(x, ((ph, ph), (pw, pw), (0, 0)))
     _, out_h, out_w = node.shape
     windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))  # (., ., c, kh, kw)
     windows = windows[::sh, ::sw][:out_h, :out_w].transpose(0, 1, 3, 4, 2)
-    return windows.reshape(out_h * out_w, kh * kw, -1).astype(f32)
+    return windows.reshape(out_h * out_w, kh * kw, -1).astype(np.int32 if x.dtype == np.int8 else f32)
+
+
+def _int_dot(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Exact int32 sums of int8 products, (P, n) x (O, n) -> (P, O): the int8 kernels' accumulators."""
+    acc = rows.astype(np.int64) @ weights.astype(np.int64).T
+    return acc.astype(np.int32)
 
 
 def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
@@ -164,14 +174,19 @@ def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
 
 
 def _conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
-    patches = _patches(x, node).reshape(-1, 1, node.params["weight"][0].size)
     weights = node.params["weight"].reshape(node.params["weight"].shape[0], -1)
-    acc = sequential_sum(patches * weights[None])            # (P, O)
+    if x.dtype == np.int8:
+        acc = _int_dot(_patches(x, node).reshape(-1, weights.shape[1]), weights)
+    else:
+        patches = _patches(x, node).reshape(-1, 1, node.params["weight"][0].size)
+        acc = sequential_sum(patches * weights[None])            # (P, O)
     _, out_h, out_w = node.shape
     return transform(acc, node).reshape(out_h, out_w, -1)
 
 
 def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    if x.dtype == np.int8:
+        return transform(_int_dot(x[None, :], node.params["weight"])[0], node)
     return transform(sequential_sum(x[None, :] * node.params["weight"]), node)
 
 
@@ -261,16 +276,33 @@ def _horq_linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 
 
 def _maxpool(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    if x.dtype == np.int8:  # -128 is no larger than any value: as good as leaving padding out
+        return _pool_taps(x, node, -128).max(axis=-1)
     return _pool_taps(x, node, -np.inf).max(axis=-1).astype(f32)
 
 
 def _avgpool(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     kh, kw = node.attrs["kernel"]
+    if x.dtype == np.int8:  # an exact integer sum, one float division, requantized to the input's scale
+        sums = _pool_taps(x, node, 0).astype(np.int32).sum(axis=-1, dtype=np.int32)
+        return requantize(sums.astype(np.float32) / np.float32(kh * kw))
     return (sequential_sum(_pool_taps(x, node, 0.0)) / f32(kh * kw)).astype(f32)
 
 
 def _affine(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return transform(x, node)
+
+
+def _quantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return requantize(x.astype(np.float32) * node.params["inv_scale"][0])
+
+
+def _dequantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return (x.astype(np.float32) * node.params["scale"][0]).astype(np.float32)
+
+
+def _widen(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return x.astype(f32)
 
 
 def _relu(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
@@ -293,6 +325,7 @@ _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
     Op.CONV2D: _conv2d, Op.LINEAR: _linear, Op.HORQ_CONV2D: _horq_conv2d, Op.HORQ_LINEAR: _horq_linear,
     Op.MAXPOOL2D: _maxpool, Op.AVGPOOL2D: _avgpool, Op.AFFINE: _affine, Op.RELU: _relu,
     Op.HARDTANH: _hardtanh, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
+    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize, Op.WIDEN: _widen,
 }
 
 
@@ -322,4 +355,5 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
 
 def run(graph: Graph, samples: np.ndarray, precision: type = np.float32) -> np.ndarray:
     """Outputs (flattened, PyTorch order) for a batch of samples."""
-    return np.stack([run_traced(graph, s, precision)[graph.output].reshape(-1) for s in samples])
+    return np.stack([run_traced(graph, s, precision)[graph.output].reshape(-1) for s in samples]).astype(
+        precision, copy=False)

@@ -21,6 +21,9 @@ class LayerRow:
     macs: int
     packed_bytes: int     # what the generated C stores
     float32_bytes: int    # what a float32 build of the same layer stores
+    dtype: str = "f32"    # the output's element type
+    output_bytes: int = 0
+    live_bytes: int = 0   # every buffer alive while the layer runs: inputs, output, scratch
 
 
 def _weight_count(node: Node, in_shape: tuple[int, ...]) -> int:
@@ -32,16 +35,24 @@ def _weight_count(node: Node, in_shape: tuple[int, ...]) -> int:
     return 0
 
 
+def _stored_weight_bytes(node: Node) -> int:
+    if node.op in HORQ_OPS:
+        return int(node.params["weight_bits"].nbytes)
+    return int(node.params["weight"].nbytes) if "weight" in node.params else 0
+
+
 def layer_rows(graph: Graph) -> list[LayerRow]:
     rows = []
-    for node in graph.nodes:
+    live = plan_memory(graph).live_bytes(graph)
+    for node, live_bytes in zip(graph.nodes, live):
         in_shape = graph.shape_of(node.inputs[0])
         weights = _weight_count(node, in_shape)
         macs = weights * (int(np.prod(node.shape[1:])) if node.op in CONV_OPS else 1)
         stored = sum(int(v.nbytes) for v in emitted_params(node).values())
-        as_float = stored - (int(node.params["weight_bits"].nbytes) - 4 * weights if node.op in HORQ_OPS else 0)
+        as_float = stored - _stored_weight_bytes(node) + 4 * weights
         rows.append(LayerRow(node.name, node.op.value, node.source, in_shape, node.shape,
-                             node.attrs.get("order"), node.attrs.get("granularity"), macs, stored, as_float))
+                             node.attrs.get("order"), node.attrs.get("granularity"), macs, stored, as_float,
+                             node.dtype, int(np.prod(node.shape)) * node.element_bytes, live_bytes))
     return rows
 
 
@@ -51,16 +62,20 @@ def _shape(s: tuple[int, ...]) -> str:
 
 def format_table(graph: Graph) -> str:
     rows = layer_rows(graph)
-    header = ("layer", "op", "from", "in", "out", "order", "granularity", "MACs", "bytes", "float32 bytes")
+    header = ("layer", "op", "from", "in", "out", "order", "granularity", "MACs", "bytes", "float32 bytes",
+              "out type", "out bytes", "live bytes")
+    peak = max(range(len(rows)), key=lambda i: rows[i].live_bytes)
     body = [(r.name, r.op, r.source, _shape(r.in_shape), _shape(r.out_shape), str(r.order or "-"),
-             r.granularity or "-", f"{r.macs:,}", f"{r.packed_bytes:,}", f"{r.float32_bytes:,}") for r in rows]
+             r.granularity or "-", f"{r.macs:,}", f"{r.packed_bytes:,}", f"{r.float32_bytes:,}", r.dtype,
+             f"{r.output_bytes:,}", f"{r.live_bytes:,}" + (" <- peak" if i == peak else ""))
+            for i, r in enumerate(rows)]
     total_macs = sum(r.macs for r in rows)
     binary_macs = sum(r.macs for r in rows if r.order)
     packed, as_float = sum(r.packed_bytes for r in rows), sum(r.float32_bytes for r in rows)
     plan = plan_memory(graph)
-    body.append(("total", "", "", "", "", "", "", f"{total_macs:,}", f"{packed:,}", f"{as_float:,}"))
+    body.append(("total", "", "", "", "", "", "", f"{total_macs:,}", f"{packed:,}", f"{as_float:,}", "", "", ""))
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    right = {7, 8, 9}
+    right = {7, 8, 9, 11}
     fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
     lines = [fmt(header), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in body[:-1]] + ["  ".join("-" * w for w in widths), fmt(body[-1])]
@@ -68,5 +83,7 @@ def format_table(graph: Graph) -> str:
     lines.append("")
     lines.append(f"binary MACs (per plane): {binary_macs:,} of {total_macs:,}; "
                  f"parameters {packed:,} bytes against {as_float:,} as float32 ({ratio:.1f}x smaller)")
-    lines.append(f"arena: {plan.arena_bytes:,} bytes ({plan.float_arena:,} floats + {plan.word_arena:,} words)")
+    lines.append(f"arena: {plan.arena_bytes:,} bytes ({plan.float_arena:,} floats + {plan.word_arena:,} words + "
+                 f"int8 tensors taking {plan.int8_bytes():,} bytes before sharing); the peak is at {rows[peak].name} "
+                 "(live bytes: what its inputs, output and scratch take, before sharing by first fit)")
     return "\n".join(lines)

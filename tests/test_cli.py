@@ -124,7 +124,7 @@ def test_foreign_output_folder_is_not_overwritten(small_model, capsys, tmp_path)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
-    assert "--force" in _error([str(small_model), "-o", str(out)], capsys)
+    assert "--force" in _error([str(small_model), "-o", str(out), "--activations", "float"], capsys)
     assert (out / "thesis.tex").read_text() == "precious"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mine")]  # no staging left behind
 

@@ -11,7 +11,7 @@ from horq_codegen.bench import bench
 from horq_codegen.cli import main
 from horq_codegen.errors import HorqError
 from horq_codegen.nn import HORQConv2d, HORQLinear
-from horq_codegen.pipeline import generate_project
+from horq_codegen.pipeline import Lowering, generate_project, lower_model
 from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 from horq_codegen.verify import verify
@@ -22,10 +22,12 @@ CORTEX_M = ["cortex-m7", "cortex-m4", "cortex-m55"]
 
 
 @pytest.mark.parametrize("target", CORTEX_M)
-def test_bundled_model_verifies_in_qemu(target):
-    report = verify(EXAMPLE_MODEL, target, samples=100)
-    assert report.comparison.passed, report.summary()
-    assert report.comparison.argmax_agree == 100 and report.comparison.bit_exact
+@pytest.mark.parametrize("activations", ["int8", "float"])
+def test_bundled_model_verifies_in_qemu(target, activations):
+    report = verify(EXAMPLE_MODEL, target, samples=100, lowering=Lowering(activations))
+    assert report.comparison.passed and report.comparison.bit_exact, report.summary()
+    if activations == "float":
+        assert report.comparison.argmax_agree == 100
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,8 @@ def test_bench_counts_are_identical_run_to_run(small, tmp_path):
     first = bench(small.model.file.path, "cortex-m7")
     second = bench(small.model.file.path, "cortex-m7")
     assert first.to_json() == second.to_json()
-    assert first.horq.total_instructions > 0 and len(first.horq.layers) == len(small.graph.nodes)
+    integer_graph = lower_model(small.model, Lowering(warn=lambda line: None))
+    assert first.horq.total_instructions > 0 and len(first.horq.layers) == len(integer_graph.nodes)
     assert sum(layer.instructions for layer in first.horq.layers) == first.horq.total_instructions
     assert first.horq.parameter_bytes < first.float32.parameter_bytes
     assert 0 < first.horq.flash_bytes and first.horq.arena_bytes <= first.horq.ram_bytes
@@ -131,9 +134,10 @@ def test_unknown_board_lists_known_ones(small, capsys, tmp_path):
 def test_model_too_large_for_the_board_is_refused_with_both_figures(tmp_path, capsys):
     model = nn.Sequential(nn.Flatten(), nn.Linear(1024, 256), nn.ReLU(), nn.Linear(256, 10)).eval()  # ~1 MB of floats
     path = export_model(model, (1, 32, 32), tmp_path / "big.pt2")
-    assert main([str(path), "--target", "cortex-m4", "-o", str(tmp_path / "out")]) == 2
+    # float weights: ~1 MB (int8 ones would fit)
+    assert main([str(path), "--target", "cortex-m4", "--activations", "float", "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "does not fit ST NUCLEO-F446RE" in err and "has 524,288" in err and "needs about 1," in err
     assert not (tmp_path / "out").exists()
     # The bigger board of the same core takes it.
-    assert main([str(path), "--target", "cortex-m7", "-o", str(tmp_path / "out7")]) == 0
+    assert main([str(path), "--target", "cortex-m7", "--activations", "float", "-o", str(tmp_path / "out7")]) == 0

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from horq_codegen.nn import HORQConv2d, HORQLinear
-from horq_codegen.pipeline import generate_project
+from horq_codegen.pipeline import Lowering, generate_project
 from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 from horq_codegen.verify import verify
@@ -45,7 +45,9 @@ def test_every_path_is_bit_exact(corners, tmp_path, target):
 
 
 @pytest.mark.parametrize("target", ["cortex-a72", "cortex-a53"])
-def test_bundled_model_verifies_on_cortex_a(target):
-    report = verify(EXAMPLE_MODEL, target, samples=100)
-    assert report.comparison.passed, report.summary()
-    assert report.comparison.argmax_agree == 100 and report.comparison.bit_exact
+@pytest.mark.parametrize("activations", ["int8", "float"])
+def test_bundled_model_verifies_on_cortex_a(target, activations):
+    report = verify(EXAMPLE_MODEL, target, samples=100, lowering=Lowering(activations))
+    assert report.comparison.passed and report.comparison.bit_exact, report.summary()
+    if activations == "float":
+        assert report.comparison.argmax_agree == 100

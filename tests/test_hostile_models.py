@@ -245,9 +245,11 @@ def _relu_pair(tmp_path: Path, side: int) -> Path:
 
 
 def test_model_no_target_can_hold_is_refused_before_any_file(tmp_path, capfd):
-    """Consistent shapes, but a 6.4 GB activation: more RAM than any board has."""
+    """Consistent shapes, but a 6.4 GB float activation: more RAM than any board has (as int8 it
+    would be 1.6 GB, which the largest Cortex-A board holds)."""
     out = tmp_path / "out"
-    message = refusal(["generate", str(_relu_pair(tmp_path, 40_000)), "-o", str(out)], capfd)
+    message = refusal(["generate", str(_relu_pair(tmp_path, 40_000)), "--activations", "float", "-o", str(out)],
+                      capfd)
     assert "more than any target holds" in message and not out.exists()
 
 

@@ -19,7 +19,7 @@ def model(tiny_model) -> Path:
 
 
 def generate(model: Path, out: Path, *extra: str) -> int:
-    return main([str(model), "-o", str(out), *extra])
+    return main([str(model), "-o", str(out), "--activations", "float", *extra])  # the folder, not the numbers
 
 
 def snapshot(folder: Path) -> dict[str, str]:

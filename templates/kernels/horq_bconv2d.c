@@ -128,7 +128,7 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
     return acc;
 }
 
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output,
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output, int8_t *output_i8,
                       float *scratch_f, uint32_t *scratch_w)
 {
     const horq_window *w = &p->win;
@@ -142,6 +142,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float chunk[HORQ_ROW_CHUNK]; /* integer mode: one chunk's floats before requantization */
     float *magnitudes = NULL;       /* PATCH, order >= 2 */
     float *gathered = NULL;         /* PATCH, order >= 3 */
 
@@ -182,11 +183,16 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);
             }
-            float *out = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
+            const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
             if (p->granularity == HORQ_GRAN_PIXEL) {
                 for (int32_t o = 0; o < w->out.c; ++o) {
                     const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)o * patch_words, planes, betas, oy, ox);
-                    out[o] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
+                    const float y = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
+                    if (output) {
+                        output[at + o] = y;
+                    } else {
+                        output_i8[at + o] = horq_requantize(y);
+                    }
                 }
                 continue;
             }
@@ -195,7 +201,10 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                 horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
                                        p->order, patch_words, mismatches);
                 horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first, &p->act,
-                                   out + first);
+                                   output ? output + at + first : chunk);
+                for (int32_t o = 0; output == NULL && o < rows; ++o) {
+                    output_i8[at + first + o] = horq_requantize(chunk[o]);
+                }
             }
         }
     }

@@ -13,8 +13,8 @@ void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t
     *words = p->order * HORQ_WORDS_FOR(p->in_features);
 }
 
-void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float *scratch_f,
-              uint32_t *scratch_w)
+void horq_bfc(const horq_bfc_params *p, const float *input, float *output, int8_t *output_i8,
+              float *scratch_f, uint32_t *scratch_w)
 {
     const int32_t words = HORQ_WORDS_FOR(p->in_features);
     float *betas = scratch_f;
@@ -24,11 +24,15 @@ void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float
         horq_binarize_group(input, p->in_features, p->order, betas, scratch_w, words, scratch_f + p->order);
     }
     int32_t mismatches[HORQ_FC_ROWS * HORQ_MAX_ORDER];
+    float chunk[HORQ_FC_ROWS]; /* integer mode: one chunk's floats before requantization */
     for (int32_t first = 0; first < p->out_features; first += HORQ_FC_ROWS) {
         const int32_t rows = p->out_features - first < HORQ_FC_ROWS ? p->out_features - first : HORQ_FC_ROWS;
         horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * words, rows, scratch_w, words, p->order, words,
                                mismatches);
         horq_store_outputs(betas, p->order, p->in_features, mismatches, rows, p->scale + first, p->offset + first,
-                           &p->act, output + first);
+                           &p->act, output ? output + first : chunk);
+        for (int32_t o = 0; output == NULL && o < rows; ++o) {
+            output_i8[first + o] = horq_requantize(chunk[o]);
+        }
     }
 }

@@ -64,13 +64,15 @@ typedef struct {
                                      of order 2 keeps its |x| there instead of in scratch */
 } horq_bconv2d_params;
 
-/* Scratch sizes (in floats and in words) that horq_bconv2d_hwc needs. */
+/* Scratch sizes (in floats and in words) that horq_bconv2d_hwc and horq_bfc need. The HORQ
+ * kernels write float outputs to `output`, or, when it is NULL (integer mode), int8 outputs
+ * requantized from the same floats to `output_i8` (scale and offset then in integer steps). */
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words);
 
 /* HORQ convolution: order-K residual binarization of the input by the layer's
  * granularity, then XOR-popcount products with the packed weights.
  * input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output,
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output, int8_t *output_i8,
                       float *scratch_f, uint32_t *scratch_w);
 
 typedef struct {
@@ -87,8 +89,8 @@ typedef struct {
 void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t *words);
 
 /* HORQ fully connected layer. input [in_features], output [out_features]. */
-void horq_bfc(const horq_bfc_params *p, const float *input, float *output, float *scratch_f,
-              uint32_t *scratch_w);
+void horq_bfc(const horq_bfc_params *p, const float *input, float *output, int8_t *output_i8,
+              float *scratch_f, uint32_t *scratch_w);
 
 /* ---- the inner loop -------------------------------------------------------- */
 
@@ -170,5 +172,58 @@ void horq_activation_apply(const float *input, float *output, int32_t count, con
 /* Layout conversion between channels-last [h][w][c] and PyTorch's [c][h][w]. */
 void horq_hwc_to_chw(const float *input, float *output, horq_dims dims);
 void horq_chw_to_hwc(const float *input, float *output, horq_dims dims);
+
+/* ---- integer mode: int8 tensors (horq_int8.c) ----------------------------
+ * An int8 tensor's real values are q * scale (symmetric, one scale per tensor). Layers
+ * compute y = act(acc * scale[o] + offset[o]) in float32 from an exact int32 accumulator,
+ * with the tensor and weight scales folded into scale/offset, then write
+ * horq_requantize(y), or y itself where the output is float (the model's output layer). */
+
+/* A convolution with one input channel and at most this many taps has its weight rows padded
+ * with zeros to this many bytes (the shape-specialised first-layer kernel reads whole rows). */
+#define HORQ_I8_ONE_CHANNEL_ROW 16
+
+typedef struct {
+    horq_window win;
+    const int8_t *weights; /* [out.c][kernel_h][kernel_w][in.c], per output channel scales in `scale`;
+                              rows of HORQ_I8_ONE_CHANNEL_ROW bytes where in.c is 1 and the taps fit */
+    const float *scale;    /* [out.c] */
+    const float *offset;   /* [out.c] */
+    horq_activation act;   /* clamps in the output's integer steps */
+} horq_conv2d_i8_params;
+
+/* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
+ * input [in.h][in.w][in.c]. */
+void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output, int8_t *output_i8);
+
+typedef struct {
+    int32_t in_features, out_features;
+    const int8_t *weights; /* [out_features][in_features] */
+    const float *scale;    /* [out_features] */
+    const float *offset;   /* [out_features] */
+    horq_activation act;
+} horq_fc_i8_params;
+
+/* int8 fully connected layer; exactly one of output and output_i8 is not NULL. */
+void horq_fc_i8(const horq_fc_i8_params *p, const int8_t *input, float *output, int8_t *output_i8);
+
+/* y[i] = requantize(act(x[i] * scale[c] + offset[c])), c = i % channels (an unfolded BatchNorm, a clamp). */
+void horq_affine_i8(const int8_t *input, int8_t *output, int32_t count, int32_t channels, const float *scale,
+                    const float *offset, const horq_activation *act);
+
+/* Pooling on int8 values, which keep their scale: max (padding left out) and average
+ * (padding counts as zeros; the exact sum divided in float32, then requantized). */
+void horq_maxpool2d_i8_hwc(const horq_window *w, const int8_t *input, int8_t *output);
+void horq_avgpool2d_i8_hwc(const horq_window *w, const int8_t *input, int8_t *output);
+
+/* The model's float input to int8: requantize(x * inv_scale); and int8 back to float: q * scale. */
+void horq_quantize_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
+void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float scale);
+
+/* The int8 values as floats of the same integers (what the HORQ quantizers read; exact). */
+void horq_widen_i8(const int8_t *input, float *output, int32_t count);
+
+/* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
+void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
 
 #endif /* HORQ_KERNELS_H */

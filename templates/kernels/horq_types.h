@@ -93,4 +93,19 @@ static inline float horq_activate(float y, const horq_activation *act)
     }
 }
 
+/* Requantization, the one way a value becomes int8 (integer mode; horq_codegen/integer.py
+ * defines the same): y is already in integer steps of the output's scale; it is clamped to
+ * [-128, 127] (NaN to -128) and rounded half to even by adding and subtracting 1.5 * 2^23,
+ * exact in float32 for |y| <= 2^22 and the same on every target (no fused operations, so
+ * the build's -ffp-contract=off keeps both roundings). */
+static inline int8_t horq_round_clamped(float clamped) /* clamped: already within [-128, 127] */
+{
+    return (int8_t)(int32_t)((clamped + 12582912.0f) - 12582912.0f);
+}
+
+static inline int8_t horq_requantize(float y)
+{
+    return horq_round_clamped(y > 127.0f ? 127.0f : (y >= -128.0f ? y : -128.0f));
+}
+
 #endif /* HORQ_TYPES_H */

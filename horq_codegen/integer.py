@@ -1,0 +1,231 @@
+"""Integer mode: int8 tensors between layers, scales from calibration (README, "Integer mode").
+
+A tensor between layers is int8 with one scale per tensor, symmetric (no zero point): the
+real value of ``q`` is ``q * scale``. Symmetric, because zero is then exactly the integer 0, so
+zero padding stays exact, and the HORQ quantizers' sign rule ``sgn(x) = +1 iff x >= 0`` is the
+sign of the integer itself; and no kernel carries zero-point corrections. The price is one bit
+of range on tensors that are never negative (after a ReLU).
+
+**Requantization**, defined here and in ``horq_types.h`` (``horq_requantize``), the only way a
+value becomes int8: a float32 ``y`` already in integer steps of the output's scale is clamped to
+``[-128, 127]`` (NaN to -128) and rounded half to even by adding and subtracting ``1.5 * 2**23``
+(exact in float32 for ``|y| <= 2**22``, and the same on every target with ``-ffp-contract=off``).
+Every layer computes ``y = act(acc * scale[o] + offset[o])`` in float32 from its accumulator
+(an int32 sum of int8 products, or a HORQ layer's float sum of ``beta * dot``), with the tensor
+scales folded into ``scale`` and ``offset`` at generation time, then requantizes ``y``. So one
+float multiply-add per output remains; every sum over inputs is integer (or, in HORQ layers,
+a float sum of integers, exact below ``2**24``).
+
+**Calibration**: each tensor's scale is ``max |x| / 127`` over the calibration inputs, run
+through the float reference of the same lowered graph. Max pooling, average pooling, layout
+copies, a standalone ReLU or Hardtanh keep their input's scale.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import HorqError
+from .ir import ANALYSIS_PARAMS, HORQ_OPS, INPUT, Activation, Graph, Node, Op
+
+ACTIVATIONS = ("int8", "float")  # the first is the default
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """How to lower: ``int8`` tensors between layers (calibrated on ``calibration``, else on the
+    model's dataset, else on seeded random inputs with a warning) or ``float`` ones."""
+    activations: str = ACTIVATIONS[0]
+    calibration: np.ndarray | None = None
+    calibration_source: str = "--calibration"
+    warn: Callable[[str], None] | None = None
+
+
+QMIN, QMAX = -128, 127
+ROUNDING_MAGIC = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds a float32 to an integer, half to even
+CALIBRATION_SAMPLES = 200  # at most this many inputs are run to find the scales,
+CALIBRATION_VALUES = 1 << 24  # and at most this many input values in all (64 MB of float32)
+CALIBRATION_SEED = 0
+
+#: Ops that keep their input's scale: they only select, average or copy int8 values.
+SCALE_PRESERVING = frozenset({Op.MAXPOOL2D, Op.AVGPOOL2D, Op.TO_CHW, Op.RELU, Op.HARDTANH})
+
+
+def requantize(y: np.ndarray) -> np.ndarray:
+    """Float32 values in integer steps to int8: clamp (NaN to -128), round half to even.
+
+    >>> requantize(np.array([0.5, 1.5, -2.5, 126.7, 300.0, -1e9, np.nan], np.float32)).tolist()
+    [0, 2, -2, 127, 127, -128, -128]
+    """
+    y = np.asarray(y, np.float32)
+    with np.errstate(invalid="ignore"):
+        clamped = np.where(y > QMAX, np.float32(QMAX), np.where(y >= QMIN, y, np.float32(QMIN))).astype(np.float32)
+    return ((clamped + ROUNDING_MAGIC) - ROUNDING_MAGIC).astype(np.int8)
+
+
+def tensor_scale(max_abs: float) -> float:
+    """The scale that maps ``max_abs`` to 127 (1 for an all-zero tensor), rounded to float32.
+
+    >>> tensor_scale(127.0), tensor_scale(0.0)
+    (1.0, 1.0)
+    """
+    return float(np.float32(max_abs / QMAX)) if max_abs > 0 and np.isfinite(max_abs) else 1.0
+
+
+def quantize_weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel symmetric int8 weights: (int8 weights, float64 scales).
+
+    >>> q, s = quantize_weights(np.array([[0.5, -1.0], [0.0, 0.0]], np.float32))
+    >>> q.tolist(), s.tolist()
+    ([[64, -127], [0, 0]], [0.007874015748031496, 1.0])
+    """
+    rows = weight.reshape(weight.shape[0], -1).astype(np.float64)
+    peak = np.abs(rows).max(axis=1)
+    scales = np.where(peak > 0, peak / QMAX, 1.0)
+    q = np.clip(np.rint(rows / scales[:, None]), -QMAX, QMAX).astype(np.int8)
+    return q.reshape(weight.shape), scales
+
+
+def calibration_inputs(shape: tuple[int, ...], given: np.ndarray | None, what: str,
+                       warn: Callable[[str], None] | None = None) -> np.ndarray:
+    """The inputs scales are measured on: ``given`` (at most CALIBRATION_SAMPLES of them, and at most
+    CALIBRATION_VALUES values), else seeded random normal inputs, with a warning that the scales then
+    fit no real data."""
+    count = max(1, min(CALIBRATION_SAMPLES, CALIBRATION_VALUES // max(1, int(np.prod(shape)))))
+    if given is not None:
+        if tuple(given.shape) == tuple(shape):
+            given = given[None]  # one sample without its batch axis
+        if tuple(given.shape[1:]) != tuple(shape):
+            raise HorqError(f"{what}: inputs of shape {tuple(given.shape)}, but the model takes "
+                            f"(N, {', '.join(map(str, shape))})")
+        return np.ascontiguousarray(given[:count], np.float32)
+    (warn or (lambda line: print(line, file=sys.stderr)))(
+        "horq-codegen: warning: no calibration data (the model names no dataset; give --calibration FILE.npy): "
+        f"int8 scales come from {count} seeded random normal inputs and may fit your data badly")
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    return rng.standard_normal((count, *shape), dtype=np.float32)
+
+
+def calibrate(graph: Graph, inputs: np.ndarray) -> dict[str, float]:
+    """max |x| of every tensor of a lowered float graph (and of its input) over ``inputs``."""
+    from . import reference  # the reference requantizes with this module's function
+    peaks: dict[str, float] = {}
+    for sample in inputs:
+        for name, values in reference.run_traced(graph, sample).items():
+            finite = np.abs(values[np.isfinite(values)])
+            peak = float(finite.max()) if finite.size else 0.0
+            peaks[name] = max(peaks.get(name, 0.0), peak)
+    return peaks
+
+
+def _in_steps(activation: Activation, scale: float) -> Activation:
+    """An activation's clamps in integer steps of ``scale``."""
+    if activation.kind != "hardtanh":
+        return activation
+    return Activation("hardtanh", float(np.float32(activation.low / scale)), float(np.float32(activation.high / scale)))
+
+
+def _transform_params(node: Node, scale: np.ndarray, offset: np.ndarray) -> dict[str, np.ndarray]:
+    params = {k: v for k, v in node.params.items() if k not in ANALYSIS_PARAMS}
+    params["scale"], params["offset"] = scale.astype(np.float32), offset.astype(np.float32)
+    return params
+
+
+class _Builder:
+    """Walks a lowered float graph in order and writes its integer version."""
+
+    def __init__(self, graph: Graph, peaks: dict[str, float]):
+        self.graph, self.peaks = graph, peaks
+        self.nodes: list[Node] = []
+        self.int8_of: dict[str, str] = {}  # a float tensor's name -> its int8 version
+        self.scale_of: dict[str, float] = {}
+        self.dtype_of: dict[str, str] = {INPUT: "f32"}
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.dtype_of[node.name] = node.dtype
+        if node.dtype == "i8":
+            self.scale_of[node.name] = node.out_scale
+        return node
+
+    def int8_input(self, name: str) -> str:
+        """The int8 tensor that stands for ``name``: itself, or a QUANTIZE of it (made once)."""
+        if self.dtype_of[name] == "i8":
+            return name
+        if name not in self.int8_of:
+            scale = tensor_scale(self.peaks.get(name, 0.0))
+            quantize = Node(f"{name}_q", Op.QUANTIZE, (name,), self.graph.shape_of(name),
+                            params={"inv_scale": np.array([1.0 / scale], np.float32)},
+                            source="int8 input", dtype="i8", out_scale=scale)
+            self.add(quantize)
+            self.int8_of[name] = quantize.name
+        return self.int8_of[name]
+
+    def output_scale(self, node: Node) -> tuple[str, float]:
+        """The node's output type: float for the graph's output (dequantization folded in), else int8."""
+        if node.name == self.graph.output:
+            return "f32", 1.0
+        return "i8", tensor_scale(self.peaks.get(node.name, 0.0))
+
+    def lower(self, node: Node) -> None:
+        if node.op == Op.TO_HWC:  # the caller's float input, reordered: quantized after the copy
+            self.add(node)
+            return
+        source = self.int8_input(node.inputs[0])
+        s_in = self.scale_of[source]
+        if node.op in SCALE_PRESERVING:
+            if node.op in (Op.RELU, Op.HARDTANH):  # a clamp in integer steps: an affine with scale 1
+                activation = Activation("relu") if node.op == Op.RELU else \
+                    _in_steps(Activation("hardtanh", node.attrs["low"], node.attrs["high"]), s_in)
+                channels = node.shape[-1] if len(node.shape) == 1 else node.shape[0]
+                node = node.replace(op=Op.AFFINE, attrs={}, activation=activation,
+                                    params={"scale": np.ones(channels, np.float32),
+                                            "offset": np.zeros(channels, np.float32)})
+            self.add(node.replace(inputs=(source,), dtype="i8", out_scale=s_in))
+            return
+        dtype, s_out = self.output_scale(node)
+        scale = node.params["scale"].astype(np.float64) * s_in / s_out
+        offset = node.params["offset"].astype(np.float64) / s_out
+        activation = _in_steps(node.activation, s_out) if dtype == "i8" else node.activation
+        if node.op in (Op.CONV2D, Op.LINEAR):
+            weights, weight_scales = quantize_weights(node.params["weight"])
+            params = _transform_params(node, scale * weight_scales, offset)
+            params["weight"] = weights
+        elif node.op in HORQ_OPS:
+            widened = self.add(Node(f"{node.name}_in", Op.WIDEN, (source,), self.graph.shape_of(node.inputs[0]),
+                                    source="int8 to the quantizers' floats"))
+            source = widened.name
+            params = _transform_params(node, scale, offset)
+            if node.attrs["granularity"] == "static":  # the betas in integer steps of the input
+                params["betas"] = (node.params["betas"].astype(np.float64) / s_in).astype(np.float32)
+        elif node.op == Op.AFFINE:
+            params = _transform_params(node, scale, offset)
+        else:
+            raise HorqError(f"internal: no integer form for {node.op.value} ({node.source})")
+        self.add(node.replace(inputs=(source,), params=params, activation=activation, dtype=dtype, out_scale=s_out))
+
+    def finish(self) -> Graph:
+        output = self.graph.output
+        last = self.nodes[-1]
+        if last.dtype == "i8":  # an output that is not a layer's transform (a pooling): back to float
+            self.add(Node(f"{output}_dq", Op.DEQUANTIZE, (last.name,), last.shape,
+                          params={"scale": np.array([last.out_scale], np.float32)}, source="float output"))
+            output = self.nodes[-1].name
+        elif last.name != output:
+            raise HorqError("internal: the output must be computed by the last op")
+        return self.graph.replace(nodes=tuple(self.nodes), output=output)
+
+
+def to_integer(graph: Graph, peaks: dict[str, float]) -> Graph:
+    """A lowered float graph with int8 tensors between its layers, at the scales ``peaks`` give."""
+    builder = _Builder(graph, peaks)
+    for node in graph.nodes:
+        builder.lower(node)
+    return builder.finish()
+
+
+def is_integer(graph: Graph) -> bool:
+    return any(n.dtype == "i8" for n in graph.nodes)

@@ -1,0 +1,185 @@
+"""Integer mode (int8 tensors between layers): the generated C equals the integer reference bit
+for bit, layer by layer, on the host (ASan, UBSan) and every ARM target; the bundled example
+agrees with PyTorch; calibration, the CLI's choices and the memory plan."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from horq_codegen import integer, reference
+from horq_codegen.cli import main
+from horq_codegen.ir import Op
+from horq_codegen.memory import plan_memory
+from horq_codegen.nn import HORQConv2d, HORQLinear
+from horq_codegen.pipeline import Lowering, generate_project, lower_model
+from horq_codegen.runners import run_project
+from horq_codegen.targets import load_target
+from horq_codegen.verify import AGREEMENT_THRESHOLD, IntegerComparison, verify
+
+from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, export_model, settle_batchnorm
+
+TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
+SHAPE = (1, 12, 12)
+
+
+def _int8_pipeline(path, calibration: np.ndarray) -> Pipeline:
+    pipeline = Pipeline(path)
+    pipeline.graph = lower_model(pipeline.model, Lowering("int8", calibration))
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def int8_corners(tmp_path_factory):
+    """Every int8 kernel and its instruction-set paths: the one-channel first convolution
+    (3x3 and 4x4 taps, stride 2), 24 channels (a 16-byte vector and a tail of 8; six DSP words)
+    in max pooling, average pooling with padding, a standalone ReLU and Hardtanh (clamps in
+    integer steps), an unfolded BatchNorm, a multi-channel int8 convolution, HORQ layers of every
+    granularity reading int8 inputs, an int8 linear layer in the middle and one at the end."""
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Conv2d(1, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU(), nn.MaxPool2d(2),   # 12 -> 6
+        nn.BatchNorm2d(24), HORQConv2d(24, 20, 3, padding=1, order=2, granularity="patch"),
+        nn.Hardtanh(-0.5, 1.5), nn.AvgPool2d(3, 1, 1), nn.BatchNorm2d(20),
+        HORQConv2d(20, 16, 3, padding=1, order=2, granularity="pixel"), nn.ReLU(),
+        nn.Conv2d(16, 12, 3, padding=1), nn.BatchNorm2d(12),
+        HORQConv2d(12, 12, 3, padding=1, order=2, granularity="tensor"), nn.MaxPool2d(2),  # 6 -> 3
+        nn.Flatten(), nn.Linear(108, 40), nn.BatchNorm1d(40),
+        HORQLinear(40, 24, order=2, granularity="static"), nn.ReLU(), nn.Linear(24, 5))
+    path = export_model(settle_batchnorm(model, SHAPE), SHAPE, tmp_path_factory.mktemp("int8") / "corners.pt2")
+    calibration = np.random.default_rng(3).standard_normal((40, *SHAPE)).astype(np.float32)
+    return _int8_pipeline(path, calibration)
+
+
+@pytest.fixture(scope="module")
+def four_by_four(tmp_path_factory):
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 20, 4, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(20 * 36, 3))
+    path = export_model(settle_batchnorm(model, SHAPE), SHAPE, tmp_path_factory.mktemp("4x4") / "m.pt2")
+    return _int8_pipeline(path, np.random.default_rng(4).standard_normal((20, *SHAPE)).astype(np.float32))
+
+
+def _inputs(seed: int, count: int = 4) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32) * 1.5
+    x[0, 0, 0, :] = 40.0  # beyond the calibrated range: requantization clamps
+    return x
+
+
+def test_the_graph_is_integer_between_layers(int8_corners):
+    graph = int8_corners.graph
+    ops = [n.op for n in graph.nodes]
+    assert ops[0] == Op.QUANTIZE and Op.RELU not in ops and Op.HARDTANH not in ops
+    for node in graph.nodes[1:-1]:
+        assert node.dtype == "i8" or node.op == Op.WIDEN, node.name  # only the quantizers' inputs are float
+    assert graph.nodes[-1].dtype == "f32" and graph.nodes[-1].op == Op.LINEAR  # dequantization folded in
+    convs = [n for n in graph.nodes if n.op in (Op.CONV2D, Op.LINEAR)]
+    assert all(n.params["weight"].dtype == np.int8 for n in convs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_int8_path_is_bit_exact(int8_corners, tmp_path, target):
+    x = _inputs(8)
+    t = load_target(target)
+    generated = generate_project(int8_corners.model, int8_corners.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, len(x), 5, sanitize=target == "host")
+    assert_bit_exact(result.outputs, int8_corners.reference(x))
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])
+def test_one_channel_convolution_of_4x4_taps_with_stride(four_by_four, tmp_path, target):
+    x = _inputs(9)
+    t = load_target(target)
+    generated = generate_project(four_by_four.model, four_by_four.graph, t, tmp_path / "fw", x, check_board=False)
+    assert_bit_exact(run_project(generated.out_dir, t, len(x), 3, sanitize=target == "host").outputs,
+                     four_by_four.reference(x))
+
+
+def test_every_layer_matches_the_reference_on_the_host(int8_corners, tmp_path):
+    """Layer by layer (int8 traces in decimal), under the sanitizers: a difference shows where it starts."""
+    x = _inputs(10, 2)
+    result = int8_corners.c(x, tmp_path, sanitize=True, trace=True)
+    for sample, traces in zip(x, result.traces):
+        expected = reference.run_traced(int8_corners.graph, sample)
+        assert set(traces) == {n.name for n in int8_corners.graph.nodes}
+        for name, values in traces.items():
+            want = expected[name].reshape(-1)
+            assert values.dtype == want.dtype, name
+            assert np.array_equal(values.view(np.uint8 if values.dtype == np.int8 else np.uint32),
+                                  want.view(np.uint8 if want.dtype == np.int8 else np.uint32)), name
+
+
+def test_requantization_rounds_half_to_even_and_clamps():
+    y = np.array([-128.6, -127.5, -0.5, 0.49999997, 2.5, 3.5, 126.5, 127.4, np.inf, -np.inf], np.float32)
+    assert integer.requantize(y).tolist() == [-128, -128, 0, 0, 2, 4, 126, 127, 127, -128]
+
+
+def test_weights_are_per_channel_and_symmetric():
+    w = np.array([1.0, -0.25, 0.004, 0.001], np.float32).reshape(2, 2, 1, 1)
+    q, scales = integer.quantize_weights(w)
+    assert q.reshape(2, -1).tolist() == [[127, -32], [127, 32]]  # -31.75 and 31.75 round away from the .75
+    assert np.allclose(scales, [1 / 127, 0.004 / 127])
+
+
+def test_scales_follow_the_calibration_data(small_model):
+    pipeline = Pipeline(small_model)
+    narrow = np.random.default_rng(0).standard_normal((20, 1, 10, 10)).astype(np.float32) * 0.1
+    wide = narrow * 30
+    scale = lambda g: g.node("input_q").out_scale
+    a = lower_model(pipeline.model, Lowering("int8", narrow))
+    b = lower_model(pipeline.model, Lowering("int8", wide))
+    assert scale(b) == pytest.approx(30 * scale(a), rel=1e-5)
+    assert scale(a) == pytest.approx(np.abs(narrow).max() / 127, rel=1e-6)
+
+
+def test_without_calibration_data_random_inputs_are_used_with_a_warning(small_model):
+    warnings: list[str] = []
+    graph = lower_model(Pipeline(small_model).model, Lowering("int8", warn=warnings.append))
+    assert len(warnings) == 1 and "seeded random" in warnings[0] and "--calibration" in warnings[0]
+    assert integer.is_integer(graph)
+
+
+def test_the_example_fits_every_cortex_m_board_in_integer_mode(tmp_path, capsys):
+    for target, board in [("cortex-m4", None), ("cortex-m4", "nucleo_l476rg"), ("cortex-m7", None),
+                          ("cortex-m55", None)]:
+        out = tmp_path / f"{target}-{board}"
+        args = [str(EXAMPLE_MODEL), "--target", target, "-o", str(out)] + (["--board", board] if board else [])
+        assert main(args) == 0, capsys.readouterr().err
+        assert (out / "src" / "model.c").exists()
+    assert main([str(EXAMPLE_MODEL), "--target", "cortex-m4", "--activations", "float", "-o",
+                 str(tmp_path / "float")]) == 2
+    assert "does not fit ST NUCLEO-F446RE" in capsys.readouterr().err
+
+
+def test_the_plan_sizes_int8_tensors_in_bytes():
+    model_graph = lower_model(Pipeline(EXAMPLE_MODEL).model)
+    float_graph = lower_model(Pipeline(EXAMPLE_MODEL).model, Lowering("float"))
+    int8_plan, float_plan = plan_memory(model_graph), plan_memory(float_graph)
+    conv = model_graph.node("l0_conv2d")
+    assert int8_plan.outputs[conv.name].arena == "i8" and int8_plan.outputs[conv.name].size == 32 * 28 * 28
+    assert int8_plan.arena_bytes < float_plan.arena_bytes / 3
+    assert max(int8_plan.live_bytes(model_graph)) <= int8_plan.arena_bytes
+
+
+def test_inspect_shows_output_bytes_and_the_peak(capsys):
+    assert main(["inspect", str(EXAMPLE_MODEL)]) == 0
+    out = capsys.readouterr().out
+    assert "out bytes" in out and out.count("<- peak") == 1
+    assert "l0_conv2d" in out and "25,088" in out  # 32 x 28 x 28 int8 values
+
+
+def test_calibration_file_is_checked(tmp_path, capsys):
+    bad = tmp_path / "cal.npy"
+    np.save(bad, np.zeros((5, 3, 3), np.float32))
+    assert main(["inspect", str(EXAMPLE_MODEL), "--calibration", str(bad)]) == 2
+    assert "inputs of shape (5, 3, 3)" in capsys.readouterr().err
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).random((8, 1, 28, 28), np.float32))
+    assert main(["inspect", str(EXAMPLE_MODEL), "--calibration", str(good)]) == 0
+    assert main(["inspect", str(EXAMPLE_MODEL), "--activations", "float", "--calibration", str(good)]) == 2
+    assert "no use with --activations float" in capsys.readouterr().err
+
+
+def test_bundled_example_is_clean_under_sanitizers_in_integer_mode():
+    report = verify(EXAMPLE_MODEL, "host", samples=20, sanitize=True)
+    c = report.comparison
+    assert isinstance(c, IntegerComparison) and c.passed and c.bit_exact, report.summary()
+    assert "argmax agree" in report.summary() and "int8 mode" in report.summary()
