@@ -116,8 +116,10 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 
 def _window(node: Node, in_shape: tuple[int, ...]) -> str:
+    """The window over the op's own output grid (before a fused pooling, whose size is in the params)."""
     (kh, kw), (sh, sw), (ph, pw) = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
-    return f"{{{_dims(in_shape)}, {_dims(node.shape)}, {kh}, {kw}, {sh}, {sw}, {ph}, {pw}}}"
+    out_shape = node.attrs.get("conv_out", node.shape)
+    return f"{{{_dims(in_shape)}, {_dims(out_shape)}, {kh}, {kw}, {sh}, {sw}, {ph}, {pw}}}"
 
 
 def _activation(node: Node) -> str:
@@ -154,8 +156,9 @@ def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     in_shape = ctx.graph.shape_of(node.inputs[0])
     kind = "i8" if int8 else "f32"
     outputs = ctx.outputs_of(node) if kind == "i8" else ctx.output_of(node)
+    pool = f",\n    {node.attrs.get('pool', 1)}" if int8 else ""
     layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
-                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}\n}};")
+                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}{pool}\n}};")
     layer.call = f"horq_conv2d_{kind}_hwc(&{layer.name}_params, {ctx.input_of(node)}, {outputs});"
 
 
@@ -193,7 +196,8 @@ def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     common = _horq_common(layer, node, ctx)
     may_overwrite = int(node.name in ctx.plan.input_is_scratch)
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
-                    f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}\n}};")
+                    f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}, "
+                    f"{node.attrs.get('pool', 1)}\n}};")
     sf, sw = ctx.scratch(node)
     layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
 

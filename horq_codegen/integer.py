@@ -219,12 +219,35 @@ class _Builder:
         return self.graph.replace(nodes=tuple(self.nodes), output=output)
 
 
+def fuse_max_pooling(graph: Graph) -> Graph:
+    """A max pooling of window = stride, no padding, right after an int8 convolution (float or HORQ)
+    that nothing else reads, done by the convolution: it keeps each pooled position's running max of
+    its requantized outputs, so the unpooled tensor never exists. (The max of requantized values is
+    the max pooling of the int8 tensor, whatever the sign of the scales: nothing to prove.)"""
+    nodes = list(graph.nodes)
+    for pool in [n for n in graph.nodes if n.op == Op.MAXPOOL2D]:
+        (kh, kw), (sh, sw), (ph, pw) = pool.attrs["kernel"], pool.attrs["stride"], pool.attrs["padding"]
+        source = pool.inputs[0]
+        readers = [n for n in nodes if source in n.inputs]
+        conv = next((n for n in nodes if n.name == source), None)
+        if conv is None or conv.op not in (Op.CONV2D, Op.HORQ_CONV2D) or conv.dtype != "i8" or len(readers) != 1 \
+                or not (kh == kw == sh == sw and ph == pw == 0 and kh > 1) or source == graph.output:
+            continue
+        fused = conv.replace(shape=pool.shape, attrs={**conv.attrs, "pool": kh, "conv_out": conv.shape},
+                             source=f"{conv.source} + {pool.source}")
+        nodes = [fused if n.name == conv.name else n for n in nodes if n.name != pool.name]
+        nodes = [n.replace(inputs=tuple(conv.name if i == pool.name else i for i in n.inputs)) for n in nodes]
+        if graph.output == pool.name:
+            graph = graph.replace(output=conv.name)
+    return graph.replace(nodes=tuple(nodes))
+
+
 def to_integer(graph: Graph, peaks: dict[str, float]) -> Graph:
     """A lowered float graph with int8 tensors between its layers, at the scales ``peaks`` give."""
     builder = _Builder(graph, peaks)
     for node in graph.nodes:
         builder.lower(node)
-    return builder.finish()
+    return fuse_max_pooling(builder.finish())
 
 
 def is_integer(graph: Graph) -> bool:

@@ -350,6 +350,12 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
     x = values[node.inputs[0]]
     if len(node.shape) == 1 and node.op != Op.TO_CHW:
         x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
+    if "pool" in node.attrs:  # a fused max pooling (integer.fuse_max_pooling): the convolution, then the pooling
+        k = node.attrs["pool"]
+        full = _KERNELS[node.op](node.replace(shape=node.attrs["conv_out"]), x, values)
+        c, h, w = node.shape
+        values[node.name] = full[:h * k, :w * k].reshape(h, k, w, k, c).max(axis=(1, 3))
+        return
     values[node.name] = _KERNELS[node.op](node, x, values)
 
 

@@ -47,7 +47,7 @@ def layer_rows(graph: Graph) -> list[LayerRow]:
     for node, live_bytes in zip(graph.nodes, live):
         in_shape = graph.shape_of(node.inputs[0])
         weights = _weight_count(node, in_shape)
-        macs = weights * (int(np.prod(node.shape[1:])) if node.op in CONV_OPS else 1)
+        macs = weights * (int(np.prod(node.attrs.get("conv_out", node.shape)[1:])) if node.op in CONV_OPS else 1)
         stored = sum(int(v.nbytes) for v in emitted_params(node).values())
         as_float = stored - _stored_weight_bytes(node) + 4 * weights
         rows.append(LayerRow(node.name, node.op.value, node.source, in_shape, node.shape,

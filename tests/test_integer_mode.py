@@ -32,7 +32,7 @@ def _int8_pipeline(path, calibration: np.ndarray) -> Pipeline:
 def int8_corners(tmp_path_factory):
     """Every int8 kernel and its instruction-set paths: the one-channel first convolution
     (3x3 and 4x4 taps, stride 2), 24 channels (a 16-byte vector and a tail of 8; six DSP words)
-    in max pooling, average pooling with padding, a standalone ReLU and Hardtanh (clamps in
+    in max pooling (fused into a convolution, and on its own), average pooling with padding, a standalone ReLU and Hardtanh (clamps in
     integer steps), an unfolded BatchNorm, a multi-channel int8 convolution, HORQ layers of every
     granularity reading int8 inputs, an int8 linear layer in the middle and one at the end."""
     torch.manual_seed(5)
@@ -41,6 +41,7 @@ def int8_corners(tmp_path_factory):
         nn.BatchNorm2d(24), HORQConv2d(24, 20, 3, padding=1, order=2, granularity="patch"),
         nn.Hardtanh(-0.5, 1.5), nn.AvgPool2d(3, 1, 1), nn.BatchNorm2d(20),
         HORQConv2d(20, 16, 3, padding=1, order=2, granularity="pixel"), nn.ReLU(),
+        nn.MaxPool2d(3, 1, 1),  # window 3, stride 1: not fused, the int8 max pooling kernel
         nn.Conv2d(16, 12, 3, padding=1), nn.BatchNorm2d(12),
         HORQConv2d(12, 12, 3, padding=1, order=2, granularity="tensor"), nn.MaxPool2d(2),  # 6 -> 3
         nn.Flatten(), nn.Linear(108, 40), nn.BatchNorm1d(40),
@@ -71,6 +72,8 @@ def test_the_graph_is_integer_between_layers(int8_corners):
     for node in graph.nodes[1:-1]:
         assert node.dtype == "i8" or node.op == Op.WIDEN, node.name  # only the quantizers' inputs are float
     assert graph.nodes[-1].dtype == "f32" and graph.nodes[-1].op == Op.LINEAR  # dequantization folded in
+    fused = [n for n in graph.nodes if "pool" in n.attrs]  # the first conv's and the tensor layer's pooling
+    assert [n.op for n in fused] == [Op.CONV2D, Op.HORQ_CONV2D] and ops.count(Op.MAXPOOL2D) == 1
     convs = [n for n in graph.nodes if n.op in (Op.CONV2D, Op.LINEAR)]
     assert all(n.params["weight"].dtype == np.int8 for n in convs)
 
@@ -153,8 +156,10 @@ def test_the_plan_sizes_int8_tensors_in_bytes():
     model_graph = lower_model(Pipeline(EXAMPLE_MODEL).model)
     float_graph = lower_model(Pipeline(EXAMPLE_MODEL).model, Lowering("float"))
     int8_plan, float_plan = plan_memory(model_graph), plan_memory(float_graph)
-    conv = model_graph.node("l0_conv2d")
-    assert int8_plan.outputs[conv.name].arena == "i8" and int8_plan.outputs[conv.name].size == 32 * 28 * 28
+    conv = model_graph.node("l0_conv2d")  # its max pooling fused: the 32x28x28 tensor never exists
+    assert conv.attrs["pool"] == 2 and conv.shape == (32, 14, 14) and conv.attrs["conv_out"] == (32, 28, 28)
+    assert not any(n.op == Op.MAXPOOL2D for n in model_graph.nodes)
+    assert int8_plan.outputs[conv.name].arena == "i8" and int8_plan.outputs[conv.name].size == 32 * 14 * 14
     assert int8_plan.arena_bytes < float_plan.arena_bytes / 3
     assert max(int8_plan.live_bytes(model_graph)) <= int8_plan.arena_bytes
 
@@ -163,7 +168,7 @@ def test_inspect_shows_output_bytes_and_the_peak(capsys):
     assert main(["inspect", str(EXAMPLE_MODEL)]) == 0
     out = capsys.readouterr().out
     assert "out bytes" in out and out.count("<- peak") == 1
-    assert "l0_conv2d" in out and "25,088" in out  # 32 x 28 x 28 int8 values
+    assert "l0_conv2d" in out and "6,272" in out  # 32 x 14 x 14 int8 values, the pooling fused
 
 
 def test_calibration_file_is_checked(tmp_path, capsys):

@@ -143,6 +143,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
     float chunk[HORQ_ROW_CHUNK]; /* integer mode: one chunk's floats before requantization */
+    int8_t chunk_i8[HORQ_ROW_CHUNK];
     float *magnitudes = NULL;       /* PATCH, order >= 2 */
     float *gathered = NULL;         /* PATCH, order >= 3 */
 
@@ -173,6 +174,9 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
 
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
+            if (output == NULL && !horq_pool_keeps(oy, ox, w->out, p->pool)) {
+                continue; /* a fused max pooling leaves this position out */
+            }
             if (p->granularity == HORQ_GRAN_PATCH) {
                 horq_patch_planes(w, scratch_f, scratch_w, magnitudes, oy, ox, p->order, betas, patch, patch_words);
                 if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
@@ -184,26 +188,26 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                 gather_words(w, p->order, planes, pad_words, oy, ox, patch);
             }
             const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
-            if (p->granularity == HORQ_GRAN_PIXEL) {
-                for (int32_t o = 0; o < w->out.c; ++o) {
-                    const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)o * patch_words, planes, betas, oy, ox);
-                    const float y = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
-                    if (output) {
-                        output[at + o] = y;
-                    } else {
-                        output_i8[at + o] = horq_requantize(y);
-                    }
-                }
-                continue;
-            }
             for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
                 const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
-                horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
-                                       p->order, patch_words, mismatches);
-                horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first, &p->act,
-                                   output ? output + at + first : chunk);
-                for (int32_t o = 0; output == NULL && o < rows; ++o) {
-                    output_i8[at + first + o] = horq_requantize(chunk[o]);
+                float *y = output ? output + at + first : chunk;
+                if (p->granularity == HORQ_GRAN_PIXEL) {
+                    for (int32_t o = first; o < first + rows; ++o) {
+                        const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)o * patch_words, planes, betas,
+                                                           oy, ox);
+                        y[o - first] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
+                    }
+                } else {
+                    horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
+                                           p->order, patch_words, mismatches);
+                    horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                       &p->act, y);
+                }
+                if (output == NULL) { /* integer mode: requantized, then stored or pooled */
+                    for (int32_t o = 0; o < rows; ++o) {
+                        chunk_i8[o] = horq_requantize(chunk[o]);
+                    }
+                    horq_store_i8(chunk_i8, rows, first, oy, ox, w->out, p->pool, output_i8);
                 }
             }
         }

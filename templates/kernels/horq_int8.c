@@ -21,6 +21,33 @@
 /* Output channels whose accumulators are made before their transform runs in one loop. */
 #define HORQ_I8_CHUNK 64
 
+#if defined(HORQ_ARM_MVE)
+static inline void store4_i8(int8_t *out, int32x4_t v)
+{
+    vstrbq_s32(out, v); /* the low byte of each lane */
+}
+static inline int32x4_t load4_i8(const int8_t *in)
+{
+    return vldrbq_s32(in); /* four bytes, sign-extended to lanes */
+}
+#elif defined(HORQ_ARM_NEON)
+static inline int32x4_t load4_i8(const int8_t *in)
+{
+    int32_t packed;
+    memcpy(&packed, in, sizeof packed);
+    const int16x8_t halves = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(packed)));
+    return vmovl_s16(vget_low_s16(halves));
+}
+
+static inline void store4_i8(int8_t *out, int32x4_t v)
+{
+    const int16x4_t halves = vmovn_s32(v);
+    const int8x8_t bytes = vmovn_s16(vcombine_s16(halves, halves));
+    const int32_t packed = vget_lane_s32(vreinterpret_s32_s8(bytes), 0);
+    memcpy(out, &packed, sizeof packed);
+}
+#endif
+
 /* The clamps of act merged with requantization's [-128, 127]. Equal to act followed by
  * horq_requantize for every finite y, which is all these kernels make (their accumulators are
  * integers and their constants finite). */
@@ -47,11 +74,59 @@ static void transform_outputs(const int32_t *acc, int32_t count, const float *sc
     }
     float low, high;
     int8_bounds(act, &low, &high);
-    for (int32_t o = 0; o < count; ++o) {
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    /* Four outputs a vector, each lane with the scalar code's operations in its order (the
+     * clamps as max/min: y is finite here); the remainder below. */
+    for (; o + 4 <= count; o += 4) {
+        float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + o)), vld1q_f32(scale + o)),
+                                  vld1q_f32(offset + o));
+        y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
+        y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
+        store4_i8(out_q + o, vcvtq_s32_f32(y)); /* an integer already: the conversion is exact */
+    }
+#endif
+    for (; o < count; ++o) {
         float y = (float)acc[o] * scale[o] + offset[o];
         y = y < low ? low : y;
         y = y > high ? high : y;
         out_q[o] = horq_round_clamped(y);
+    }
+}
+
+static void max_into(int8_t *out, const int8_t *x, int32_t c);
+
+/* The transform of output channels [first, first + count) at (oy, ox), stored (float, or
+ * int8 through horq_store_i8 and its fused pooling). */
+static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int32_t count, int32_t first,
+                        int32_t oy, int32_t ox, float *output, int8_t *output_i8)
+{
+    const horq_dims out = p->win.out;
+    if (output) {
+        transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act,
+                          output + ((ptrdiff_t)oy * out.w + ox) * out.c + first, NULL);
+        return;
+    }
+    int8_t values[HORQ_I8_CHUNK];
+    transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, NULL, values);
+    horq_store_i8(values, count, first, oy, ox, out, p->pool, output_i8);
+}
+
+void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
+                   int32_t pool, int8_t *output)
+{
+    if (pool <= 1) {
+        memcpy(output + ((ptrdiff_t)oy * out.w + ox) * out.c + first, values, (size_t)count);
+        return;
+    }
+    if (!horq_pool_keeps(oy, ox, out, pool)) {
+        return;
+    }
+    int8_t *dst = output + ((ptrdiff_t)(oy / pool) * (out.w / pool) + ox / pool) * out.c + first;
+    if (oy % pool == 0 && ox % pool == 0) { /* the window's first position (rows outer, columns inner) */
+        memcpy(dst, values, (size_t)count);
+    } else {
+        max_into(dst, values, count);
     }
 }
 
@@ -83,7 +158,9 @@ static void conv_one_channel(const horq_conv2d_i8_params *p, const int8_t *input
     const horq_window *w = &p->win;
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
+            if (!horq_pool_keeps(oy, ox, w->out, p->pool)) {
+                continue;
+            }
             int8_t patch[HORQ_I8_ONE_CHANNEL_ROW];
             memset(patch, 0, sizeof patch);
             for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
@@ -138,8 +215,7 @@ static void conv_one_channel(const horq_conv2d_i8_params *p, const int8_t *input
 #endif
                 accs[r] = acc;
             }
-            transform_outputs(accs, rows, p->scale + first, p->offset + first, &p->act,
-                              output ? output + at + first : NULL, output ? NULL : output_i8 + at + first);
+            store_chunk(p, accs, rows, first, oy, ox, output, output_i8);
             }
         }
     }
@@ -156,7 +232,9 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
     const int32_t c = w->in.c;
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
+            if (!horq_pool_keeps(oy, ox, w->out, p->pool)) {
+                continue;
+            }
             /* The taps inside the input (padding is the integer 0 and adds nothing): their
              * pixel and their place in a weight row, listed once for every output channel. */
             ptrdiff_t pixel[HORQ_I8_LISTED_TAPS], place[HORQ_I8_LISTED_TAPS];
@@ -207,8 +285,7 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
                 accs[o % HORQ_I8_CHUNK] = acc;
                 if (o % HORQ_I8_CHUNK == HORQ_I8_CHUNK - 1 || o == w->out.c - 1) {
                     const int32_t first = o - o % HORQ_I8_CHUNK;
-                    transform_outputs(accs, o - first + 1, p->scale + first, p->offset + first, &p->act,
-                                      output ? output + at + first : NULL, output ? NULL : output_i8 + at + first);
+                    store_chunk(p, accs, o - first + 1, first, oy, ox, output, output_i8);
                 }
             }
         }
@@ -236,7 +313,17 @@ void horq_affine_i8(const int8_t *input, int8_t *output, int32_t count, int32_t 
     for (int32_t start = 0; start < count; start += channels) { /* one pixel's channels at a time */
         const int8_t *x = input + start;
         int8_t *out = output + start;
-        for (int32_t c = 0; c < channels; ++c) {
+        int32_t c = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+        for (; c + 4 <= channels; c += 4) {
+            float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(load4_i8(x + c)), vld1q_f32(scale + c)),
+                                      vld1q_f32(offset + c));
+            y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
+            y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
+            store4_i8(out + c, vcvtq_s32_f32(y));
+        }
+#endif
+        for (; c < channels; ++c) {
             float y = (float)x[c] * scale[c] + offset[c];
             y = y < low ? low : y;
             y = y > high ? high : y;
@@ -332,7 +419,13 @@ void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float
 
 void horq_widen_i8(const int8_t *input, float *output, int32_t count)
 {
-    for (int32_t i = 0; i < count; ++i) {
+    int32_t i = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    for (; i + 4 <= count; i += 4) {
+        vst1q_f32(output + i, vcvtq_f32_s32(load4_i8(input + i)));
+    }
+#endif
+    for (; i < count; ++i) {
         output[i] = (float)input[i];
     }
 }

@@ -62,6 +62,7 @@ typedef struct {
     horq_activation act;
     int32_t input_is_scratch;     /* 1: nothing reads the input after this layer, so a PATCH layer
                                      of order 2 keeps its |x| there instead of in scratch */
+    int32_t pool;                 /* integer mode: > 1 fuses a max pooling (see horq_store_i8) */
 } horq_bconv2d_params;
 
 /* Scratch sizes (in floats and in words) that horq_bconv2d_hwc and horq_bfc need. The HORQ
@@ -190,6 +191,7 @@ typedef struct {
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
+    int32_t pool;          /* > 1 fuses a max pooling of the int8 outputs (see horq_store_i8) */
 } horq_conv2d_i8_params;
 
 /* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
@@ -222,6 +224,19 @@ void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float
 
 /* The int8 values as floats of the same integers (what the HORQ quantizers read; exact). */
 void horq_widen_i8(const int8_t *input, float *output, int32_t count);
+
+/* A convolution's int8 outputs at position (oy, ox) of its `out` grid, channels [first, first +
+ * count): stored at [oy][ox], or, with pool > 1 (a fused pool x pool max pooling of stride pool,
+ * no padding, a last partial row or column left out as PyTorch's floor mode does), kept as the
+ * running max at [oy / pool][ox / pool] of the pooled grid, which is all the caller's output
+ * holds: the unpooled tensor never exists. horq_pool_keeps says whether (oy, ox) counts at all
+ * (a kernel skips the positions that do not). */
+void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
+                   int32_t pool, int8_t *output);
+static inline int horq_pool_keeps(int32_t oy, int32_t ox, horq_dims out, int32_t pool)
+{
+    return pool <= 1 || (oy < out.h / pool * pool && ox < out.w / pool * pool);
+}
 
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
