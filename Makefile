@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/horq-codegen
 MODEL := examples/mnist/model.pt2
+STATIC_MODEL := examples/mnist/model_static.pt2
 
 .PHONY: setup demo test test-long bench mutants train clean
 
@@ -24,7 +25,8 @@ test: setup
 test-long: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py
 
-# The benchmark suite (issue figures): Cortex-M7, Cortex-M55, Cortex-A72; writes bench/results.json.
+# The benchmark suite: single layers and both examples (int8 and float activations) on Cortex-M4,
+# Cortex-M7, Cortex-M55 and Cortex-A72; writes bench/results.json.
 bench: setup
 	$(PY) bench/run.py
 
@@ -34,6 +36,7 @@ mutants: setup
 
 train: setup
 	$(PY) examples/mnist/train.py --out $(MODEL)
+	$(PY) examples/mnist/train.py --granularity static --out $(STATIC_MODEL)
 
 clean:
 	rm -rf out .pytest_cache

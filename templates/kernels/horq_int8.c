@@ -61,6 +61,23 @@ static void int8_bounds(const horq_activation *act, float *low, float *high)
     }
 }
 
+/* Requantization with the merged clamps (int8_bounds), one value and four: the vector lanes
+ * do the scalar code's operations in its order (the clamps as max/min: y is finite here). */
+static inline int8_t clamp_and_round(float y, float low, float high)
+{
+    y = y < low ? low : y;
+    return horq_round_clamped(y > high ? high : y);
+}
+
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+static inline void requantize4(float32x4_t y, float low, float high, int8_t *out)
+{
+    y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
+    y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
+    store4_i8(out, vcvtq_s32_f32(y)); /* an integer already: the conversion is exact */
+}
+#endif
+
 /* out[o] = act(acc[o] * scale[o] + offset[o]) for `count` channels, as float into out_f or
  * requantized into out_q (the other NULL). One loop per case, nothing decided per output. */
 static void transform_outputs(const int32_t *acc, int32_t count, const float *scale, const float *offset,
@@ -76,21 +93,15 @@ static void transform_outputs(const int32_t *acc, int32_t count, const float *sc
     int8_bounds(act, &low, &high);
     int32_t o = 0;
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    /* Four outputs a vector, each lane with the scalar code's operations in its order (the
-     * clamps as max/min: y is finite here); the remainder below. */
+    /* four outputs a vector, the remainder below */
     for (; o + 4 <= count; o += 4) {
-        float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + o)), vld1q_f32(scale + o)),
-                                  vld1q_f32(offset + o));
-        y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
-        y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
-        store4_i8(out_q + o, vcvtq_s32_f32(y)); /* an integer already: the conversion is exact */
+        const float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + o)), vld1q_f32(scale + o)),
+                                        vld1q_f32(offset + o));
+        requantize4(y, low, high, out_q + o);
     }
 #endif
     for (; o < count; ++o) {
-        float y = (float)acc[o] * scale[o] + offset[o];
-        y = y < low ? low : y;
-        y = y > high ? high : y;
-        out_q[o] = horq_round_clamped(y);
+        out_q[o] = clamp_and_round((float)acc[o] * scale[o] + offset[o], low, high);
     }
 }
 
@@ -316,18 +327,13 @@ void horq_affine_i8(const int8_t *input, int8_t *output, int32_t count, int32_t 
         int32_t c = 0;
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
         for (; c + 4 <= channels; c += 4) {
-            float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(load4_i8(x + c)), vld1q_f32(scale + c)),
-                                      vld1q_f32(offset + c));
-            y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
-            y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
-            store4_i8(out + c, vcvtq_s32_f32(y));
+            const float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(load4_i8(x + c)), vld1q_f32(scale + c)),
+                                            vld1q_f32(offset + c));
+            requantize4(y, low, high, out + c);
         }
 #endif
         for (; c < channels; ++c) {
-            float y = (float)x[c] * scale[c] + offset[c];
-            y = y < low ? low : y;
-            y = y > high ? high : y;
-            out[c] = horq_round_clamped(y);
+            out[c] = clamp_and_round((float)x[c] * scale[c] + offset[c], low, high);
         }
     }
 }
