@@ -17,7 +17,9 @@ float multiply-add per output remains; every sum over inputs is integer (or, in 
 a float sum of integers, exact below ``2**24``).
 
 **Calibration**: each tensor's scale is ``max |x| / 127`` over the calibration inputs, run
-through the float reference of the same lowered graph. Max pooling, average pooling, layout
+through the float reference of the same lowered graph; a tensor read only by ``static`` HORQ
+layers spans at most ``STATIC_HEADROOM`` times their largest threshold instead (what lies beyond
+gives the same planes). Max pooling, average pooling, layout
 copies, a standalone ReLU or Hardtanh keep their input's scale.
 """
 from __future__ import annotations
@@ -49,6 +51,8 @@ ROUNDING_MAGIC = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds a float
 CALIBRATION_SAMPLES = 200  # at most this many inputs are run to find the scales,
 CALIBRATION_VALUES = 1 << 24  # and at most this many input values in all (64 MB of float32)
 CALIBRATION_SEED = 0
+
+STATIC_HEADROOM = 1.05  # a tensor read only by static quantizers spans 5 % past their largest threshold
 
 #: Ops that keep their input's scale: they only select, average or copy int8 values.
 SCALE_PRESERVING = frozenset({Op.MAXPOOL2D, Op.AVGPOOL2D, Op.TO_CHW, Op.RELU, Op.HARDTANH})
@@ -168,7 +172,16 @@ class _Builder:
         """The node's output type: float for the graph's output (dequantization folded in), else int8."""
         if node.name == self.graph.output:
             return "f32", 1.0
-        return "i8", tensor_scale(self.peaks.get(node.name, 0.0))
+        peak = self.peaks.get(node.name, 0.0)
+        readers = [n for n in self.graph.nodes if node.name in n.inputs]
+        if readers and all(n.op in HORQ_OPS and n.attrs["granularity"] == "static" for n in readers):
+            # Only static quantizers read it, and they see it through their thresholds only (0 and the
+            # sums of all but the last beta): a value beyond the largest threshold gives the same planes
+            # however far it lies, so the range can end a little past it and the steps be finer.
+            threshold = max(float(np.abs(n.params["betas"][:-1]).sum()) for n in readers)
+            if threshold > 0:
+                peak = min(peak, STATIC_HEADROOM * threshold) if peak > 0 else STATIC_HEADROOM * threshold
+        return "i8", tensor_scale(peak)
 
     def lower(self, node: Node) -> None:
         if node.op == Op.TO_HWC:  # the caller's float input, reordered: quantized after the copy

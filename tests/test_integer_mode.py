@@ -18,6 +18,8 @@ from horq_codegen.verify import AGREEMENT_THRESHOLD, IntegerComparison, verify
 
 from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, export_model, settle_batchnorm
 
+STATIC_EXAMPLE = EXAMPLE_MODEL.with_name("model_static.pt2")
+
 TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
 SHAPE = (1, 12, 12)
 
@@ -188,3 +190,20 @@ def test_bundled_example_is_clean_under_sanitizers_in_integer_mode():
     c = report.comparison
     assert isinstance(c, IntegerComparison) and c.passed and c.bit_exact, report.summary()
     assert "argmax agree" in report.summary() and "int8 mode" in report.summary()
+
+
+def test_a_tensor_read_only_by_static_quantizers_ends_past_their_largest_threshold():
+    model = Pipeline(STATIC_EXAMPLE).model
+    graph = lower_model(model)
+    horq = lower_model(model, Lowering("float")).node("l5_horq_conv2d")
+    beta_1 = float(horq.params["betas"][0])  # order 2: the thresholds are 0 and +-beta_1
+    feeding = graph.node("l4_batchnorm")
+    assert feeding.out_scale == pytest.approx(integer.STATIC_HEADROOM * beta_1 / 127, rel=1e-6)
+    widened = graph.node("l5_horq_conv2d").params["betas"][0]
+    assert 127 > widened > 127 / 1.1  # beta_1 in integer steps: just inside the range
+
+
+def test_static_example_agrees_with_pytorch_in_integer_mode():
+    report = verify(STATIC_EXAMPLE, "host", samples=1000)
+    c = report.comparison
+    assert c.passed and c.bit_exact and abs(c.accuracy_c - c.accuracy_torch) <= 0.003, report.summary()
