@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 DEBIAN_PACKAGES=(
-  make gcc libc6-dev python3 python3-venv
+  make gcc g++ libc6-dev python3 python3-venv
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 )

@@ -1,6 +1,8 @@
 """Integer mode (int8 tensors between layers): the generated C equals the integer reference bit
 for bit, layer by layer, on the host (ASan, UBSan) and every ARM target; the bundled example
 agrees with PyTorch; calibration, the CLI's choices and the memory plan."""
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +209,26 @@ def test_static_example_agrees_with_pytorch_in_integer_mode():
     report = verify(STATIC_EXAMPLE, "host", samples=1000)
     c = report.comparison
     assert c.passed and c.bit_exact and abs(c.accuracy_c - c.accuracy_torch) <= 0.003, report.summary()
+
+
+@pytest.mark.parametrize("compiler", ["cc -std=c99", "c++ -x c++ -std=c++11"])
+def test_generated_c_is_warning_free_at_every_level_in_c_and_cpp(int8_corners, tmp_path, compiler):
+    """The whole int8 project (model, harness, every kernel) for the host; the int8 and HORQ kernels
+    also for the Cortex-M DSP and Helium paths (arm-none-eabi-gcc and g++): -Wall -Wextra -Werror."""
+    x = _inputs(11, 1)
+    generated = generate_project(int8_corners.model, int8_corners.graph, load_target("host"), tmp_path / "p", x)
+    project = generated.out_dir
+    sources = sorted([*project.glob("src/*.c"), *project.glob("lib/horq/*.c")])
+    arm = compiler.replace("cc", "arm-none-eabi-gcc", 1) if compiler.startswith("cc") else \
+        compiler.replace("c++", "arm-none-eabi-g++", 1)
+    for level in ["-O0", "-O1", "-O2", "-O3", "-Os"]:
+        for source in sources:
+            subprocess.run([*compiler.split(), level, "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
+                            f"-I{project / 'lib/horq'}", f"-I{project / 'include'}", "-c", str(source),
+                            "-o", str(tmp_path / "o.o")], check=True, capture_output=True)
+        for cpu in (["-mcpu=cortex-m7", "-mfpu=fpv5-d16"], ["-mcpu=cortex-m55"]):
+            for kernel in ("horq_int8.c", "horq_bconv2d.c", "horq_bfc.c"):
+                subprocess.run([*arm.split(), level, *cpu, "-mthumb", "-mfloat-abi=hard", "-Wall", "-Wextra",
+                                "-Werror", "-ffp-contract=off", f"-I{project / 'lib/horq'}", "-c",
+                                str(project / "lib/horq" / kernel), "-o", str(tmp_path / "o.o")],
+                               check=True, capture_output=True)
