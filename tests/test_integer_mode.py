@@ -144,11 +144,11 @@ def test_without_calibration_data_random_inputs_are_used_with_a_warning(small_mo
     assert integer.is_integer(graph)
 
 
-def test_the_example_fits_every_cortex_m_board_in_integer_mode(tmp_path, capsys):
-    for target, board in [("cortex-m4", None), ("cortex-m4", "nucleo_l476rg"), ("cortex-m7", None),
-                          ("cortex-m55", None)]:
-        out = tmp_path / f"{target}-{board}"
-        args = [str(EXAMPLE_MODEL), "--target", target, "-o", str(out)] + (["--board", board] if board else [])
+def test_both_examples_fit_every_cortex_m_board_in_integer_mode(tmp_path, capsys):
+    boards = [("cortex-m4", None), ("cortex-m4", "nucleo_l476rg"), ("cortex-m7", None), ("cortex-m55", None)]
+    for model, target, board in [(EXAMPLE_MODEL, *b) for b in boards] + [(STATIC_EXAMPLE, *b) for b in boards[:2]]:
+        out = tmp_path / f"{model.stem}-{target}-{board}"
+        args = [str(model), "--target", target, "-o", str(out)] + (["--board", board] if board else [])
         assert main(args) == 0, capsys.readouterr().err
         assert (out / "src" / "model.c").exists()
     assert main([str(EXAMPLE_MODEL), "--target", "cortex-m4", "--activations", "float", "-o",
