@@ -93,6 +93,10 @@ class _Context:
         """The float and the int8 output pointer of a kernel that writes either: one is NULL."""
         return f"NULL, {self.output_of(node)}" if node.dtype == "i8" else f"{self.output_of(node)}, NULL"
 
+    def inputs_of(self, node: Node) -> str:
+        """The float and the int8 input pointer of a kernel that reads either: one is NULL."""
+        return f"NULL, {self.input_of(node)}" if self.input_is_int8(node) else f"{self.input_of(node)}, NULL"
+
     def input_is_int8(self, node: Node) -> bool:
         src = node.inputs[0]
         return src != INPUT and self.graph.node(src).dtype == "i8"
@@ -197,17 +201,19 @@ def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     may_overwrite = int(node.name in ctx.plan.input_is_scratch)
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
                     f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}, "
-                    f"{node.attrs.get('pool', 1)}\n}};")
+                    f"{node.attrs.get('pool', 1)}, {int(ctx.input_is_int8(node))}\n}};")
     sf, sw = ctx.scratch(node)
-    layer.call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
+    layer.call = (f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.inputs_of(node)}, {ctx.outputs_of(node)}, "
+                  f"{sf}, {sw});")
 
 
 def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
     common = _horq_common(layer, node, ctx)
     layer.params = (f"static const horq_bfc_params {layer.name}_params = {{\n"
-                    f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common}\n}};")
+                    f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common},\n    "
+                    f"{int(ctx.input_is_int8(node))}\n}};")
     sf, sw = ctx.scratch(node)
-    layer.call = f"horq_bfc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
+    layer.call = f"horq_bfc(&{layer.name}_params, {ctx.inputs_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
 
 
 _INT8_KERNELS = {"horq_maxpool2d_hwc": "horq_maxpool2d_i8_hwc", "horq_avgpool2d_hwc": "horq_avgpool2d_i8_hwc",
@@ -245,10 +251,6 @@ def _dequantize(layer: LayerCode, node: Node, ctx: _Context) -> None:
                   f"{c_float(node.params['scale'][0])});")
 
 
-def _widen(layer: LayerCode, node: Node, ctx: _Context) -> None:
-    layer.call = f"horq_widen_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))});"
-
-
 def _standalone_activation(layer: LayerCode, node: Node, ctx: _Context) -> None:
     if node.op == Op.RELU:
         act = "{HORQ_ACT_RELU, 0.0f, 0.0f}"
@@ -272,7 +274,7 @@ _RENDERERS: dict[Op, Callable[[LayerCode, Node, _Context], None]] = {
     Op.MAXPOOL2D: _pool("horq_maxpool2d_hwc"), Op.AVGPOOL2D: _pool("horq_avgpool2d_hwc"),
     Op.AFFINE: _affine, Op.RELU: _standalone_activation, Op.HARDTANH: _standalone_activation,
     Op.TO_CHW: _layout("horq_hwc_to_chw", "dims"), Op.TO_HWC: _layout("horq_chw_to_hwc", None),
-    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize, Op.WIDEN: _widen,
+    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize,
 }
 
 

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import HorqError
+from .integer_quantizer import UNIT, static_betas_in_units
 from .ir import ANALYSIS_PARAMS, HORQ_OPS, INPUT, Activation, Graph, Node, Op
 
 ACTIVATIONS = ("int8", "float")  # the first is the default
@@ -207,13 +208,10 @@ class _Builder:
             weights, weight_scales = quantize_weights(node.params["weight"])
             params = _transform_params(node, scale * weight_scales, offset)
             params["weight"] = weights
-        elif node.op in HORQ_OPS:
-            widened = self.add(Node(f"{node.name}_in", Op.WIDEN, (source,), self.graph.shape_of(node.inputs[0]),
-                                    source="int8 to the quantizers' floats"))
-            source = widened.name
-            params = _transform_params(node, scale, offset)
-            if node.attrs["granularity"] == "static":  # the betas in integer steps of the input
-                params["betas"] = (node.params["betas"].astype(np.float64) / s_in).astype(np.float32)
+        elif node.op in HORQ_OPS:  # the quantizer reads the int8 input; its betas come in 1/UNIT steps
+            params = _transform_params(node, scale / UNIT, offset)
+            if node.attrs["granularity"] == "static":
+                params["betas"] = static_betas_in_units(node.params["betas"], s_in)
         elif node.op == Op.AFFINE:
             params = _transform_params(node, scale, offset)
         else:

@@ -34,7 +34,6 @@ class Op(str, enum.Enum):
     # Integer mode (horq_codegen.integer): int8 tensors between layers.
     QUANTIZE = "quantize"        # float to int8: requantize(x / scale)
     DEQUANTIZE = "dequantize"    # int8 to float: q * scale
-    WIDEN = "widen"              # int8 to the same integers as floats, for the HORQ quantizers
 
 
 #: Parameters kept for verification only, never emitted into C: ``exact_scale`` and ``exact_offset`` are

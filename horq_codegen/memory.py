@@ -65,15 +65,19 @@ class MemoryPlan:
         return sizes
 
 
-def scratch_sizes(node: Node, input_is_scratch: bool = False) -> tuple[int, int]:
+def scratch_sizes(node: Node, input_is_scratch: bool = False, int8_input: bool = False) -> tuple[int, int]:
     """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python.
-    ``input_is_scratch``: nothing reads the node's input after it (a patch layer of order 2 then
-    keeps every |x| in the input's place)."""
+    ``input_is_scratch``: nothing reads the node's input after it (a float patch layer of order 2
+    then keeps every |x| in the input's place). ``int8_input``: the integer quantizers."""
     if node.op == Op.HORQ_CONV2D:
         c, h, w = node.attrs["in_shape"]
         kh, kw = node.attrs["kernel"]
         order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
+        if granularity == "patch" and int8_input:  # pixel sums and sign words, or one int8 patch
+            if order >= 3:
+                return order + -(-taps * c // 4), order * taps * cw
+            return order, h * w * (1 + cw) + order * taps * cw
         if granularity == "patch":
             magnitudes = h * w * c if order >= 2 and not (order == 2 and input_is_scratch) else 0
             gathered = taps * c if order >= 3 else 0
@@ -83,7 +87,7 @@ def scratch_sizes(node: Node, input_is_scratch: bool = False) -> tuple[int, int]
         return order, (h * w + 1 + taps) * order * cw
     if node.op == Op.HORQ_LINEAR:
         order, n = node.attrs["order"], node.attrs["in_features"]
-        magnitudes = n if node.attrs["granularity"] != "static" and order >= 2 else 0
+        magnitudes = n if node.attrs["granularity"] != "static" and order >= 2 and not int8_input else 0
         return order + magnitudes, order * words_for(n)
     return 0, 0
 
@@ -122,13 +126,14 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     last_use = _last_use(graph)
     byte_items, word_items = [], []  # the float arena in bytes; the word arena in words
     # A HORQ conv may overwrite an input that is an arena buffer read by nothing after it.
+    int8_input = {n.name: n.inputs[0] != INPUT and graph.node(n.inputs[0]).dtype == "i8" for n in graph.nodes}
     input_is_scratch = frozenset(n.name for n in graph.nodes if n.op == Op.HORQ_CONV2D and n.inputs[0] != INPUT
-                                 and last_use[n.inputs[0]] == step[n.name])
+                                 and last_use[n.inputs[0]] == step[n.name] and not int8_input[n.name])
     for n in graph.nodes:
         if n.name != graph.output:
             byte_items.append((n.name, 4 * _aligned(-(-int(np.prod(n.shape)) * n.element_bytes // 4)), step[n.name],
                                last_use[n.name]))
-        floats, words = scratch_sizes(n, n.name in input_is_scratch)
+        floats, words = scratch_sizes(n, n.name in input_is_scratch, int8_input[n.name])
         byte_items.append((n.name + "#scratch", 4 * _aligned(floats), step[n.name], step[n.name]))
         word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
     byte_buffers, arena_bytes = _first_fit(byte_items)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .ir import INPUT, Activation, Graph, Node, Op
 from .integer import requantize
+from .integer_quantizer import binarize_int
 from .pack import pack_bits, sign_bits, xor_popcount
 
 f32 = np.float32  # the precision the functions below compute in: float32, or float64 inside _precision
@@ -193,19 +194,23 @@ def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     order, granularity = node.attrs["order"], node.attrs["granularity"]
     fixed = node.params.get("betas") if granularity == "static" else None
+    if x.dtype == np.int8:  # integer mode: one definition for every granularity
+        rows, patches = binarize_int, binarize_int
+    else:
+        rows, patches = binarize_rows, binarize_patches
     if node.op == Op.HORQ_LINEAR:
         if fixed is not None:
-            return binarize_rows(x.reshape(1, 1, -1), order, 0, fixed)
-        return binarize_patches(x.reshape(1, 1, -1), order)  # one group, quantized as a patch is
+            return rows(x.reshape(1, 1, -1), order, 0, fixed)
+        return patches(x.reshape(1, 1, -1), order)  # one group, quantized as a patch is
     else:
         c, h, w = node.attrs["in_shape"]
         (ph, pw) = node.attrs["padding"]
         if granularity == "patch":
-            return binarize_patches(_patches(x, node), order)
+            return patches(_patches(x, node), order)
         if granularity == "pixel":
-            return binarize_rows(x.reshape(h * w, 1, c), order)
+            return rows(x.reshape(h * w, 1, c), order)
         pad_count = ((h + 2 * ph) * (w + 2 * pw) - h * w) * c
-        return binarize_rows(x.reshape(1, h * w, c), order, pad_count, fixed)
+        return rows(x.reshape(1, h * w, c), order, pad_count, fixed)
 
 
 def _padding_words(c: int, betas: np.ndarray) -> np.ndarray:
@@ -301,10 +306,6 @@ def _dequantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return (x.astype(np.float32) * node.params["scale"][0]).astype(np.float32)
 
 
-def _widen(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
-    return x.astype(f32)
-
-
 def _relu(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return activate(x, Activation("relu"))
 
@@ -325,7 +326,7 @@ _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
     Op.CONV2D: _conv2d, Op.LINEAR: _linear, Op.HORQ_CONV2D: _horq_conv2d, Op.HORQ_LINEAR: _horq_linear,
     Op.MAXPOOL2D: _maxpool, Op.AVGPOOL2D: _avgpool, Op.AFFINE: _affine, Op.RELU: _relu,
     Op.HARDTANH: _hardtanh, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
-    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize, Op.WIDEN: _widen,
+    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize,
 }
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from horq_codegen import integer, reference
 from horq_codegen.cli import main
+from horq_codegen.integer_quantizer import UNIT
 from horq_codegen.ir import Op
 from horq_codegen.memory import plan_memory
 from horq_codegen.nn import HORQConv2d, HORQLinear
@@ -74,7 +75,7 @@ def test_the_graph_is_integer_between_layers(int8_corners):
     ops = [n.op for n in graph.nodes]
     assert ops[0] == Op.QUANTIZE and Op.RELU not in ops and Op.HARDTANH not in ops
     for node in graph.nodes[1:-1]:
-        assert node.dtype == "i8" or node.op == Op.WIDEN, node.name  # only the quantizers' inputs are float
+        assert node.dtype == "i8", node.name  # even the HORQ quantizers read int8
     assert graph.nodes[-1].dtype == "f32" and graph.nodes[-1].op == Op.LINEAR  # dequantization folded in
     fused = [n for n in graph.nodes if "pool" in n.attrs]  # the first conv's and the tensor layer's pooling
     assert [n.op for n in fused] == [Op.CONV2D, Op.HORQ_CONV2D] and ops.count(Op.MAXPOOL2D) == 1
@@ -201,8 +202,8 @@ def test_a_tensor_read_only_by_static_quantizers_ends_past_their_largest_thresho
     beta_1 = float(horq.params["betas"][0])  # order 2: the thresholds are 0 and +-beta_1
     feeding = graph.node("l4_batchnorm")
     assert feeding.out_scale == pytest.approx(integer.STATIC_HEADROOM * beta_1 / 127, rel=1e-6)
-    widened = graph.node("l5_horq_conv2d").params["betas"][0]
-    assert 127 > widened > 127 / 1.1  # beta_1 in integer steps: just inside the range
+    in_units = graph.node("l5_horq_conv2d").params["betas"][0] / UNIT
+    assert 127 > in_units > 127 / 1.1  # beta_1 in integer steps: just inside the range
 
 
 def test_static_example_agrees_with_pytorch_in_integer_mode():

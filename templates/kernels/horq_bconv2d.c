@@ -20,6 +20,13 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
+    if (p->int8_input && p->granularity == HORQ_GRAN_PATCH) {
+        /* order <= 2: per-pixel |q| sums and sign words, the patch's planes; order >= 3: one
+           gathered int8 patch and its planes */
+        *floats = p->order + (p->order >= 3 ? (taps * w->in.c + 3) / 4 : 0);
+        *words = (p->order >= 3 ? 0 : pixels + pixels * cw) + p->order * taps * cw;
+        return;
+    }
     switch (p->granularity) {
     case HORQ_GRAN_PATCH: /* per-pixel |x| sums and sign words, the patch's planes; order >= 2: every |x|
                              (in the input itself when it may be overwritten); order >= 3: one gathered patch */
@@ -51,6 +58,23 @@ static void gather_patch(const horq_window *w, const float *input, int32_t oy, i
                 memcpy(dst, input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c, (size_t)w->in.c * sizeof *dst);
             } else {
                 memset(dst, 0, (size_t)w->in.c * sizeof *dst); /* all-zero bits are +0.0f */
+            }
+        }
+    }
+}
+
+/* The same for an int8 input. */
+static void gather_patch_i8(const horq_window *w, const int8_t *input, int32_t oy, int32_t ox, int8_t *patch)
+{
+    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
+        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+            int8_t *dst = patch + (ptrdiff_t)(ky * w->kernel_w + kx) * w->in.c;
+            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
+                memcpy(dst, input + ((ptrdiff_t)iy * w->in.w + ix) * w->in.c, (size_t)w->in.c);
+            } else {
+                memset(dst, 0, (size_t)w->in.c);
             }
         }
     }
@@ -128,8 +152,48 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
     return acc;
 }
 
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output, int8_t *output_i8,
-                      float *scratch_f, uint32_t *scratch_w)
+/* Planes (and betas) of an int8 input, before the output loop: PIXEL, TENSOR, STATIC all of
+ * them; PATCH of order <= 2 the pixels' sums and sign words (the patches' planes come from them
+ * at each position, in quantize_patch_i8). */
+static void quantize_input_i8(const horq_bconv2d_params *p, const int8_t *input, float *betas, uint32_t *scratch_w)
+{
+    const horq_window *w = &p->win;
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), pixels = w->in.h * w->in.w;
+    if (p->granularity == HORQ_GRAN_PIXEL) {
+        for (int32_t pix = 0; pix < pixels; ++pix) {
+            horq_binarize_rows_i8(input + (ptrdiff_t)pix * w->in.c, 1, w->in.c, 0, p->order, NULL,
+                                  betas + (ptrdiff_t)pix * p->order, scratch_w + (ptrdiff_t)pix * p->order * cw, cw);
+        }
+    } else if (p->granularity == HORQ_GRAN_PATCH) {
+        if (p->order <= 2) {
+            horq_pixel_stats_i8(input, pixels, w->in.c, scratch_w, scratch_w + pixels);
+        }
+    } else {
+        const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
+        const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
+        horq_binarize_rows_i8(input, pixels, w->in.c, (padded - pixels) * w->in.c, p->order, fixed, betas, scratch_w,
+                              pixels * cw);
+        horq_padding_words(w->in.c, p->order, betas, scratch_w + (ptrdiff_t)pixels * p->order * cw);
+    }
+}
+
+static void quantize_patch_i8(const horq_bconv2d_params *p, const int8_t *input, int32_t oy, int32_t ox,
+                              float *scratch_f, uint32_t *scratch_w, uint32_t *patch)
+{
+    const horq_window *w = &p->win;
+    const int32_t taps = w->kernel_h * w->kernel_w, pixels = w->in.h * w->in.w;
+    const int32_t patch_words = taps * HORQ_WORDS_FOR(w->in.c);
+    if (p->order <= 2) {
+        horq_patch_planes_i8(w, input, scratch_w, scratch_w + pixels, oy, ox, p->order, scratch_f, patch, patch_words);
+    } else { /* the patch gathered, then every plane by the residual chain */
+        int8_t *gathered = (int8_t *)(scratch_f + p->order);
+        gather_patch_i8(w, input, oy, ox, gathered);
+        horq_binarize_rows_i8(gathered, taps, w->in.c, 0, p->order, NULL, scratch_f, patch, patch_words);
+    }
+}
+
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8, float *output,
+                      int8_t *output_i8, float *scratch_f, uint32_t *scratch_w)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
@@ -142,12 +206,17 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
-    float chunk[HORQ_ROW_CHUNK]; /* integer mode: one chunk's floats before requantization */
+    float chunk[HORQ_ROW_CHUNK]; /* integer mode, PIXEL: one chunk's floats before requantization */
     int8_t chunk_i8[HORQ_ROW_CHUNK];
     float *magnitudes = NULL;       /* PATCH, order >= 2 */
     float *gathered = NULL;         /* PATCH, order >= 3 */
 
-    if (p->granularity == HORQ_GRAN_PIXEL) {
+    if (input_i8 != NULL) {
+        quantize_input_i8(p, input_i8, betas, scratch_w);
+        if (p->granularity == HORQ_GRAN_PATCH) { /* scratch_w: [sums][sign words][patch planes] */
+            patch = scratch_w + (p->order <= 2 ? (ptrdiff_t)pixels * (1 + cw) : 0);
+        }
+    } else if (p->granularity == HORQ_GRAN_PIXEL) {
         for (int32_t pix = 0; pix < pixels; ++pix) {
             horq_binarize_rows(input + (ptrdiff_t)pix * w->in.c, 1, w->in.c, 0, p->order, NULL,
                                betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
@@ -177,7 +246,9 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
             if (output == NULL && !horq_pool_keeps(oy, ox, w->out, p->pool)) {
                 continue; /* a fused max pooling leaves this position out */
             }
-            if (p->granularity == HORQ_GRAN_PATCH) {
+            if (p->granularity == HORQ_GRAN_PATCH && input_i8 != NULL) {
+                quantize_patch_i8(p, input_i8, oy, ox, scratch_f, scratch_w, patch);
+            } else if (p->granularity == HORQ_GRAN_PATCH) {
                 horq_patch_planes(w, scratch_f, scratch_w, magnitudes, oy, ox, p->order, betas, patch, patch_words);
                 if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
                     gather_patch(w, input, oy, ox, gathered);
@@ -200,11 +271,16 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *o
                 } else {
                     horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
                                            p->order, patch_words, mismatches);
-                    horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first,
-                                       &p->act, y);
+                    if (output == NULL) {
+                        horq_store_outputs_i8(betas, p->order, n, mismatches, rows, p->scale + first,
+                                              p->offset + first, &p->act, chunk_i8);
+                    } else {
+                        horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                           &p->act, y);
+                    }
                 }
-                if (output == NULL) { /* integer mode: requantized, then stored or pooled */
-                    for (int32_t o = 0; o < rows; ++o) {
+                if (output == NULL) { /* integer mode: requantized (PIXEL here), then stored or pooled */
+                    for (int32_t o = 0; p->granularity == HORQ_GRAN_PIXEL && o < rows; ++o) {
                         chunk_i8[o] = horq_requantize(chunk[o]);
                     }
                     horq_store_i8(chunk_i8, rows, first, oy, ox, w->out, p->pool, output_i8);

@@ -105,6 +105,41 @@ static void transform_outputs(const int32_t *acc, int32_t count, const float *sc
     }
 }
 
+void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                           const float *scale, const float *offset, const horq_activation *act, int8_t *out)
+{
+    /* The accumulators are sums of finite betas times integers, so y is finite and the
+     * merged clamps (int8_bounds) are exact. The sum order is horq_store_outputs'. */
+    float low, high;
+    int8_bounds(act, &low, &high);
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    if (order <= 2) { /* four outputs a vector, each lane with the scalar code's operations */
+        const int32x4_t nv = vdupq_n_s32(n);
+        const float b0 = betas[0], b1 = order == 2 ? betas[1] : 0.0f;
+        for (; o + 4 <= count; o += 4) {
+            float32x4_t acc;
+            if (order == 1) {
+                acc = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(vld1q_s32(mismatches + o), 1))), b0);
+            } else {
+                const int32x4x2_t d = vld2q_s32(mismatches + 2 * o);
+                acc = vaddq_f32(vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b0),
+                                vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b1));
+            }
+            requantize4(vaddq_f32(vmulq_f32(acc, vld1q_f32(scale + o)), vld1q_f32(offset + o)), low, high, out + o);
+        }
+    }
+#endif
+    for (; o < count; ++o) {
+        const int32_t *m = mismatches + (ptrdiff_t)o * order;
+        float acc = betas[0] * (float)(n - 2 * m[0]);
+        for (int32_t k = 1; k < order; ++k) {
+            acc += betas[k] * (float)(n - 2 * m[k]);
+        }
+        out[o] = clamp_and_round(acc * scale[o] + offset[o], low, high);
+    }
+}
+
 static void max_into(int8_t *out, const int8_t *x, int32_t c);
 
 /* The transform of output channels [first, first + count) at (oy, ox), stored (float, or
@@ -420,19 +455,6 @@ void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float
 {
     for (int32_t i = 0; i < count; ++i) {
         output[i] = (float)input[i] * scale;
-    }
-}
-
-void horq_widen_i8(const int8_t *input, float *output, int32_t count)
-{
-    int32_t i = 0;
-#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    for (; i + 4 <= count; i += 4) {
-        vst1q_f32(output + i, vcvtq_f32_s32(load4_i8(input + i)));
-    }
-#endif
-    for (; i < count; ++i) {
-        output[i] = (float)input[i];
     }
 }
 

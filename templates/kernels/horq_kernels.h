@@ -63,6 +63,7 @@ typedef struct {
     int32_t input_is_scratch;     /* 1: nothing reads the input after this layer, so a PATCH layer
                                      of order 2 keeps its |x| there instead of in scratch */
     int32_t pool;                 /* integer mode: > 1 fuses a max pooling (see horq_store_i8) */
+    int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
 } horq_bconv2d_params;
 
 /* Scratch sizes (in floats and in words) that horq_bconv2d_hwc and horq_bfc need. The HORQ
@@ -73,8 +74,8 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
 /* HORQ convolution: order-K residual binarization of the input by the layer's
  * granularity, then XOR-popcount products with the packed weights.
  * input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, float *output, int8_t *output_i8,
-                      float *scratch_f, uint32_t *scratch_w);
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8, float *output,
+                      int8_t *output_i8, float *scratch_f, uint32_t *scratch_w);
 
 typedef struct {
     int32_t in_features, out_features;
@@ -85,13 +86,14 @@ typedef struct {
     const float *offset;          /* [out_features] */
     const float *static_betas;    /* [order], HORQ_GRAN_STATIC only */
     horq_activation act;
+    int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
 } horq_bfc_params;
 
 void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t *words);
 
 /* HORQ fully connected layer. input [in_features], output [out_features]. */
-void horq_bfc(const horq_bfc_params *p, const float *input, float *output, int8_t *output_i8,
-              float *scratch_f, uint32_t *scratch_w);
+void horq_bfc(const horq_bfc_params *p, const float *input, const int8_t *input_i8, float *output,
+              int8_t *output_i8, float *scratch_f, uint32_t *scratch_w);
 
 /* ---- the inner loop -------------------------------------------------------- */
 
@@ -145,6 +147,21 @@ void horq_apply_plane(float *values, int32_t rows, int32_t cols, const uint32_t 
 void horq_binarize_next_planes(float *residual, int32_t rows, int32_t cols, int32_t first, int32_t order,
                                float *betas, uint32_t *planes, int32_t plane_stride);
 
+/* The same quantizers on int8 inputs, in integers (README, "Integer quantizers"): a value q is
+ * the residual q * 2^HORQ_RESIDUAL_BITS, beta_k the mean |R_{k-1}| rounded half up to an integer,
+ * written to betas[] as a float of that integer; fixed_betas hold such integers too. Every sum
+ * and comparison is exact, so no summation order matters. horq_binarize_rows_i8 is
+ * horq_binarize_rows on int8 values; horq_pixel_stats_i8 gives each row's sum of |q| (as words)
+ * and plane-1 words; horq_patch_planes_i8 planes 1 and 2 (order <= 2) of the patch at (oy, ox)
+ * from them and the input. */
+#define HORQ_RESIDUAL_BITS 8
+void horq_binarize_rows_i8(const int8_t *values, int32_t rows, int32_t cols, int32_t pad_count, int32_t order,
+                           const float *fixed_betas, float *betas, uint32_t *planes, int32_t plane_stride);
+void horq_pixel_stats_i8(const int8_t *values, int32_t rows, int32_t cols, uint32_t *sums, uint32_t *sign_words);
+void horq_patch_planes_i8(const horq_window *w, const int8_t *input, const uint32_t *pixel_sums,
+                          const uint32_t *sign_words, int32_t oy, int32_t ox, int32_t order, float *betas,
+                          uint32_t *planes, int32_t plane_stride);
+
 /* The sign word that a zero (a padding value) gets in each plane, for a row of
  * `cols` values: all real bits set where that plane's residual of 0 is negative. */
 void horq_padding_words(int32_t cols, int32_t order, const float *betas, uint32_t *words_per_plane);
@@ -166,6 +183,10 @@ void horq_affine(const float *input, float *output, int32_t count, int32_t chann
  * with the sum in k order. */
 void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                         const float *scale, const float *offset, const horq_activation *act, float *out);
+
+/* The same transform requantized to int8 (integer mode): horq_requantize of out[o] above. */
+void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                           const float *scale, const float *offset, const horq_activation *act, int8_t *out);
 
 /* y[i] = act(x[i]). */
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act);
@@ -221,9 +242,6 @@ void horq_avgpool2d_i8_hwc(const horq_window *w, const int8_t *input, int8_t *ou
 /* The model's float input to int8: requantize(x * inv_scale); and int8 back to float: q * scale. */
 void horq_quantize_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
 void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float scale);
-
-/* The int8 values as floats of the same integers (what the HORQ quantizers read; exact). */
-void horq_widen_i8(const int8_t *input, float *output, int32_t count);
 
 /* A convolution's int8 outputs at position (oy, ox) of its `out` grid, channels [first, first +
  * count): stored at [oy][ox], or, with pool > 1 (a fused pool x pool max pooling of stride pool,
