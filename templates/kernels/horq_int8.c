@@ -130,6 +130,13 @@ void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const i
         }
     }
 #endif
+    if (order == 2) { /* the betas in registers, no loop per output */
+        const float b0 = betas[0], b1 = betas[1];
+        for (; o < count; ++o) {
+            const float acc = b0 * (float)(n - 2 * mismatches[2 * o]) + b1 * (float)(n - 2 * mismatches[2 * o + 1]);
+            out[o] = clamp_and_round(acc * scale[o] + offset[o], low, high);
+        }
+    }
     for (; o < count; ++o) {
         const int32_t *m = mismatches + (ptrdiff_t)o * order;
         float acc = betas[0] * (float)(n - 2 * m[0]);

@@ -245,6 +245,38 @@ static uint32_t plane2_word(const int8_t *x, int32_t n, uint32_t t_ceil, uint32_
     return bits;
 }
 
+/* A run of whole words. Where beta_1 is not a whole number of steps (t_ceil = t_floor + 1, all
+ * but one patch in 256), "below t_ceil" is "at most t_floor", one USUB8, and plane 2 is that
+ * test for q >= 0 and its negation for q < 0: below XOR the sign. */
+#define HORQ_PLANE2_RUN 1
+static void plane2_run(const int8_t *x, int32_t words, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
+                       uint32_t *below_count, uint32_t *dst)
+{
+    uint32_t s = *below_sum, count = *below_count;
+    if (t_ceil == t_floor) {
+        for (int32_t i = 0; i < words; ++i) {
+            dst[i] = plane2_word(x + i * HORQ_WORD_BITS, HORQ_WORD_BITS, t_ceil, t_floor, &s, &count);
+        }
+    } else {
+        const uint32_t floor4 = t_floor * 0x01010101u;
+        for (int32_t i = 0; i < words; ++i, x += HORQ_WORD_BITS) {
+            uint32_t bits = 0;
+            for (int32_t j = 0; j < HORQ_WORD_BITS / 4; ++j) {
+                const uint32_t w = load_word(x + 4 * j);
+                const uint32_t a = byte_magnitudes(w);
+                (void)__usub8((int32_t)floor4, (int32_t)a); /* GE[i] where |q[i]| <= t_floor */
+                const uint32_t below = (uint32_t)__sel(0x01010101, 0);
+                s = __usada8((uint32_t)__sel((int32_t)a, 0), 0u, s);
+                count = __usada8(below, 0u, count);
+                bits |= byte_bits(below ^ ((w >> 7) & 0x01010101u)) << (4 * j);
+            }
+            dst[i] = bits;
+        }
+    }
+    *below_sum = s;
+    *below_count = count;
+}
+
 #else
 #define stats_word stats_word_portable
 #define plane2_word plane2_word_portable
