@@ -38,6 +38,8 @@ def parse_outputs(text: str, expected_samples: int, output_size: int) -> Harness
         try:
             if parts[0] == "t":
                 current[parts[1]] = _hex_floats(parts[2:])
+            elif parts[0] == "tw":  # a layer's bit-planes, as words
+                current[parts[1]] = _hex_floats(parts[2:]).view(np.uint32)
             elif parts[0] == "ti":  # an int8 layer's values, in decimal
                 values = np.array([int(v) for v in parts[2:]], np.int64)
                 if values.size and (values.min() < -128 or values.max() > 127):

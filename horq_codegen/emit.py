@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .errors import HorqError
-from .ir import INPUT, Graph, Node, Op
+from .ir import INPUT, Activation, Graph, Node, Op
 from .memory import MemoryPlan, plan_memory
 from .pack import prefix_xor_triples, words_for
 from .resources import templates_dir
@@ -67,7 +67,7 @@ class LayerCode:
     source: str
     output: str
     output_count: int
-    trace_macro: str = "HORQ_TRACE_LAYER"  # HORQ_TRACE_LAYER_I8 for an int8 output
+    trace_macro: str = "HORQ_TRACE_LAYER"  # _I8 for an int8 output, _WORDS for bit-planes
     arrays: list[CArray] = field(default_factory=list)
     params: str = ""      # a static const struct definition, if the kernel takes one
     call: str = ""
@@ -87,19 +87,33 @@ class _Context:
             return "output"
         if buf.arena == "i8":
             return f"(int8_t *)&horq_float_arena[HORQ_ARENA_GUARD] + {buf.offset}"
+        if buf.arena == "words":
+            return f"&horq_word_arena[HORQ_ARENA_GUARD + {buf.offset}]"
         return f"&horq_float_arena[HORQ_ARENA_GUARD + {buf.offset}]"
 
     def outputs_of(self, node: Node) -> str:
         """The float and the int8 output pointer of a kernel that writes either: one is NULL."""
         return f"NULL, {self.output_of(node)}" if node.dtype == "i8" else f"{self.output_of(node)}, NULL"
 
+    def i8_output_of(self, node: Node) -> str:
+        """A ``horq_i8_output`` initializer: int8 values, or bit-planes, and the pooled row's scratch
+        of a kernel without scratch of its own (the int8 convolution)."""
+        if node.dtype == "i8":
+            return f"{{{self.output_of(node)}, NULL, NULL}}"
+        pool_row = self.scratch(node)[0] if node.op == Op.CONV2D and node.name in self.plan.scratch_floats else "NULL"
+        pool_row = "NULL" if pool_row == "NULL" else f"(int8_t *){pool_row}"
+        return f"{{NULL, {self.output_of(node)}, {pool_row}}}"
+
     def inputs_of(self, node: Node) -> str:
-        """The float and the int8 input pointer of a kernel that reads either: one is NULL."""
-        return f"NULL, {self.input_of(node)}" if self.input_is_int8(node) else f"{self.input_of(node)}, NULL"
+        """The float, int8 and bit-plane input pointers of a HORQ kernel: all NULL but one."""
+        src = node.inputs[0]
+        dtype = "f32" if src == INPUT else self.graph.node(src).dtype
+        pointers = {d: self.input_of(node) if d == dtype else "NULL" for d in ("f32", "i8", "bits")}
+        return ", ".join(pointers.values())
 
     def input_is_int8(self, node: Node) -> bool:
         src = node.inputs[0]
-        return src != INPUT and self.graph.node(src).dtype == "i8"
+        return src != INPUT and self.graph.node(src).dtype != "f32"
 
     def scratch(self, node: Node) -> tuple[str, str]:
         f, w = self.plan.scratch_floats.get(node.name), self.plan.scratch_words.get(node.name)
@@ -127,7 +141,10 @@ def _window(node: Node, in_shape: tuple[int, ...]) -> str:
 
 
 def _activation(node: Node) -> str:
-    act = node.activation
+    return _activation_of(node.activation)
+
+
+def _activation_of(act: Activation) -> str:
     kind = {"none": "HORQ_ACT_NONE", "relu": "HORQ_ACT_RELU", "hardtanh": "HORQ_ACT_HARDTANH"}[act.kind]
     return f"{{{kind}, {c_float(act.low)}, {c_float(act.high)}}}"
 
@@ -153,17 +170,41 @@ def _int8_conv_weights(node: Node) -> np.ndarray:
     return np.pad(rows, ((0, 0), (0, ONE_CHANNEL_ROW - rows.shape[1])))
 
 
+def _i8_store(layer: LayerCode, node: Node) -> str:
+    """The ``horq_i8_store`` initializer of an integer-mode convolution: its fused pooling, the affine
+    fused after it, the bit-planes it writes."""
+    post, plane_betas = "NULL, NULL, 1, {HORQ_ACT_NONE, 0.0f, 0.0f}", "NULL"
+    if "post_scale" in node.params:
+        post_scale, post_offset = _array(layer, "post_scale", node.params["post_scale"]), \
+            _array(layer, "post_offset", node.params["post_offset"])
+        post = (f"{post_scale}, {post_offset}, {node.params['post_scale'].size}, "
+                f"{_activation_of(node.attrs['post_activation'])}")
+    if node.dtype == "bits":
+        plane_betas = _array(layer, "plane_betas", node.params["plane_betas"])
+    return f"{{{node.attrs.get('pool', 1)}, {post}, {node.attrs.get('plane_order', 0)}, {plane_betas}}}"
+
+
+def _i8_output_call(ctx: _Context, node: Node, call: str) -> str:
+    """``call`` (which names the output ``&out``) in a block that declares the output."""
+    return f"{{\n        const horq_i8_output out = {ctx.i8_output_of(node)};\n        {call}\n    }}"
+
+
 def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     int8 = ctx.input_is_int8(node)
     weights = _array(layer, "weights", _int8_conv_weights(node) if int8 else node.params["weight"])
     scale, offset = _transform_arrays(layer, node)
     in_shape = ctx.graph.shape_of(node.inputs[0])
     kind = "i8" if int8 else "f32"
-    outputs = ctx.outputs_of(node) if kind == "i8" else ctx.output_of(node)
-    pool = f",\n    {node.attrs.get('pool', 1)}" if int8 else ""
+    store = f",\n    {_i8_store(layer, node)}" if int8 else ""
     layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
-                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}{pool}\n}};")
-    layer.call = f"horq_conv2d_{kind}_hwc(&{layer.name}_params, {ctx.input_of(node)}, {outputs});"
+                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}{store}\n}};")
+    if not int8:
+        layer.call = f"horq_conv2d_f32_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+    elif node.dtype == "f32":
+        layer.call = f"horq_conv2d_i8_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, NULL);"
+    else:
+        layer.call = _i8_output_call(ctx, node, f"horq_conv2d_i8_hwc(&{layer.name}_params, {ctx.input_of(node)}, "
+                                                f"NULL, &out);")
 
 
 def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
@@ -201,17 +242,21 @@ def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     may_overwrite = int(node.name in ctx.plan.input_is_scratch)
     layer.params = (f"static const horq_bconv2d_params {layer.name}_params = {{\n"
                     f"    {_window(node, node.attrs['in_shape'])},\n    {common},\n    {may_overwrite}, "
-                    f"{node.attrs.get('pool', 1)}, {int(ctx.input_is_int8(node))}\n}};")
+                    f"{int(ctx.input_is_int8(node))}, {int(bool(node.attrs.get('planes_input')))},\n"
+                    f"    {_i8_store(layer, node)}\n}};")
     sf, sw = ctx.scratch(node)
-    layer.call = (f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.inputs_of(node)}, {ctx.outputs_of(node)}, "
-                  f"{sf}, {sw});")
+    call = f"horq_bconv2d_hwc(&{layer.name}_params, {ctx.inputs_of(node)}, {{output}}, {sf}, {sw});"
+    if node.dtype == "f32":
+        layer.call = call.format(output=ctx.outputs_of(node))
+    else:
+        layer.call = _i8_output_call(ctx, node, call.format(output="NULL, &out"))
 
 
 def _horq_linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
     common = _horq_common(layer, node, ctx)
     layer.params = (f"static const horq_bfc_params {layer.name}_params = {{\n"
                     f"    {node.attrs['in_features']}, {node.shape[0]},\n    {common},\n    "
-                    f"{int(ctx.input_is_int8(node))}\n}};")
+                    f"{int(ctx.input_is_int8(node))}, {int(bool(node.attrs.get('planes_input')))}\n}};")
     sf, sw = ctx.scratch(node)
     layer.call = f"horq_bfc(&{layer.name}_params, {ctx.inputs_of(node)}, {ctx.outputs_of(node)}, {sf}, {sw});"
 
@@ -285,12 +330,17 @@ class ModelInfo:
     sha256: str
 
 
+_TRACE_MACROS = {"f32": "HORQ_TRACE_LAYER", "i8": "HORQ_TRACE_LAYER_I8", "bits": "HORQ_TRACE_LAYER_WORDS"}
+
+
 def render_layers(graph: Graph, plan: MemoryPlan, weight_layout: str = "plain") -> list[LayerCode]:
     ctx = _Context(graph, plan, weight_layout)
     layers = []
     for node in graph.nodes:
         layer = LayerCode(node.name, node.op.value, node.source, ctx.output_of(node), int(np.prod(node.shape)),
-                          "HORQ_TRACE_LAYER_I8" if node.dtype == "i8" else "HORQ_TRACE_LAYER")
+                          _TRACE_MACROS[node.dtype])
+        if node.dtype == "bits":
+            layer.output_count = node.tensor_bytes // 4
         _RENDERERS[node.op](layer, node, ctx)
         layers.append(layer)
     return layers

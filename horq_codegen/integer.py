@@ -253,13 +253,71 @@ def fuse_max_pooling(graph: Graph) -> Graph:
     return graph.replace(nodes=tuple(nodes))
 
 
-def to_integer(graph: Graph, peaks: dict[str, float]) -> Graph:
-    """A lowered float graph with int8 tensors between its layers, at the scales ``peaks`` give."""
+def _only_reader(graph: Graph, name: str) -> Node | None:
+    readers = [n for n in graph.nodes if name in n.inputs]
+    return readers[0] if len(readers) == 1 and name != graph.output else None
+
+
+def _without(graph: Graph, removed: Node, replacement: Node) -> Graph:
+    """``graph`` with ``replacement`` in the place of the node of its name and ``removed`` gone, its
+    readers reading ``replacement`` instead."""
+    nodes = [replacement if n.name == replacement.name else n for n in graph.nodes if n.name != removed.name]
+    nodes = [n.replace(inputs=tuple(replacement.name if i == removed.name else i for i in n.inputs)) for n in nodes]
+    output = replacement.name if graph.output == removed.name else graph.output
+    return graph.replace(nodes=tuple(nodes), output=output)
+
+
+def fuse_affine_after_convolution(graph: Graph) -> Graph:
+    """An int8 AFFINE (a BatchNorm that could not fold, typically after a max pooling) that alone
+    reads an int8 convolution's output is done by the convolution on each final value, with the
+    same two requantizations as before (so the results are the same, bit for bit): no separate
+    pass over the tensor, and the tensor between them never exists. Its parameters repeat every
+    ``post_period`` values of the convolution's [h][w][c] output (the channels, or the whole tensor
+    for a BatchNorm1d after a flattening)."""
+    for name in [n.name for n in graph.nodes if n.op == Op.AFFINE and n.dtype == "i8"]:
+        affine = graph.node(name)
+        conv = next((n for n in graph.nodes if n.name == affine.inputs[0]), None)
+        reader = None if conv is None else _only_reader(graph, conv.name)
+        if conv is None or conv.op not in (Op.CONV2D, Op.HORQ_CONV2D) or conv.dtype != "i8" \
+                or "post_scale" in conv.params or reader is None or reader.name != name:
+            continue
+        fused = conv.replace(params={**conv.params, "post_scale": affine.params["scale"],
+                                     "post_offset": affine.params["offset"]},
+                             attrs={**conv.attrs, "post_activation": affine.activation},
+                             out_scale=affine.out_scale, source=f"{conv.source} + {affine.source}")
+        graph = _without(graph, affine, fused)
+    return graph
+
+
+def write_static_planes(graph: Graph) -> Graph:
+    """A convolution whose only reader is a ``static`` HORQ layer writes that layer's bit-planes of
+    its int8 values instead of the values (``dtype`` ``bits``): with the betas fixed, each value's
+    planes depend on it alone, so they are made once, where the value is made, and the tensor
+    between the layers holds K bits a value. The planes are those the reader would make (the same
+    integer quantizer), so nothing changes but the memory. A linear reader takes the planes as one
+    row, which is the producer's layout only when its channels fill whole words."""
+    for name in [n.name for n in graph.nodes if n.op in (Op.CONV2D, Op.HORQ_CONV2D) and n.dtype == "i8"]:
+        conv, reader = graph.node(name), _only_reader(graph, name)
+        if reader is None or reader.op not in HORQ_OPS or reader.attrs["granularity"] != "static" \
+                or (reader.op == Op.HORQ_LINEAR and conv.shape[0] % 32):
+            continue
+        writer = conv.replace(dtype="bits", attrs={**conv.attrs, "plane_order": reader.attrs["order"]},
+                              params={**conv.params, "plane_betas": reader.params["betas"]})
+        nodes = [writer if n.name == name else reader.replace(attrs={**reader.attrs, "planes_input": True})
+                 if n.name == reader.name else n for n in graph.nodes]
+        graph = graph.replace(nodes=tuple(nodes))
+    return graph
+
+
+def to_integer(graph: Graph, peaks: dict[str, float], fuse: bool = True) -> Graph:
+    """A lowered float graph with int8 tensors between its layers, at the scales ``peaks`` give.
+    ``fuse=False`` leaves out the fusions that change no result (the tests compare both)."""
     builder = _Builder(graph, peaks)
     for node in graph.nodes:
         builder.lower(node)
-    return fuse_max_pooling(builder.finish())
+    graph = fuse_max_pooling(builder.finish())
+    return write_static_planes(fuse_affine_after_convolution(graph)) if fuse else graph
 
 
 def is_integer(graph: Graph) -> bool:
-    return any(n.dtype == "i8" for n in graph.nodes)
+    return any(n.dtype != "f32" for n in graph.nodes)

@@ -82,12 +82,18 @@ class Node:
     params: Mapping[str, np.ndarray] = field(default_factory=dict)
     activation: Activation = NO_ACTIVATION
     source: str = ""                             # where it came from, e.g. "features.3 (HORQConv2d)"
-    dtype: str = "f32"                           # the output's element type: "f32" or "i8"
-    out_scale: float = 1.0                       # i8 only: the real value of one integer step
+    dtype: str = "f32"                           # the output's element type: "f32", "i8", or "bits" (below)
+    out_scale: float = 1.0                       # i8 and bits: the real value of one integer step
 
     @property
-    def element_bytes(self) -> int:
-        return 1 if self.dtype == "i8" else 4
+    def tensor_bytes(self) -> int:
+        """The output's size in memory. A ``bits`` tensor holds the ``attrs["plane_order"]`` bit-planes that
+        a static HORQ layer makes of the int8 values (plane k of a pixel: its channels in whole words)."""
+        count = int(np.prod(self.shape))
+        if self.dtype == "bits":
+            channels = self.shape[0] if len(self.shape) == 3 else count
+            return 4 * self.attrs["plane_order"] * (count // channels) * (-(-channels // 32))
+        return count if self.dtype == "i8" else 4 * count
 
     def replace(self, **changes: Any) -> "Node":
         return dataclasses.replace(self, **changes)
@@ -119,6 +125,8 @@ def _format_attrs(node: Node) -> str:
         parts.append(f"act={node.activation}")
     if node.dtype == "i8":
         parts.append(f"int8*{node.out_scale:.4g}")
+    elif node.dtype == "bits":
+        parts.append(f"{node.attrs['plane_order']} bit-planes of int8*{node.out_scale:.4g}")
     return " ".join(parts)
 
 

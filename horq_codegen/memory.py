@@ -28,7 +28,7 @@ def _aligned(n: int) -> int:
 class Buffer:
     offset: int  # in elements of its type from the arena's start (bytes for an int8 tensor)
     size: int    # in elements of its type
-    arena: str = "f32"  # "f32", or "i8" for an int8 tensor in the float arena
+    arena: str = "f32"  # "f32"; "i8" for an int8 tensor in the float arena; "words" for bit-planes in the word arena
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class MemoryPlan:
             for n in graph.nodes:
                 buf = self.outputs.get(n.name)
                 if buf is not None and step[n.name] <= i <= last[n.name]:
-                    total += buf.size * n.element_bytes
+                    total += n.tensor_bytes
             for scratch in (self.scratch_floats.get(node.name), self.scratch_words.get(node.name)):
                 total += 4 * scratch.size if scratch else 0
             sizes.append(total)
@@ -68,7 +68,11 @@ class MemoryPlan:
 def scratch_sizes(node: Node, input_is_scratch: bool = False, int8_input: bool = False) -> tuple[int, int]:
     """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python.
     ``input_is_scratch``: nothing reads the node's input after it (a float patch layer of order 2
-    then keeps every |x| in the input's place). ``int8_input``: the integer quantizers."""
+    then keeps every |x| in the input's place). ``int8_input``: the integer quantizers. A layer
+    that reads bit-planes (``planes_input``) needs no planes of its own; one that writes them after
+    a fused pooling keeps a pooled row's int8 maxima (:func:`pool_row_bytes`) after its floats."""
+    pool_row = -(-pool_row_bytes(node) // 4)
+    planes_input = bool(node.attrs.get("planes_input"))
     if node.op == Op.HORQ_CONV2D:
         c, h, w = node.attrs["in_shape"]
         kh, kw = node.attrs["kernel"]
@@ -76,20 +80,29 @@ def scratch_sizes(node: Node, input_is_scratch: bool = False, int8_input: bool =
         granularity = node.attrs["granularity"]
         if granularity == "patch" and int8_input:  # pixel sums and sign words, or one int8 patch
             if order >= 3:
-                return order + -(-taps * c // 4), order * taps * cw
-            return order, h * w * (1 + cw) + order * taps * cw
+                return order + -(-taps * c // 4) + pool_row, order * taps * cw
+            return order + pool_row, h * w * (1 + cw) + order * taps * cw
         if granularity == "patch":
             magnitudes = h * w * c if order >= 2 and not (order == 2 and input_is_scratch) else 0
             gathered = taps * c if order >= 3 else 0
-            return h * w + magnitudes + gathered + order, h * w * cw + order * taps * cw
+            return h * w + magnitudes + gathered + order + pool_row, h * w * cw + order * taps * cw
         if granularity == "pixel":
-            return h * w * order, h * w * order * cw
-        return order, (h * w + 1 + taps) * order * cw
+            return h * w * order + pool_row, h * w * order * cw
+        return order + pool_row, ((0 if planes_input else h * w) + 1 + taps) * order * cw
     if node.op == Op.HORQ_LINEAR:
         order, n = node.attrs["order"], node.attrs["in_features"]
         magnitudes = n if node.attrs["granularity"] != "static" and order >= 2 and not int8_input else 0
-        return order + magnitudes, order * words_for(n)
-    return 0, 0
+        return order + magnitudes, 0 if planes_input else order * words_for(n)
+    return pool_row, 0
+
+
+def pool_row_bytes(node: Node) -> int:
+    """A convolution that writes bit-planes after a fused max pooling keeps one pooled row's running
+    maxima as int8 until each window is complete: ``horq_store_i8_row_bytes`` in C."""
+    if node.dtype != "bits" or node.attrs.get("pool", 1) <= 1:
+        return 0
+    c, _, w = node.attrs["conv_out"]
+    return w // node.attrs["pool"] * c
 
 
 def _first_fit(items: list[tuple[str, int, int, int]]) -> tuple[dict[str, Buffer], int]:
@@ -126,13 +139,14 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     last_use = _last_use(graph)
     byte_items, word_items = [], []  # the float arena in bytes; the word arena in words
     # A HORQ conv may overwrite an input that is an arena buffer read by nothing after it.
-    int8_input = {n.name: n.inputs[0] != INPUT and graph.node(n.inputs[0]).dtype == "i8" for n in graph.nodes}
+    int8_input = {n.name: n.inputs[0] != INPUT and graph.node(n.inputs[0]).dtype != "f32" for n in graph.nodes}
     input_is_scratch = frozenset(n.name for n in graph.nodes if n.op == Op.HORQ_CONV2D and n.inputs[0] != INPUT
                                  and last_use[n.inputs[0]] == step[n.name] and not int8_input[n.name])
     for n in graph.nodes:
-        if n.name != graph.output:
-            byte_items.append((n.name, 4 * _aligned(-(-int(np.prod(n.shape)) * n.element_bytes // 4)), step[n.name],
-                               last_use[n.name]))
+        if n.name != graph.output and n.dtype == "bits":  # bit-planes: words, in the word arena
+            word_items.append((n.name + "#output", _aligned(n.tensor_bytes // 4), step[n.name], last_use[n.name]))
+        elif n.name != graph.output:
+            byte_items.append((n.name, 4 * _aligned(-(-n.tensor_bytes // 4)), step[n.name], last_use[n.name]))
         floats, words = scratch_sizes(n, n.name in input_is_scratch, int8_input[n.name])
         byte_items.append((n.name + "#scratch", 4 * _aligned(floats), step[n.name], step[n.name]))
         word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
@@ -141,6 +155,10 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     in_floats = lambda b: Buffer(b.offset // 4, b.size // 4)  # every offset is 16-byte aligned
     outputs: dict[str, Buffer | None] = {}
     for n in graph.nodes:
+        if n.dtype == "bits" and n.name != graph.output:
+            b = word_buffers.pop(n.name + "#output")
+            outputs[n.name] = Buffer(b.offset, n.tensor_bytes // 4, "words")
+            continue
         b = byte_buffers.get(n.name)
         outputs[n.name] = None if b is None else Buffer(b.offset, int(np.prod(n.shape)), "i8") \
             if n.dtype == "i8" else in_floats(b)

@@ -74,7 +74,7 @@ def transform(acc: np.ndarray, node: Node) -> np.ndarray:
     scale, offset = (node.params["exact_scale"], node.params["exact_offset"]) if exact else \
         (node.params["scale"], node.params["offset"])
     y = activate((acc.astype(f32) * scale).astype(f32) + offset, node.activation)
-    return requantize(y) if node.dtype == "i8" else y
+    return y if node.dtype == "f32" else requantize(y)
 
 
 def residual_after(x: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -194,6 +194,9 @@ def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 def _betas_and_planes(node: Node, x: np.ndarray, trace: dict):
     order, granularity = node.attrs["order"], node.attrs["granularity"]
     fixed = node.params.get("betas") if granularity == "static" else None
+    if node.attrs.get("planes_input"):  # the producer's planes (_static_planes): (1, K, rows, words)
+        rows = 1 if node.op == Op.HORQ_LINEAR else int(np.prod(node.attrs["in_shape"][1:]))
+        return fixed[None].astype(np.float32), x.reshape(1, order, rows, -1)
     if x.dtype == np.int8:  # integer mode: one definition for every granularity
         rows, patches = binarize_int, binarize_int
     else:
@@ -355,9 +358,31 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
         k = node.attrs["pool"]
         full = _KERNELS[node.op](node.replace(shape=node.attrs["conv_out"]), x, values)
         c, h, w = node.shape
-        values[node.name] = full[:h * k, :w * k].reshape(h, k, w, k, c).max(axis=(1, 3))
-        return
-    values[node.name] = _KERNELS[node.op](node, x, values)
+        y = full[:h * k, :w * k].reshape(h, k, w, k, c).max(axis=(1, 3))
+    else:
+        y = _KERNELS[node.op](node, x, values)
+    if "post_scale" in node.params:  # an affine fused after it (integer.fuse_affine_after_convolution)
+        y = _post_affine(node, y)
+    if node.dtype == "bits":  # the planes its static reader makes (integer.write_static_planes)
+        y = _static_planes(node, y)
+    values[node.name] = y
+
+
+def _post_affine(node: Node, y: np.ndarray) -> np.ndarray:
+    """The int8 affine done on each final value: parameters repeat every ``post_period`` values."""
+    flat = y.reshape(-1)
+    at = np.arange(flat.size) % node.params["post_scale"].size
+    z = activate((flat.astype(f32) * node.params["post_scale"][at]).astype(f32) + node.params["post_offset"][at],
+                 node.attrs["post_activation"])
+    return requantize(z).reshape(y.shape)
+
+
+def _static_planes(node: Node, y: np.ndarray) -> np.ndarray:
+    """[K][pixels][words] plane words of each pixel's int8 channels (fixed betas: padding plays no part)."""
+    channels = y.shape[-1] if y.ndim == 3 else y.size
+    pixels = y.reshape(-1, channels)
+    _, planes = binarize_int(pixels[None], node.attrs["plane_order"], 0, node.params["plane_betas"])
+    return np.ascontiguousarray(planes[0]).reshape(-1)  # (K, pixels, words)
 
 
 def run(graph: Graph, samples: np.ndarray, precision: type = np.float32) -> np.ndarray:

@@ -52,7 +52,7 @@ def layer_rows(graph: Graph) -> list[LayerRow]:
         as_float = stored - _stored_weight_bytes(node) + 4 * weights
         rows.append(LayerRow(node.name, node.op.value, node.source, in_shape, node.shape,
                              node.attrs.get("order"), node.attrs.get("granularity"), macs, stored, as_float,
-                             node.dtype, int(np.prod(node.shape)) * node.element_bytes, live_bytes))
+                             node.dtype, node.tensor_bytes, live_bytes))
     return rows
 
 
@@ -83,7 +83,8 @@ def format_table(graph: Graph) -> str:
     lines.append("")
     lines.append(f"binary MACs (per plane): {binary_macs:,} of {total_macs:,}; "
                  f"parameters {packed:,} bytes against {as_float:,} as float32 ({ratio:.1f}x smaller)")
-    lines.append(f"arena: {plan.arena_bytes:,} bytes ({plan.float_arena:,} floats + {plan.word_arena:,} words + "
-                 f"int8 tensors taking {plan.int8_bytes():,} bytes before sharing); the peak is at {rows[peak].name} "
+    lines.append(f"arena: {plan.arena_bytes:,} bytes ({plan.float_arena:,} floats, int8 tensors taking "
+                 f"{plan.int8_bytes():,} bytes of them before sharing, + {plan.word_arena:,} words of bit-planes); "
+                 f"the peak is at {rows[peak].name} "
                  "(live bytes: what its inputs, output and scratch take, before sharing by first fit)")
     return "\n".join(lines)

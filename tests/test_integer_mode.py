@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from horq_codegen import integer, reference
+from horq_codegen import integer, passes, reference
 from horq_codegen.cli import main
 from horq_codegen.integer_quantizer import UNIT
 from horq_codegen.ir import Op
@@ -64,6 +64,24 @@ def four_by_four(tmp_path_factory):
     return _int8_pipeline(path, np.random.default_rng(4).standard_normal((20, *SHAPE)).astype(np.float32))
 
 
+@pytest.fixture(scope="module")
+def static_chain(tmp_path_factory):
+    """Static HORQ layers fed with bit-planes by their producers: an int8 convolution, a HORQ
+    convolution and a HORQ convolution without pooling, each followed by a BatchNorm that runs on
+    its final values (per channel, and per feature for a BatchNorm1d after a flattening); 20
+    channels (a partial word) and 32 (whole words, which a linear layer reads as one row)."""
+    torch.manual_seed(7)
+    model = nn.Sequential(
+        nn.Conv2d(1, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(20),  # 6x6
+        HORQConv2d(20, 32, 3, padding=1, order=2, granularity="static"), nn.ReLU(), nn.MaxPool2d(2),       # 3x3
+        nn.BatchNorm2d(32), HORQConv2d(32, 32, 3, padding=1, order=3, granularity="static"), nn.ReLU(),
+        nn.Flatten(), nn.BatchNorm1d(288), HORQLinear(288, 16, order=2, granularity="static"), nn.ReLU(),
+        nn.Linear(16, 5))
+    path = export_model(settle_batchnorm(model, SHAPE), SHAPE, tmp_path_factory.mktemp("static") / "chain.pt2")
+    calibration = np.random.default_rng(12).standard_normal((40, *SHAPE)).astype(np.float32)
+    return _int8_pipeline(path, calibration)
+
+
 def _inputs(seed: int, count: int = 4) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32) * 1.5
     x[0, 0, 0, :] = 40.0  # beyond the calibrated range: requantization clamps
@@ -113,6 +131,50 @@ def test_every_layer_matches_the_reference_on_the_host(int8_corners, tmp_path):
             assert values.dtype == want.dtype, name
             assert np.array_equal(values.view(np.uint8 if values.dtype == np.int8 else np.uint32),
                                   want.view(np.uint8 if want.dtype == np.int8 else np.uint32)), name
+
+
+def test_static_layers_read_bit_planes_their_producers_write(static_chain):
+    graph = static_chain.graph
+    assert [n.op for n in graph.nodes] == [Op.QUANTIZE, Op.CONV2D, Op.HORQ_CONV2D, Op.HORQ_CONV2D, Op.HORQ_LINEAR,
+                                           Op.LINEAR]  # every BatchNorm done by the layer before it
+    writers = graph.nodes[1:4]
+    assert [n.dtype for n in writers] == ["bits"] * 3 and all("post_scale" in n.params for n in writers)
+    assert [n.params["post_scale"].size for n in writers] == [20, 32, 288]
+    assert all(n.attrs.get("planes_input") for n in graph.nodes[2:5])
+    # two bits a value instead of eight (three for the order-3 reader): 36 pixels x 2 planes x 1 word
+    assert [n.tensor_bytes for n in writers] == [4 * 2 * 36 * 1, 4 * 3 * 9 * 1, 4 * 2 * 9 * 1]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_bit_planes_and_fused_batchnorms_are_bit_exact(static_chain, tmp_path, target):
+    x = _inputs(13)
+    t = load_target(target)
+    generated = generate_project(static_chain.model, static_chain.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, len(x), 5, sanitize=target == "host")
+    assert_bit_exact(result.outputs, static_chain.reference(x))
+
+
+def test_bit_planes_match_the_reference_layer_by_layer(static_chain, tmp_path):
+    x = _inputs(14, 2)
+    result = static_chain.c(x, tmp_path, sanitize=True, trace=True)
+    for sample, traces in zip(x, result.traces):
+        expected = reference.run_traced(static_chain.graph, sample)
+        assert set(traces) == {n.name for n in static_chain.graph.nodes}
+        for name, values in traces.items():
+            want = expected[name].reshape(-1)
+            assert values.dtype == want.dtype and np.array_equal(values, want), name
+
+
+def test_fusing_and_planes_change_no_result(static_chain):
+    """The fused BatchNorms and the producers' planes are memory and speed only: the graph without
+    them (each BatchNorm its own int8 pass, each static layer quantizing int8) gives the same outputs."""
+    x = _inputs(15)
+    graph = static_chain.graph
+    lowered = passes.lower(static_chain.model.graph)
+    peaks = integer.calibrate(lowered, np.random.default_rng(12).standard_normal((40, *SHAPE)).astype(np.float32))
+    plain = integer.to_integer(lowered, peaks, fuse=False)
+    assert any(n.op == Op.AFFINE for n in plain.nodes) and all(n.dtype != "bits" for n in plain.nodes)
+    assert_bit_exact(reference.run(plain, x), reference.run(graph, x))
 
 
 def test_requantization_rounds_half_to_even_and_clamps():
@@ -200,7 +262,7 @@ def test_a_tensor_read_only_by_static_quantizers_ends_past_their_largest_thresho
     graph = lower_model(model)
     horq = lower_model(model, Lowering("float")).node("l5_horq_conv2d")
     beta_1 = float(horq.params["betas"][0])  # order 2: the thresholds are 0 and +-beta_1
-    feeding = graph.node("l4_batchnorm")
+    feeding = graph.node("l0_conv2d")  # the BatchNorm before l5 done by it
     assert feeding.out_scale == pytest.approx(integer.STATIC_HEADROOM * beta_1 / 127, rel=1e-6)
     in_units = graph.node("l5_horq_conv2d").params["betas"][0] / UNIT
     assert 127 > in_units > 127 / 1.1  # beta_1 in integer steps: just inside the range

@@ -5,7 +5,7 @@
 #include "horq_kernels.h"
 
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
-#define HORQ_ROW_CHUNK 64
+#define HORQ_ROW_CHUNK HORQ_STORE_CHUNK
 
 /* PATCH, order >= 2 needs every |x|; order 2 reads nothing else of the input after computing
  * them, so they can replace it when the input is scratch (order 3 and up gather it again). */
@@ -23,7 +23,8 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     if (p->int8_input && p->granularity == HORQ_GRAN_PATCH) {
         /* order <= 2: per-pixel |q| sums and sign words, the patch's planes; order >= 3: one
            gathered int8 patch and its planes */
-        *floats = p->order + (p->order >= 3 ? (taps * w->in.c + 3) / 4 : 0);
+        *floats = p->order + (p->order >= 3 ? (taps * w->in.c + 3) / 4 : 0) +
+                  (horq_store_i8_row_bytes(p->win.out, &p->store) + 3) / 4;
         *words = (p->order >= 3 ? 0 : pixels + pixels * cw) + p->order * taps * cw;
         return;
     }
@@ -38,11 +39,13 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
         *floats = pixels * p->order;
         *words = pixels * p->order * cw;
         break;
-    default: /* TENSOR, STATIC: planes of every pixel, the padding's words, one gathered patch */
+    default: /* TENSOR, STATIC: planes of every pixel (unless a producer wrote them), the padding's
+                words, one gathered patch */
         *floats = p->order;
-        *words = (pixels + 1 + taps) * p->order * cw;
+        *words = ((p->planes_input ? 0 : pixels) + 1 + taps) * p->order * cw;
         break;
     }
+    *floats += (horq_store_i8_row_bytes(p->win.out, &p->store) + 3) / 4; /* after the kernel's own floats */
 }
 
 /* Copies the receptive field at (oy, ox) into patch[taps][c], zeros outside the input. */
@@ -192,8 +195,9 @@ static void quantize_patch_i8(const horq_bconv2d_params *p, const int8_t *input,
     }
 }
 
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8, float *output,
-                      int8_t *output_i8, float *scratch_f, uint32_t *scratch_w)
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8,
+                      const uint32_t *input_planes, float *output, const horq_i8_output *output_i8,
+                      float *scratch_f, uint32_t *scratch_w)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
@@ -203,6 +207,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
     const int32_t n = taps * w->in.c;
     float *betas = scratch_f;
     uint32_t *planes = scratch_w;                       /* PIXEL/TENSOR/STATIC: every pixel's planes */
+    const uint32_t *source_planes = planes;             /* or a producer's (STATIC) */
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
     uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
@@ -211,7 +216,22 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
     float *magnitudes = NULL;       /* PATCH, order >= 2 */
     float *gathered = NULL;         /* PATCH, order >= 3 */
 
-    if (input_i8 != NULL) {
+    horq_i8_output store_to = {NULL, NULL, NULL};
+    if (output_i8 != NULL) { /* a pooled row of bit-planes waits after the kernel's own floats */
+        int32_t floats, words;
+        horq_bconv2d_hwc_get_buffer_size(p, &floats, &words);
+        store_to = *output_i8;
+        store_to.pool_row = (int8_t *)(scratch_f + floats - (horq_store_i8_row_bytes(w->out, &p->store) + 3) / 4);
+    }
+    if (input_planes != NULL) { /* STATIC, its planes written by the producer */
+        for (int32_t k = 0; k < p->order; ++k) {
+            betas[k] = p->static_betas[k];
+        }
+        source_planes = input_planes;
+        pad_words = scratch_w;
+        patch = pad_words + (ptrdiff_t)p->order * cw;
+        horq_padding_words(w->in.c, p->order, betas, pad_words);
+    } else if (input_i8 != NULL) {
         quantize_input_i8(p, input_i8, betas, scratch_w);
         if (p->granularity == HORQ_GRAN_PATCH) { /* scratch_w: [sums][sign words][patch planes] */
             patch = scratch_w + (p->order <= 2 ? (ptrdiff_t)pixels * (1 + cw) : 0);
@@ -243,7 +263,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
 
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (output == NULL && !horq_pool_keeps(oy, ox, w->out, p->pool)) {
+            if (output == NULL && !horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
                 continue; /* a fused max pooling leaves this position out */
             }
             if (p->granularity == HORQ_GRAN_PATCH && input_i8 != NULL) {
@@ -256,7 +276,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
                     horq_binarize_next_planes(gathered, taps, w->in.c, 2, p->order, betas, patch, patch_words);
                 }
             } else if (p->granularity != HORQ_GRAN_PIXEL) {
-                gather_words(w, p->order, planes, pad_words, oy, ox, patch);
+                gather_words(w, p->order, source_planes, pad_words, oy, ox, patch);
             }
             const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
             for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
@@ -283,7 +303,7 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
                     for (int32_t o = 0; p->granularity == HORQ_GRAN_PIXEL && o < rows; ++o) {
                         chunk_i8[o] = horq_requantize(chunk[o]);
                     }
-                    horq_store_i8(chunk_i8, rows, first, oy, ox, w->out, p->pool, output_i8);
+                    horq_store_i8(chunk_i8, rows, first, oy, ox, w->out, &p->store, &store_to);
                 }
             }
         }

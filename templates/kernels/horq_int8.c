@@ -19,7 +19,7 @@
 #define HORQ_I8_LISTED_TAPS 64
 
 /* Output channels whose accumulators are made before their transform runs in one loop. */
-#define HORQ_I8_CHUNK 64
+#define HORQ_I8_CHUNK HORQ_STORE_CHUNK
 
 #if defined(HORQ_ARM_MVE)
 static inline void store4_i8(int8_t *out, int32x4_t v)
@@ -152,7 +152,7 @@ static void max_into(int8_t *out, const int8_t *x, int32_t c);
 /* The transform of output channels [first, first + count) at (oy, ox), stored (float, or
  * int8 through horq_store_i8 and its fused pooling). */
 static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int32_t count, int32_t first,
-                        int32_t oy, int32_t ox, float *output, int8_t *output_i8)
+                        int32_t oy, int32_t ox, float *output, const horq_i8_output *output_i8)
 {
     const horq_dims out = p->win.out;
     if (output) {
@@ -162,24 +162,62 @@ static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int
     }
     int8_t values[HORQ_I8_CHUNK];
     transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, NULL, values);
-    horq_store_i8(values, count, first, oy, ox, out, p->pool, output_i8);
+    horq_store_i8(values, count, first, oy, ox, out, &p->store, output_i8);
+}
+
+/* The final values of channels [first, first + count) of output pixel `pixel` (of `pixels`,
+ * `channels` each): the affine after the pooling, if any, then stored as int8, or as bit-planes
+ * by way of `work` (count bytes, which may be `values` itself: the affine works in place). */
+static void store_final(const int8_t *values, int8_t *work, int32_t count, int32_t first, int32_t pixel,
+                        int32_t pixels, int32_t channels, const horq_i8_store *store, const horq_i8_output *output)
+{
+    const ptrdiff_t at = (ptrdiff_t)pixel * channels + first;
+    int8_t *final = output->planes ? work : output->values + at;
+    if (store->post_scale) {
+        /* one period of parameters covers whole pixels (a BatchNorm2d: the channels) or the whole
+           tensor (a BatchNorm1d after a flattening), so within a call it restarts at most once */
+        const int32_t period = store->post_period, start = (int32_t)(at % period);
+        const int32_t run = count < period - start ? count : period - start;
+        horq_affine_i8(values, final, run, run, store->post_scale + start, store->post_offset + start,
+                       &store->post_act);
+        if (run < count) {
+            horq_affine_i8(values + run, final + run, count - run, period, store->post_scale, store->post_offset,
+                           &store->post_act);
+        }
+    } else if (final != values) {
+        memcpy(final, values, (size_t)count);
+    }
+    if (output->planes) { /* channel `first` starts a word: callers' chunks are multiples of 32 */
+        float betas[HORQ_MAX_ORDER];
+        const int32_t cw = HORQ_WORDS_FOR(channels);
+        horq_binarize_rows_i8(final, 1, count, 0, store->plane_order, store->plane_betas, betas,
+                              output->planes + (ptrdiff_t)pixel * cw + first / HORQ_WORD_BITS, pixels * cw);
+    }
 }
 
 void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
-                   int32_t pool, int8_t *output)
+                   const horq_i8_store *store, const horq_i8_output *output)
 {
+    const int32_t pool = store->pool;
     if (pool <= 1) {
-        memcpy(output + ((ptrdiff_t)oy * out.w + ox) * out.c + first, values, (size_t)count);
+        int8_t work[HORQ_STORE_CHUNK];
+        store_final(values, work, count, first, oy * out.w + ox, out.h * out.w, out.c, store, output);
         return;
     }
     if (!horq_pool_keeps(oy, ox, out, pool)) {
         return;
     }
-    int8_t *dst = output + ((ptrdiff_t)(oy / pool) * (out.w / pool) + ox / pool) * out.c + first;
+    const int32_t pooled_w = out.w / pool, pixel = (oy / pool) * pooled_w + ox / pool;
+    /* the running maxima: in the int8 output itself, or, for bit-planes, in the pooled row's scratch */
+    int8_t *dst = output->planes ? output->pool_row + (ptrdiff_t)(ox / pool) * out.c + first
+                                 : output->values + (ptrdiff_t)pixel * out.c + first;
     if (oy % pool == 0 && ox % pool == 0) { /* the window's first position (rows outer, columns inner) */
         memcpy(dst, values, (size_t)count);
     } else {
         max_into(dst, values, count);
+    }
+    if (oy % pool == pool - 1 && ox % pool == pool - 1) { /* the window is complete */
+        store_final(dst, dst, count, first, pixel, (out.h / pool) * pooled_w, out.c, store, output);
     }
 }
 
@@ -206,12 +244,12 @@ static inline uint32_t rotate8(uint32_t word)
  * one 16-lane dot product: VMLADAV on Helium, two widening multiplies on NEON, SMLAD pairs
  * of SXTB16-widened words on the DSP extension. */
 static void conv_one_channel(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
-                             int8_t *output_i8)
+                             const horq_i8_output *output_i8)
 {
     const horq_window *w = &p->win;
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (!horq_pool_keeps(oy, ox, w->out, p->pool)) {
+            if (!horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
                 continue;
             }
             int8_t patch[HORQ_I8_ONE_CHANNEL_ROW];
@@ -274,7 +312,8 @@ static void conv_one_channel(const horq_conv2d_i8_params *p, const int8_t *input
     }
 }
 
-void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output, int8_t *output_i8)
+void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
+                        const horq_i8_output *output_i8)
 {
     const horq_window *w = &p->win;
     if (w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW) {
@@ -285,7 +324,7 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
     const int32_t c = w->in.c;
     for (int32_t oy = 0; oy < w->out.h; ++oy) {
         for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (!horq_pool_keeps(oy, ox, w->out, p->pool)) {
+            if (!horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
                 continue;
             }
             /* The taps inside the input (padding is the integer 0 and adds nothing): their

@@ -25,6 +25,34 @@ typedef struct {
     int32_t pad_h, pad_w;
 } horq_window;
 
+/* How a convolution stores its int8 outputs (integer mode). With pool > 1 a pool x pool max
+ * pooling of stride pool, no padding, is fused (a last partial row or column left out, as
+ * PyTorch's floor mode does): the unpooled tensor never exists. Then, on each final (pooled)
+ * value q at element i of the output tensor [h][w][c]:
+ *   - post_scale != NULL: an affine that followed the pooling (an unfolded BatchNorm),
+ *     q = requantize(post_act(q * post_scale[i % post_period] + post_offset[i % post_period]));
+ *   - plane_order K > 0: the output is not int8 but the K bit-planes of q that a static HORQ
+ *     layer reads (horq_binarize_rows_i8 of each pixel's channels with the fixed betas
+ *     plane_betas), plane k of pixel p at words [(k * pixels + p) * HORQ_WORDS_FOR(c)]. */
+typedef struct {
+    int32_t pool;
+    const float *post_scale;   /* NULL: no affine after the pooling */
+    const float *post_offset;
+    int32_t post_period;
+    horq_activation post_act;  /* clamps in integer steps */
+    int32_t plane_order;       /* 0: int8 output */
+    const float *plane_betas;  /* [plane_order], in residual units */
+} horq_i8_store;
+
+/* The output of a kernel that writes int8 values through a horq_i8_store: int8 values, or
+ * bit-planes (plane_order > 0). pool_row: with pool > 1 and bit-planes, (out.w / pool) * out.c
+ * bytes of scratch where one pooled row's running maxima wait (horq_store_i8_row_bytes). */
+typedef struct {
+    int8_t *values;
+    uint32_t *planes;
+    int8_t *pool_row;
+} horq_i8_output;
+
 /* ---- float kernels ------------------------------------------------------ */
 
 typedef struct {
@@ -62,20 +90,25 @@ typedef struct {
     horq_activation act;
     int32_t input_is_scratch;     /* 1: nothing reads the input after this layer, so a PATCH layer
                                      of order 2 keeps its |x| there instead of in scratch */
-    int32_t pool;                 /* integer mode: > 1 fuses a max pooling (see horq_store_i8) */
     int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
+    int32_t planes_input;         /* 1: STATIC, its bit-planes written by the producer (input_planes) */
+    horq_i8_store store;          /* integer mode: pooling, affine, int8 or bit-planes (horq_store_i8) */
 } horq_bconv2d_params;
 
 /* Scratch sizes (in floats and in words) that horq_bconv2d_hwc and horq_bfc need. The HORQ
- * kernels write float outputs to `output`, or, when it is NULL (integer mode), int8 outputs
- * requantized from the same floats to `output_i8` (scale and offset then in integer steps). */
+ * kernels read exactly one of `input` (float), `input_i8` (int8) and `input_planes` (the bit-planes
+ * a producer wrote for a STATIC layer: [order][pixels][HORQ_WORDS_FOR(in.c)] words, or
+ * [order][HORQ_WORDS_FOR(in_features)] for horq_bfc). They write float outputs to `output`, or,
+ * when it is NULL (integer mode), int8 outputs requantized from the same floats to `output_i8`
+ * (scale and offset then in integer steps). */
 void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words);
 
 /* HORQ convolution: order-K residual binarization of the input by the layer's
  * granularity, then XOR-popcount products with the packed weights.
  * input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
-void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8, float *output,
-                      int8_t *output_i8, float *scratch_f, uint32_t *scratch_w);
+void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8,
+                      const uint32_t *input_planes, float *output, const horq_i8_output *output_i8,
+                      float *scratch_f, uint32_t *scratch_w);
 
 typedef struct {
     int32_t in_features, out_features;
@@ -87,13 +120,14 @@ typedef struct {
     const float *static_betas;    /* [order], HORQ_GRAN_STATIC only */
     horq_activation act;
     int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
+    int32_t planes_input;         /* 1: STATIC, its bit-planes written by the producer (input_planes) */
 } horq_bfc_params;
 
 void horq_bfc_get_buffer_size(const horq_bfc_params *p, int32_t *floats, int32_t *words);
 
 /* HORQ fully connected layer. input [in_features], output [out_features]. */
-void horq_bfc(const horq_bfc_params *p, const float *input, const int8_t *input_i8, float *output,
-              int8_t *output_i8, float *scratch_f, uint32_t *scratch_w);
+void horq_bfc(const horq_bfc_params *p, const float *input, const int8_t *input_i8, const uint32_t *input_planes,
+              float *output, int8_t *output_i8, float *scratch_f, uint32_t *scratch_w);
 
 /* ---- the inner loop -------------------------------------------------------- */
 
@@ -212,12 +246,13 @@ typedef struct {
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
-    int32_t pool;          /* > 1 fuses a max pooling of the int8 outputs (see horq_store_i8) */
+    horq_i8_store store;   /* pooling, affine, int8 or bit-planes of the outputs (horq_store_i8) */
 } horq_conv2d_i8_params;
 
 /* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
  * input [in.h][in.w][in.c]. */
-void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output, int8_t *output_i8);
+void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
+                        const horq_i8_output *output_i8);
 
 typedef struct {
     int32_t in_features, out_features;
@@ -243,14 +278,18 @@ void horq_avgpool2d_i8_hwc(const horq_window *w, const int8_t *input, int8_t *ou
 void horq_quantize_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
 void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float scale);
 
-/* A convolution's int8 outputs at position (oy, ox) of its `out` grid, channels [first, first +
- * count): stored at [oy][ox], or, with pool > 1 (a fused pool x pool max pooling of stride pool,
- * no padding, a last partial row or column left out as PyTorch's floor mode does), kept as the
- * running max at [oy / pool][ox / pool] of the pooled grid, which is all the caller's output
- * holds: the unpooled tensor never exists. horq_pool_keeps says whether (oy, ox) counts at all
- * (a kernel skips the positions that do not). */
+/* A convolution's int8 outputs at position (oy, ox) of its `out` grid (before pooling),
+ * channels [first, first + count): stored, or with pool > 1 kept as the running max of their
+ * pooled position, and stored as the store says once its window is complete. horq_pool_keeps
+ * says whether (oy, ox) counts at all (a kernel skips the positions that do not). */
+#define HORQ_STORE_CHUNK 64 /* the most channels one call may carry */
 void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
-                   int32_t pool, int8_t *output);
+                   const horq_i8_store *store, const horq_i8_output *output);
+/* Bytes of pool_row that horq_store_i8 needs for a convolution whose grid is `out`. */
+static inline int32_t horq_store_i8_row_bytes(horq_dims out, const horq_i8_store *store)
+{
+    return store->pool > 1 && store->plane_order > 0 ? out.w / store->pool * out.c : 0;
+}
 static inline int horq_pool_keeps(int32_t oy, int32_t ox, horq_dims out, int32_t pool)
 {
     return pool <= 1 || (oy < out.h / pool * pool && ox < out.w / pool * pool);
