@@ -212,7 +212,14 @@ typedef struct {
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
-    int32_t pool;          /* > 1 fuses a max pooling of the int8 outputs (see horq_store_i8) */
+    int32_t pool;          /* > 1 fuses a pool x pool max pooling (stride pool, no padding, a last
+                              partial row or column left out): the pooled grid is all the output
+                              holds. Contract: pool > 1 requires scale[o] >= 0 for every o. The
+                              kernel pools the int32 accumulators and transforms each window's
+                              largest once, which equals pooling the transformed values only
+                              because the transform is then non-decreasing in acc (the generator
+                              negates the weights and scale of a channel of negative scale:
+                              integer.nonnegative_scales). */
 } horq_conv2d_i8_params;
 
 /* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
