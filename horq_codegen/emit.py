@@ -96,13 +96,11 @@ class _Context:
         return f"NULL, {self.output_of(node)}" if node.dtype == "i8" else f"{self.output_of(node)}, NULL"
 
     def i8_output_of(self, node: Node) -> str:
-        """A ``horq_i8_output`` initializer: int8 values, or bit-planes, and the pooled row's scratch
-        of a kernel without scratch of its own (the int8 convolution)."""
+        """A ``horq_i8_output`` initializer: int8 values, or bit-planes (a HORQ kernel finds the pooled
+        row's scratch in its own)."""
         if node.dtype == "i8":
             return f"{{{self.output_of(node)}, NULL, NULL}}"
-        pool_row = self.scratch(node)[0] if node.op == Op.CONV2D and node.name in self.plan.scratch_floats else "NULL"
-        pool_row = "NULL" if pool_row == "NULL" else f"(int8_t *){pool_row}"
-        return f"{{NULL, {self.output_of(node)}, {pool_row}}}"
+        return f"{{NULL, {self.output_of(node)}, NULL}}"
 
     def inputs_of(self, node: Node) -> str:
         """The float, int8 and bit-plane input pointers of a HORQ kernel: all NULL but one."""

@@ -230,11 +230,41 @@ class _Builder:
         return self.graph.replace(nodes=tuple(self.nodes), output=output)
 
 
+def nonnegative_scales(conv: Node) -> Node:
+    """An int8 convolution whose channels of negative scale have their weights and scale negated.
+
+    Why: a convolution with a fused max pooling (int8 weights) pools its int32 accumulators and
+    transforms only each window's largest, which equals the max of the transformed values only
+    where the transform ``requantize(act(float(acc) * scale + offset))`` is non-decreasing in acc,
+    that is where scale >= 0 (horq_kernels.h, horq_conv2d_i8_params). Negating a channel changes
+    nothing, bit for bit: int8 weights lie in [-127, 127], so their negation is exact, the int32
+    accumulator negates exactly, float conversion and float products round symmetrically, so
+    ``float(-acc) * -scale == float(acc) * scale``.
+
+    >>> node = Node("c", Op.CONV2D, ("x",), (2, 1, 1), params={
+    ...     "weight": np.array([[[[3]]], [[[-5]]]], np.int8), "scale": np.array([-0.5, 0.25], np.float32),
+    ...     "offset": np.zeros(2, np.float32)}, dtype="i8")
+    >>> flipped = nonnegative_scales(node)
+    >>> flipped.params["weight"].ravel().tolist(), flipped.params["scale"].tolist()
+    ([-3, -5], [0.5, 0.25])
+    """
+    weight, scale = conv.params["weight"], conv.params["scale"]
+    if weight.dtype != np.int8 or not (scale < 0).any():
+        return conv
+    if (weight == QMIN).any():
+        raise HorqError(f"internal: int8 weights of {conv.source} reach {QMIN}, whose negation is not int8")
+    sign = np.where(scale < 0, -1, 1)
+    weight = (weight.astype(np.int16) * sign.reshape(-1, *[1] * (weight.ndim - 1))).astype(np.int8)
+    return conv.replace(params={**conv.params, "weight": weight, "scale": (scale * sign).astype(np.float32)})
+
+
 def fuse_max_pooling(graph: Graph) -> Graph:
     """A max pooling of window = stride, no padding, right after an int8 convolution (float or HORQ)
     that nothing else reads, done by the convolution: it keeps each pooled position's running max of
-    its requantized outputs, so the unpooled tensor never exists. (The max of requantized values is
-    the max pooling of the int8 tensor, whatever the sign of the scales: nothing to prove.)"""
+    its outputs, so the unpooled tensor never exists. An int8 convolution (CONV2D) keeps the max of
+    its int32 accumulators and transforms it once, so its scales are made non-negative first
+    (:func:`nonnegative_scales`); a HORQ convolution keeps the max of its requantized outputs (the
+    max pooling of the int8 tensor, whatever the sign of the scales)."""
     nodes = list(graph.nodes)
     for pool in [n for n in graph.nodes if n.op == Op.MAXPOOL2D]:
         (kh, kw), (sh, sw), (ph, pw) = pool.attrs["kernel"], pool.attrs["stride"], pool.attrs["padding"]
@@ -246,6 +276,8 @@ def fuse_max_pooling(graph: Graph) -> Graph:
             continue
         fused = conv.replace(shape=pool.shape, attrs={**conv.attrs, "pool": kh, "conv_out": conv.shape},
                              source=f"{conv.source} + {pool.source}")
+        if fused.op == Op.CONV2D:
+            fused = nonnegative_scales(fused)
         nodes = [fused if n.name == conv.name else n for n in nodes if n.name != pool.name]
         nodes = [n.replace(inputs=tuple(conv.name if i == pool.name else i for i in n.inputs)) for n in nodes]
         if graph.output == pool.name:

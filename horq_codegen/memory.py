@@ -97,9 +97,10 @@ def scratch_sizes(node: Node, input_is_scratch: bool = False, int8_input: bool =
 
 
 def pool_row_bytes(node: Node) -> int:
-    """A convolution that writes bit-planes after a fused max pooling keeps one pooled row's running
-    maxima as int8 until each window is complete: ``horq_store_i8_row_bytes`` in C."""
-    if node.dtype != "bits" or node.attrs.get("pool", 1) <= 1:
+    """A HORQ convolution that writes bit-planes after a fused max pooling keeps one pooled row's
+    running maxima as int8 until each window is complete: ``horq_store_i8_row_bytes`` in C. (The
+    int8 convolution pools its accumulators window by window: it needs none.)"""
+    if node.op != Op.HORQ_CONV2D or node.dtype != "bits" or node.attrs.get("pool", 1) <= 1:
         return 0
     c, _, w = node.attrs["conv_out"]
     return w // node.attrs["pool"] * c

@@ -177,6 +177,51 @@ def test_fusing_and_planes_change_no_result(static_chain):
     assert_bit_exact(reference.run(plain, x), reference.run(graph, x))
 
 
+@pytest.fixture(scope="module")
+def negative_scales(tmp_path_factory):
+    """A first convolution with a fused max pooling whose BatchNorm makes half its channels' scales
+    negative (and one zero)."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.BatchNorm2d(12), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(12 * 36, 4))
+    settle_batchnorm(model, SHAPE)
+    with torch.no_grad():
+        model[1].weight.mul_(torch.tensor([-1.0, 1.0] * 6)).index_fill_(0, torch.tensor([3]), 0.0)
+    path = export_model(model, SHAPE, tmp_path_factory.mktemp("negative") / "m.pt2")
+    calibration = np.random.default_rng(5).standard_normal((20, *SHAPE)).astype(np.float32)
+    pipeline = _int8_pipeline(path, calibration)
+    pipeline.calibration = calibration  # to lower it again
+    return pipeline
+
+
+def test_negative_scales_of_a_pooled_convolution_are_flipped_without_changing_the_reference(negative_scales,
+                                                                                             monkeypatch):
+    """The fused pooling runs on the accumulators (horq_kernels.h, horq_conv2d_i8_params), so the
+    generator negates the channels of negative scale; the reference, the definition, sees no change."""
+    monkeypatch.setattr(integer, "nonnegative_scales", lambda conv: conv)
+    unflipped = lower_model(negative_scales.model, Lowering("int8", negative_scales.calibration))
+    before = next(n for n in unflipped.nodes if "pool" in n.attrs)
+    after = next(n for n in negative_scales.graph.nodes if "pool" in n.attrs)
+    assert (before.params["scale"] < 0).sum() == 6 and (after.params["scale"] >= 0).all()
+    flipped = before.params["scale"] < 0
+    assert np.array_equal(after.params["weight"][flipped], -before.params["weight"][flipped])
+    assert np.array_equal(after.params["weight"][~flipped], before.params["weight"][~flipped])
+    x = _inputs(12, 8)
+    for sample in x:
+        want, got = reference.run_traced(unflipped, sample), reference.run_traced(negative_scales.graph, sample)
+        assert all(np.array_equal(want[name], got[name]) for name in want)
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m7"])
+def test_a_pooled_convolution_with_negative_scales_is_bit_exact(negative_scales, tmp_path, target):
+    x = _inputs(13)
+    t = load_target(target)
+    generated = generate_project(negative_scales.model, negative_scales.graph, t, tmp_path / "fw", x,
+                                 check_board=False)
+    assert_bit_exact(run_project(generated.out_dir, t, len(x), 4, sanitize=target == "host").outputs,
+                     negative_scales.reference(x))
+
+
 def test_requantization_rounds_half_to_even_and_clamps():
     y = np.array([-128.6, -127.5, -0.5, 0.49999997, 2.5, 3.5, 126.5, 127.4, np.inf, -np.inf], np.float32)
     assert integer.requantize(y).tolist() == [-128, -128, 0, 0, 2, 4, 126, 127, 127, -128]

@@ -149,20 +149,22 @@ void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const i
 
 static void max_into(int8_t *out, const int8_t *x, int32_t c);
 
-/* The transform of output channels [first, first + count) at (oy, ox), stored (float, or
- * int8 through horq_store_i8 and its fused pooling). */
+/* The transform of output channels [first, first + count) at (y, x) of the stored grid (the
+ * pooled one where a max pooling is fused, which the accumulators already are), stored as float
+ * or, through horq_store_i8, as int8 or bit-planes. */
 static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int32_t count, int32_t first,
-                        int32_t oy, int32_t ox, float *output, const horq_i8_output *output_i8)
+                        int32_t y, int32_t x, horq_dims grid, float *output, const horq_i8_output *output_i8)
 {
-    const horq_dims out = p->win.out;
     if (output) {
         transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act,
-                          output + ((ptrdiff_t)oy * out.w + ox) * out.c + first, NULL);
+                          output + ((ptrdiff_t)y * grid.w + x) * grid.c + first, NULL);
         return;
     }
     int8_t values[HORQ_I8_CHUNK];
     transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, NULL, values);
-    horq_store_i8(values, count, first, oy, ox, out, &p->store, output_i8);
+    horq_i8_store pooled = p->store;
+    pooled.pool = 1; /* done already */
+    horq_store_i8(values, count, first, y, x, grid, &pooled, output_i8);
 }
 
 /* The final values of channels [first, first + count) of output pixel `pixel` (of `pixels`,
@@ -231,154 +233,240 @@ static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n)
     return acc;
 }
 
-#if defined(HORQ_ARM_DSP)
-static inline uint32_t rotate8(uint32_t word)
+/* A position's accumulators of output channels [first, first + rows), each kept as the running
+ * max best[o - first] (the caller starts a pooling window at INT32_MIN). */
+typedef void conv_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
+                           int32_t first, int32_t rows, int32_t *best);
+
+static inline void keep_max(int32_t *best, int32_t acc)
 {
-    return (word >> 8) | (word << 24);
+    *best = acc > *best ? acc : *best;
+}
+
+#if defined(HORQ_ARM_DSP)
+/* SMLAD reads a word's bytes (x0, x1, x2, x3) as the pairs (x0, x2) and, rotated by 8, (x1, x3),
+ * each widened by SXTB16 (its rotation is free: one instruction, which the intrinsic does not
+ * give). */
+static inline int32_t widen_even(uint32_t word)
+{
+    return __sxtb16((int32_t)word);
+}
+
+static inline int32_t widen_odd(uint32_t word)
+{
+    int32_t pairs;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(pairs) : "r"(word));
+    return pairs;
+}
+
+static inline uint32_t word_at(const int8_t *bytes, int i)
+{
+    uint32_t word;
+    memcpy(&word, bytes + 4 * i, sizeof word);
+    return word;
+}
+
+/* A 16-byte row widened for SMLAD, its first `words` words (the others are the zeros past the
+ * taps and are never read). */
+typedef struct {
+    int32_t even[HORQ_I8_ONE_CHANNEL_ROW / 4], odd[HORQ_I8_ONE_CHANNEL_ROW / 4];
+} dsp_row;
+
+static inline void widen_word(dsp_row *row, const int8_t *bytes, int i)
+{
+    row->even[i] = widen_even(word_at(bytes, i));
+    row->odd[i] = widen_odd(word_at(bytes, i));
+}
+
+static inline int32_t smlad_word(const int8_t *k, const dsp_row *x, int i, int32_t acc)
+{
+    return __smlad(widen_odd(word_at(k, i)), x->odd[i], __smlad(widen_even(word_at(k, i)), x->even[i], acc));
+}
+
+/* `words` is a constant where these are inlined: the tests below vanish and the row stays in
+ * registers. */
+static inline __attribute__((always_inline)) dsp_row dsp_widen(const int8_t *bytes, const int words)
+{
+    dsp_row row = {{0}, {0}};
+    widen_word(&row, bytes, 0);
+    if (words > 1) {
+        widen_word(&row, bytes, 1);
+    }
+    if (words > 2) {
+        widen_word(&row, bytes, 2);
+    }
+    if (words > 3) {
+        widen_word(&row, bytes, 3);
+    }
+    return row;
+}
+
+static inline __attribute__((always_inline)) int32_t dsp_dot(const int8_t *k, const dsp_row *x, const int words)
+{
+    int32_t acc = __smlad(widen_odd(word_at(k, 0)), x->odd[0], __smuad(widen_even(word_at(k, 0)), x->even[0]));
+    if (words > 1) {
+        acc = smlad_word(k, x, 1, acc);
+    }
+    if (words > 2) {
+        acc = smlad_word(k, x, 2, acc);
+    }
+    if (words > 3) {
+        acc = smlad_word(k, x, 3, acc);
+    }
+    return acc;
+}
+
+static inline __attribute__((always_inline)) void dsp_rows(const int8_t *weights, int32_t rows, const int8_t *patch,
+                                                           const int words, int32_t *best)
+{
+    const dsp_row x = dsp_widen(patch, words);
+    for (int32_t r = 0; r < rows; ++r) {
+        keep_max(best + r, dsp_dot(weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW, &x, words));
+    }
 }
 #endif
 
-/* The first layer of an image model: one input channel, at most 16 taps (3x3, 4x4). Each
- * position's patch is one 16-byte vector (zeros past the taps and at the padding), each
- * weight row is 16 bytes (the generator pads it with zeros), and a channel's accumulator is
- * one 16-lane dot product: VMLADAV on Helium, two widening multiplies on NEON, SMLAD pairs
- * of SXTB16-widened words on the DSP extension. */
-static void conv_one_channel(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
-                             const horq_i8_output *output_i8)
+/* best[r] = max(best[r], weight row r . patch) for `rows` rows of 16 bytes (zeros past the taps):
+ * one 16-lane dot product a row, VMLADAV on Helium, two widening multiplies on NEON, and on the
+ * DSP extension SMLAD pairs of SXTB16-widened words, only over the ceil(taps / 4) words that hold
+ * taps (a variant per count, picked once). */
+static void one_channel_rows(const int8_t *weights, int32_t rows, const int8_t *patch, int32_t taps, int32_t *best)
+{
+#if defined(HORQ_ARM_DSP)
+    switch ((taps + 3) / 4) {
+    case 1: dsp_rows(weights, rows, patch, 1, best); break;
+    case 2: dsp_rows(weights, rows, patch, 2, best); break;
+    case 3: dsp_rows(weights, rows, patch, 3, best); break;
+    default: dsp_rows(weights, rows, patch, 4, best); break;
+    }
+#else
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    const int8x16_t x = vld1q_s8(patch);
+    (void)taps; /* whole rows: their zeros add nothing */
+#endif
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *k = weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW;
+#if defined(HORQ_ARM_MVE)
+        keep_max(best + r, vmladavq_s8(x, vld1q_s8(k)));
+#elif defined(HORQ_ARM_NEON)
+        const int8x16_t kv = vld1q_s8(k); /* each product fits 15 bits, two of them 16 */
+        keep_max(best + r, vaddlvq_s16(vaddq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(kv)), vmull_high_s8(x, kv))));
+#else
+        keep_max(best + r, dot_i8(patch, k, taps));
+#endif
+    }
+#endif
+}
+
+/* The first layer of an image model: one input channel, at most 16 taps (3x3, 4x4). The
+ * position's patch is one 16-byte row (zeros past the taps and at the padding), as each weight
+ * row is (the generator pads it with zeros). */
+static void one_channel_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
+                                 int32_t first, int32_t rows, int32_t *best)
 {
     const horq_window *w = &p->win;
-    for (int32_t oy = 0; oy < w->out.h; ++oy) {
-        for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (!horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
-                continue;
+    const int32_t kh = w->kernel_h, kw = w->kernel_w;
+    const int32_t y0 = oy * w->stride_h - w->pad_h, x0 = ox * w->stride_w - w->pad_w;
+    /* the taps inside the input, rows [ky0, ky1) and columns [kx0, kx1), found once: no test a tap
+     * (and the window in locals: the int8 stores below may alias anything) */
+    const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kh > w->in.h ? w->in.h - y0 : kh;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kw > w->in.w ? w->in.w - x0 : kw;
+    int8_t patch[HORQ_I8_ONE_CHANNEL_ROW];
+    memset(patch, 0, sizeof patch);
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const int8_t *row = input + (ptrdiff_t)(y0 + ky) * w->in.w + x0;
+        for (int32_t kx = kx0; kx < kx1; ++kx) {
+            patch[ky * kw + kx] = row[kx];
+        }
+    }
+    one_channel_rows(p->weights + (ptrdiff_t)first * HORQ_I8_ONE_CHANNEL_ROW, rows, patch, kh * kw, best);
+}
+
+/* Any other convolution. */
+static void general_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
+                             int32_t first, int32_t rows, int32_t *best)
+{
+    const horq_window *w = &p->win;
+    const int32_t taps = w->kernel_h * w->kernel_w;
+    const int32_t c = w->in.c;
+    /* The taps inside the input (padding is the integer 0 and adds nothing): their pixel and
+     * their place in a weight row, listed once for every output channel. */
+    ptrdiff_t pixel[HORQ_I8_LISTED_TAPS], place[HORQ_I8_LISTED_TAPS];
+    int32_t inside = 0;
+    const int listed = taps <= HORQ_I8_LISTED_TAPS;
+    for (int32_t ky = 0; ky < w->kernel_h && listed; ++ky) {
+        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
+        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
+            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
+                pixel[inside] = ((ptrdiff_t)iy * w->in.w + ix) * c;
+                place[inside++] = (ptrdiff_t)(ky * w->kernel_w + kx) * c;
             }
-            int8_t patch[HORQ_I8_ONE_CHANNEL_ROW];
-            memset(patch, 0, sizeof patch);
+        }
+    }
+    /* One input channel (a first layer on a grey image): the patch's values once, in a row as
+     * the weights are, zeros at the padding; then each channel is one dot product. */
+    int8_t patch[HORQ_I8_LISTED_TAPS];
+    const int one_channel = c == 1 && listed;
+    for (int32_t t = 0; one_channel && t < taps; ++t) {
+        patch[t] = 0;
+    }
+    for (int32_t t = 0; one_channel && t < inside; ++t) {
+        patch[place[t]] = input[pixel[t]];
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *k = p->weights + (ptrdiff_t)(first + r) * taps * c;
+        int32_t acc = 0;
+        if (one_channel) {
+            acc = dot_i8(patch, k, taps);
+        } else if (listed) {
+            for (int32_t t = 0; t < inside; ++t) {
+                acc += dot_i8(input + pixel[t], k + place[t], c);
+            }
+        } else {
             for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
                 const int32_t iy = oy * w->stride_h - w->pad_h + ky;
                 for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
                     const int32_t ix = ox * w->stride_w - w->pad_w + kx;
                     if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                        patch[ky * w->kernel_w + kx] = input[(ptrdiff_t)iy * w->in.w + ix];
+                        acc += dot_i8(input + ((ptrdiff_t)iy * w->in.w + ix) * c,
+                                      k + (ptrdiff_t)(ky * w->kernel_w + kx) * c, c);
                     }
                 }
             }
-#if defined(HORQ_ARM_MVE)
-            const int8x16_t x = vld1q_s8(patch);
-#elif defined(HORQ_ARM_NEON)
-            const int8x16_t x = vld1q_s8(patch);
-#elif defined(HORQ_ARM_DSP)
-            /* bytes 0..3 of a word widen to (x0, x2) and, rotated by 8, (x1, x3), as the weights do:
-             * all four words of the row (its zeros included), written out so that they stay in
-             * registers and the loop below has no inner loop */
-            uint32_t xw[HORQ_I8_ONE_CHANNEL_ROW / 4];
-            memcpy(xw, patch, sizeof xw);
-            const int32_t e0 = __sxtb16((int32_t)xw[0]), o0 = __sxtb16((int32_t)rotate8(xw[0]));
-            const int32_t e1 = __sxtb16((int32_t)xw[1]), o1 = __sxtb16((int32_t)rotate8(xw[1]));
-            const int32_t e2 = __sxtb16((int32_t)xw[2]), o2 = __sxtb16((int32_t)rotate8(xw[2]));
-            const int32_t e3 = __sxtb16((int32_t)xw[3]), o3 = __sxtb16((int32_t)rotate8(xw[3]));
-#endif
-            for (int32_t first = 0; first < w->out.c; first += HORQ_I8_CHUNK) {
-            const int32_t rows = w->out.c - first < HORQ_I8_CHUNK ? w->out.c - first : HORQ_I8_CHUNK;
-            int32_t accs[HORQ_I8_CHUNK];
-            for (int32_t r = 0; r < rows; ++r) {
-                const int8_t *k = p->weights + (ptrdiff_t)(first + r) * HORQ_I8_ONE_CHANNEL_ROW;
-#if defined(HORQ_ARM_MVE)
-                const int32_t acc = vmladavq_s8(x, vld1q_s8(k));
-#elif defined(HORQ_ARM_NEON)
-                const int8x16_t kv = vld1q_s8(k); /* each product fits 15 bits, two of them 16 */
-                const int16x8_t sum = vaddq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(kv)),
-                                                vmull_high_s8(x, kv));
-                const int32_t acc = vaddlvq_s16(sum);
-#elif defined(HORQ_ARM_DSP)
-                uint32_t kw[HORQ_I8_ONE_CHANNEL_ROW / 4];
-                memcpy(kw, k, sizeof kw);
-                int32_t acc = __smlad(__sxtb16((int32_t)kw[0]), e0, 0);
-                acc = __smlad(__sxtb16((int32_t)rotate8(kw[0])), o0, acc);
-                acc = __smlad(__sxtb16((int32_t)kw[1]), e1, acc);
-                acc = __smlad(__sxtb16((int32_t)rotate8(kw[1])), o1, acc);
-                acc = __smlad(__sxtb16((int32_t)kw[2]), e2, acc);
-                acc = __smlad(__sxtb16((int32_t)rotate8(kw[2])), o2, acc);
-                acc = __smlad(__sxtb16((int32_t)kw[3]), e3, acc);
-                acc = __smlad(__sxtb16((int32_t)rotate8(kw[3])), o3, acc);
-#else
-                const int32_t acc = dot_i8(patch, k, HORQ_I8_ONE_CHANNEL_ROW);
-#endif
-                accs[r] = acc;
-            }
-            store_chunk(p, accs, rows, first, oy, ox, output, output_i8);
-            }
         }
+        keep_max(best + r, acc);
     }
 }
 
+/* A fused max pooling (pool > 1) is done on the int32 accumulators: each pooled output's window
+ * (pool x pool positions, stride pool, a last partial row or column left out) keeps the running
+ * max of its accumulators, which are transformed once. That equals the max of the transformed
+ * values because the transform is non-decreasing in acc where scale >= 0, which the generator
+ * makes hold (horq_kernels.h, horq_conv2d_i8_params). Positions the pooling drops are never
+ * computed. */
 void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
                         const horq_i8_output *output_i8)
 {
     const horq_window *w = &p->win;
-    if (w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW) {
-        conv_one_channel(p, input, output, output_i8);
-        return;
-    }
-    const int32_t taps = w->kernel_h * w->kernel_w;
-    const int32_t c = w->in.c;
-    for (int32_t oy = 0; oy < w->out.h; ++oy) {
-        for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (!horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
-                continue;
-            }
-            /* The taps inside the input (padding is the integer 0 and adds nothing): their
-             * pixel and their place in a weight row, listed once for every output channel. */
-            ptrdiff_t pixel[HORQ_I8_LISTED_TAPS], place[HORQ_I8_LISTED_TAPS];
-            int32_t inside = 0;
-            const int listed = taps <= HORQ_I8_LISTED_TAPS;
-            for (int32_t ky = 0; ky < w->kernel_h && listed; ++ky) {
-                const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-                for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-                    const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                    if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                        pixel[inside] = ((ptrdiff_t)iy * w->in.w + ix) * c;
-                        place[inside++] = (ptrdiff_t)(ky * w->kernel_w + kx) * c;
+    conv_position *position = w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW
+                                  ? one_channel_position : general_position;
+    const int32_t pool = p->store.pool > 1 ? p->store.pool : 1;
+    const horq_dims grid = {w->out.h / pool, w->out.w / pool, w->out.c};
+    for (int32_t y = 0; y < grid.h; ++y) {
+        for (int32_t x = 0; x < grid.w; ++x) {
+            for (int32_t first = 0; first < grid.c; first += HORQ_I8_CHUNK) {
+                const int32_t rows = grid.c - first < HORQ_I8_CHUNK ? grid.c - first : HORQ_I8_CHUNK;
+                int32_t best[HORQ_I8_CHUNK];
+                for (int32_t r = 0; r < rows; ++r) {
+                    best[r] = INT32_MIN;
+                }
+                for (int32_t dy = 0; dy < pool; ++dy) {
+                    for (int32_t dx = 0; dx < pool; ++dx) {
+                        position(p, input, y * pool + dy, x * pool + dx, first, rows, best);
                     }
                 }
-            }
-            /* One input channel (a first layer on a grey image): the patch's values once, in a
-             * row as the weights are, zeros at the padding; then each channel is one dot product. */
-            int8_t patch[HORQ_I8_LISTED_TAPS];
-            const int one_channel = c == 1 && listed;
-            for (int32_t t = 0; one_channel && t < taps; ++t) {
-                patch[t] = 0;
-            }
-            for (int32_t t = 0; one_channel && t < inside; ++t) {
-                patch[place[t]] = input[pixel[t]];
-            }
-            int32_t accs[HORQ_I8_CHUNK];
-            for (int32_t o = 0; o < w->out.c; ++o) {
-                const int8_t *k = p->weights + (ptrdiff_t)o * taps * c;
-                int32_t acc = 0;
-                if (one_channel) {
-                    acc = dot_i8(patch, k, taps);
-                } else if (listed) {
-                    for (int32_t t = 0; t < inside; ++t) {
-                        acc += dot_i8(input + pixel[t], k + place[t], c);
-                    }
-                } else {
-                    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-                        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-                        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-                            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                                acc += dot_i8(input + ((ptrdiff_t)iy * w->in.w + ix) * c,
-                                              k + (ptrdiff_t)(ky * w->kernel_w + kx) * c, c);
-                            }
-                        }
-                    }
-                }
-                accs[o % HORQ_I8_CHUNK] = acc;
-                if (o % HORQ_I8_CHUNK == HORQ_I8_CHUNK - 1 || o == w->out.c - 1) {
-                    const int32_t first = o - o % HORQ_I8_CHUNK;
-                    store_chunk(p, accs, o - first + 1, first, oy, ox, output, output_i8);
-                }
+                store_chunk(p, best, rows, first, y, x, grid, output, output_i8);
             }
         }
     }

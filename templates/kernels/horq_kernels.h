@@ -46,7 +46,8 @@ typedef struct {
 
 /* The output of a kernel that writes int8 values through a horq_i8_store: int8 values, or
  * bit-planes (plane_order > 0). pool_row: with pool > 1 and bit-planes, (out.w / pool) * out.c
- * bytes of scratch where one pooled row's running maxima wait (horq_store_i8_row_bytes). */
+ * bytes of scratch where one pooled row's running maxima wait (horq_store_i8_row_bytes); the
+ * HORQ convolution points it into its own scratch, the int8 one pools before it stores. */
 typedef struct {
     int8_t *values;
     uint32_t *planes;
@@ -246,7 +247,13 @@ typedef struct {
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
-    horq_i8_store store;   /* pooling, affine, int8 or bit-planes of the outputs (horq_store_i8) */
+    horq_i8_store store;   /* pooling, affine, int8 or bit-planes of the outputs (horq_store_i8).
+                              Contract: store.pool > 1 requires scale[o] >= 0 for every o. The
+                              kernel pools the int32 accumulators and transforms each window's
+                              largest once, which equals pooling the transformed values only
+                              because the transform is then non-decreasing in acc (the generator
+                              negates the weights and scale of a channel of negative scale:
+                              integer.nonnegative_scales). */
 } horq_conv2d_i8_params;
 
 /* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
