@@ -96,11 +96,10 @@ class _Context:
         return f"NULL, {self.output_of(node)}" if node.dtype == "i8" else f"{self.output_of(node)}, NULL"
 
     def i8_output_of(self, node: Node) -> str:
-        """A ``horq_i8_output`` initializer: int8 values, or bit-planes (a HORQ kernel finds the pooled
-        row's scratch in its own)."""
+        """A ``horq_i8_output`` initializer: int8 values, or bit-planes."""
         if node.dtype == "i8":
-            return f"{{{self.output_of(node)}, NULL, NULL}}"
-        return f"{{NULL, {self.output_of(node)}, NULL}}"
+            return f"{{{self.output_of(node)}, NULL}}"
+        return f"{{NULL, {self.output_of(node)}}}"
 
     def inputs_of(self, node: Node) -> str:
         """The float, int8 and bit-plane input pointers of a HORQ kernel: all NULL but one."""
@@ -179,7 +178,8 @@ def _i8_store(layer: LayerCode, node: Node) -> str:
                 f"{_activation_of(node.attrs['post_activation'])}")
     if node.dtype == "bits":
         plane_betas = _array(layer, "plane_betas", node.params["plane_betas"])
-    return f"{{{node.attrs.get('pool', 1)}, {post}, {node.attrs.get('plane_order', 0)}, {plane_betas}}}"
+    pool = 0 if node.dtype == "f32" else node.attrs.get("pool", 1)  # 0: a float output, stored without it
+    return f"{{{pool}, {post}, {node.attrs.get('plane_order', 0)}, {plane_betas}}}"
 
 
 def _i8_output_call(ctx: _Context, node: Node, call: str) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import HorqError
 from .integer_quantizer import UNIT, static_betas_in_units
+from .pack import pack_signs
 from .ir import ANALYSIS_PARAMS, HORQ_OPS, INPUT, Activation, Graph, Node, Op
 
 ACTIVATIONS = ("int8", "float")  # the first is the default
@@ -231,7 +232,7 @@ class _Builder:
 
 
 def nonnegative_scales(conv: Node) -> Node:
-    """An int8 convolution whose channels of negative scale have their weights and scale negated.
+    """A convolution whose channels of negative scale have their weights and scale negated.
 
     Why: a convolution with a fused max pooling (int8 weights) pools its int32 accumulators and
     transforms only each window's largest, which equals the max of the transformed values only
@@ -248,6 +249,8 @@ def nonnegative_scales(conv: Node) -> Node:
     >>> flipped.params["weight"].ravel().tolist(), flipped.params["scale"].tolist()
     ([-3, -5], [0.5, 0.25])
     """
+    if conv.op == Op.HORQ_CONV2D:
+        return _nonnegative_horq_scales(conv)
     weight, scale = conv.params["weight"], conv.params["scale"]
     if weight.dtype != np.int8 or not (scale < 0).any():
         return conv
@@ -258,13 +261,30 @@ def nonnegative_scales(conv: Node) -> Node:
     return conv.replace(params={**conv.params, "weight": weight, "scale": (scale * sign).astype(np.float32)})
 
 
+def _nonnegative_horq_scales(conv: Node) -> Node:
+    """The same for a HORQ convolution, whose pooling keeps the largest float accumulator
+    ``sum_k beta_k * dot_k``: a channel's weight bits are inverted (its real bits only: padding
+    bits stay 0), which negates every dot product exactly, and so the accumulator (float rounding
+    is symmetric), and its scale is negated."""
+    scale = conv.params["scale"]
+    if not (scale < 0).any():
+        return conv
+    c = conv.attrs["in_shape"][0]
+    taps = int(np.prod(conv.attrs["kernel"]))
+    real_bits = pack_signs(-np.ones((taps, c), np.float32)).reshape(-1)  # each tap's channels start a word
+    flip = np.where((scale < 0)[:, None], real_bits[None, :], np.uint32(0)).astype(np.uint32)
+    params = {**conv.params, "weight_bits": conv.params["weight_bits"] ^ flip,
+              "scale": np.where(scale < 0, -scale, scale).astype(np.float32)}
+    return conv.replace(params=params)
+
+
 def fuse_max_pooling(graph: Graph) -> Graph:
     """A max pooling of window = stride, no padding, right after an int8 convolution (float or HORQ)
     that nothing else reads, done by the convolution: it keeps each pooled position's running max of
-    its outputs, so the unpooled tensor never exists. An int8 convolution (CONV2D) keeps the max of
-    its int32 accumulators and transforms it once, so its scales are made non-negative first
-    (:func:`nonnegative_scales`); a HORQ convolution keeps the max of its requantized outputs (the
-    max pooling of the int8 tensor, whatever the sign of the scales)."""
+    its outputs, so the unpooled tensor never exists. It keeps the max of its accumulators (int32 for
+    an int8 convolution, float ``sum_k beta_k dot_k`` for a HORQ one) and transforms it once, which
+    is the max of the transformed values because its scales are made non-negative first
+    (:func:`nonnegative_scales`)."""
     nodes = list(graph.nodes)
     for pool in [n for n in graph.nodes if n.op == Op.MAXPOOL2D]:
         (kh, kw), (sh, sw), (ph, pw) = pool.attrs["kernel"], pool.attrs["stride"], pool.attrs["padding"]
@@ -276,8 +296,7 @@ def fuse_max_pooling(graph: Graph) -> Graph:
             continue
         fused = conv.replace(shape=pool.shape, attrs={**conv.attrs, "pool": kh, "conv_out": conv.shape},
                              source=f"{conv.source} + {pool.source}")
-        if fused.op == Op.CONV2D:
-            fused = nonnegative_scales(fused)
+        fused = nonnegative_scales(fused)
         nodes = [fused if n.name == conv.name else n for n in nodes if n.name != pool.name]
         nodes = [n.replace(inputs=tuple(conv.name if i == pool.name else i for i in n.inputs)) for n in nodes]
         if graph.output == pool.name:

@@ -69,41 +69,31 @@ def scratch_sizes(node: Node, input_is_scratch: bool = False, int8_input: bool =
     """(floats, words) of scratch a kernel needs: the *_get_buffer_size functions in C, in Python.
     ``input_is_scratch``: nothing reads the node's input after it (a float patch layer of order 2
     then keeps every |x| in the input's place). ``int8_input``: the integer quantizers. A layer
-    that reads bit-planes (``planes_input``) needs no planes of its own; one that writes them after
-    a fused pooling keeps a pooled row's int8 maxima (:func:`pool_row_bytes`) after its floats."""
-    pool_row = -(-pool_row_bytes(node) // 4)
+    that reads bit-planes (``planes_input``) needs no planes of its own; a HORQ convolution with an
+    integer output keeps one stored position's float accumulators after its own floats."""
     planes_input = bool(node.attrs.get("planes_input"))
     if node.op == Op.HORQ_CONV2D:
         c, h, w = node.attrs["in_shape"]
         kh, kw = node.attrs["kernel"]
         order, cw, taps = node.attrs["order"], words_for(c), kh * kw
         granularity = node.attrs["granularity"]
+        accumulators = node.shape[0] if node.dtype != "f32" else 0
         if granularity == "patch" and int8_input:  # pixel sums and sign words, or one int8 patch
             if order >= 3:
-                return order + -(-taps * c // 4) + pool_row, order * taps * cw
-            return order + pool_row, h * w * (1 + cw) + order * taps * cw
+                return order + -(-taps * c // 4) + accumulators, order * taps * cw
+            return order + accumulators, h * w * (1 + cw) + order * taps * cw
         if granularity == "patch":
             magnitudes = h * w * c if order >= 2 and not (order == 2 and input_is_scratch) else 0
             gathered = taps * c if order >= 3 else 0
-            return h * w + magnitudes + gathered + order + pool_row, h * w * cw + order * taps * cw
+            return h * w + magnitudes + gathered + order + accumulators, h * w * cw + order * taps * cw
         if granularity == "pixel":
-            return h * w * order + pool_row, h * w * order * cw
-        return order + pool_row, ((0 if planes_input else h * w) + 1 + taps) * order * cw
+            return h * w * order + accumulators, h * w * order * cw
+        return order + accumulators, ((0 if planes_input else h * w) + 1 + taps) * order * cw
     if node.op == Op.HORQ_LINEAR:
         order, n = node.attrs["order"], node.attrs["in_features"]
         magnitudes = n if node.attrs["granularity"] != "static" and order >= 2 and not int8_input else 0
         return order + magnitudes, 0 if planes_input else order * words_for(n)
-    return pool_row, 0
-
-
-def pool_row_bytes(node: Node) -> int:
-    """A HORQ convolution that writes bit-planes after a fused max pooling keeps one pooled row's
-    running maxima as int8 until each window is complete: ``horq_store_i8_row_bytes`` in C. (The
-    int8 convolution pools its accumulators window by window: it needs none.)"""
-    if node.op != Op.HORQ_CONV2D or node.dtype != "bits" or node.attrs.get("pool", 1) <= 1:
-        return 0
-    c, _, w = node.attrs["conv_out"]
-    return w // node.attrs["pool"] * c
+    return 0, 0
 
 
 def _first_fit(items: list[tuple[str, int, int, int]]) -> tuple[dict[str, Buffer], int]:

@@ -179,14 +179,16 @@ def test_fusing_and_planes_change_no_result(static_chain):
 
 @pytest.fixture(scope="module")
 def negative_scales(tmp_path_factory):
-    """A first convolution with a fused max pooling whose BatchNorm makes half its channels' scales
-    negative (and one zero)."""
+    """A first convolution and a HORQ convolution, each with a fused max pooling, whose BatchNorms
+    make half their channels' scales negative (and one zero)."""
     torch.manual_seed(7)
-    model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.BatchNorm2d(12), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(12 * 36, 4))
+    model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.BatchNorm2d(12), nn.MaxPool2d(2), nn.BatchNorm2d(12),
+                          HORQConv2d(12, 8, 3, padding=1, order=2, granularity="patch"), nn.BatchNorm2d(8),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 9, 4))
     settle_batchnorm(model, SHAPE)
     with torch.no_grad():
         model[1].weight.mul_(torch.tensor([-1.0, 1.0] * 6)).index_fill_(0, torch.tensor([3]), 0.0)
+        model[5].weight.mul_(torch.tensor([-1.0, 1.0] * 4))
     path = export_model(model, SHAPE, tmp_path_factory.mktemp("negative") / "m.pt2")
     calibration = np.random.default_rng(5).standard_normal((20, *SHAPE)).astype(np.float32)
     pipeline = _int8_pipeline(path, calibration)
@@ -200,19 +202,24 @@ def test_negative_scales_of_a_pooled_convolution_are_flipped_without_changing_th
     generator negates the channels of negative scale; the reference, the definition, sees no change."""
     monkeypatch.setattr(integer, "nonnegative_scales", lambda conv: conv)
     unflipped = lower_model(negative_scales.model, Lowering("int8", negative_scales.calibration))
-    before = next(n for n in unflipped.nodes if "pool" in n.attrs)
-    after = next(n for n in negative_scales.graph.nodes if "pool" in n.attrs)
-    assert (before.params["scale"] < 0).sum() == 6 and (after.params["scale"] >= 0).all()
-    flipped = before.params["scale"] < 0
-    assert np.array_equal(after.params["weight"][flipped], -before.params["weight"][flipped])
-    assert np.array_equal(after.params["weight"][~flipped], before.params["weight"][~flipped])
+    pooled = [(b, a) for b, a in zip(unflipped.nodes, negative_scales.graph.nodes) if "pool" in a.attrs]
+    assert [(b.op, int((b.params["scale"] < 0).sum())) for b, _ in pooled] == [(Op.CONV2D, 6), (Op.HORQ_CONV2D, 4)]
+    for before, after in pooled:
+        assert (after.params["scale"] >= 0).all()
+        flipped = before.params["scale"] < 0
+        if before.op == Op.CONV2D:
+            assert np.array_equal(after.params["weight"][flipped], -before.params["weight"][flipped])
+        else:  # the 12 real bits of each tap's word inverted, the padding bits left 0
+            assert np.array_equal(after.params["weight_bits"][flipped], before.params["weight_bits"][flipped] ^ 0xFFF)
+        key = "weight" if before.op == Op.CONV2D else "weight_bits"
+        assert np.array_equal(after.params[key][~flipped], before.params[key][~flipped])
     x = _inputs(12, 8)
     for sample in x:
         want, got = reference.run_traced(unflipped, sample), reference.run_traced(negative_scales.graph, sample)
         assert all(np.array_equal(want[name], got[name]) for name in want)
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m7"])
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])
 def test_a_pooled_convolution_with_negative_scales_is_bit_exact(negative_scales, tmp_path, target):
     x = _inputs(13)
     t = load_target(target)

@@ -14,7 +14,7 @@ static int patch_magnitudes_in_scratch(const horq_bconv2d_params *p)
     return p->order >= 2 && !(p->order == 2 && p->input_is_scratch);
 }
 
-void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
+static void own_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
@@ -23,8 +23,7 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
     if (p->int8_input && p->granularity == HORQ_GRAN_PATCH) {
         /* order <= 2: per-pixel |q| sums and sign words, the patch's planes; order >= 3: one
            gathered int8 patch and its planes */
-        *floats = p->order + (p->order >= 3 ? (taps * w->in.c + 3) / 4 : 0) +
-                  (horq_store_i8_row_bytes(p->win.out, &p->store) + 3) / 4;
+        *floats = p->order + (p->order >= 3 ? (taps * w->in.c + 3) / 4 : 0);
         *words = (p->order >= 3 ? 0 : pixels + pixels * cw) + p->order * taps * cw;
         return;
     }
@@ -45,7 +44,22 @@ void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *flo
         *words = ((p->planes_input ? 0 : pixels) + 1 + taps) * p->order * cw;
         break;
     }
-    *floats += (horq_store_i8_row_bytes(p->win.out, &p->store) + 3) / 4; /* after the kernel's own floats */
+}
+
+/* The floats the kernel's quantization uses, before the integer mode's accumulators. */
+static int32_t bconv_own_floats(const horq_bconv2d_params *p)
+{
+    int32_t floats, words;
+    own_buffer_size(p, &floats, &words);
+    return floats;
+}
+
+void horq_bconv2d_hwc_get_buffer_size(const horq_bconv2d_params *p, int32_t *floats, int32_t *words)
+{
+    own_buffer_size(p, floats, words);
+    if (p->store.pool > 0) { /* integer mode: a stored position's float accumulators */
+        *floats += p->win.out.c;
+    }
 }
 
 /* Copies the receptive field at (oy, ox) into patch[taps][c], zeros outside the input. */
@@ -195,6 +209,120 @@ static void quantize_patch_i8(const horq_bconv2d_params *p, const int8_t *input,
     }
 }
 
+/* What the output loop needs besides the params: where each kind of quantization keeps its planes. */
+typedef struct {
+    const float *input;
+    const int8_t *input_i8;
+    float *scratch_f;
+    uint32_t *scratch_w;
+    float *betas;
+    const uint32_t *planes;   /* PIXEL/TENSOR/STATIC: every pixel's planes */
+    const uint32_t *pad_words;
+    uint32_t *patch;          /* PATCH/TENSOR/STATIC: the planes of one position's patch */
+    float *magnitudes;        /* PATCH, order >= 2 */
+    float *gathered;          /* PATCH, order >= 3 */
+} bconv_state;
+
+/* The planes of the patch at (oy, ox), for every granularity but PIXEL (whose pixels have theirs). */
+static void quantize_position(const horq_bconv2d_params *p, const bconv_state *s, int32_t oy, int32_t ox)
+{
+    const horq_window *w = &p->win;
+    const int32_t taps = w->kernel_h * w->kernel_w, patch_words = taps * HORQ_WORDS_FOR(w->in.c);
+    if (p->granularity == HORQ_GRAN_PATCH && s->input_i8 != NULL) {
+        quantize_patch_i8(p, s->input_i8, oy, ox, s->scratch_f, s->scratch_w, s->patch);
+    } else if (p->granularity == HORQ_GRAN_PATCH) {
+        horq_patch_planes(w, s->scratch_f, s->scratch_w, s->magnitudes, oy, ox, p->order, s->betas, s->patch,
+                          patch_words);
+        if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
+            gather_patch(w, s->input, oy, ox, s->gathered);
+            horq_apply_plane(s->gathered, taps, w->in.c, s->patch, s->betas[0]);
+            horq_binarize_next_planes(s->gathered, taps, w->in.c, 2, p->order, s->betas, s->patch, patch_words);
+        }
+    } else if (p->granularity != HORQ_GRAN_PIXEL) {
+        gather_words(w, p->order, s->planes, s->pad_words, oy, ox, s->patch);
+    }
+}
+
+/* Float accumulators sum_k beta_k * dot_k of output channels [first, first + rows) at (oy, ox),
+ * into best[] (`keep`: the larger of them and best's, for a fused max pooling). */
+static void accumulate_rows(const horq_bconv2d_params *p, const bconv_state *s, int32_t oy, int32_t ox,
+                            int32_t first, int32_t rows, int keep, float *best)
+{
+    const int32_t patch_words = p->win.kernel_h * p->win.kernel_w * HORQ_WORDS_FOR(p->win.in.c);
+    if (p->granularity == HORQ_GRAN_PIXEL) {
+        for (int32_t r = 0; r < rows; ++r) {
+            const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)(first + r) * patch_words, s->planes,
+                                               s->betas, oy, ox);
+            best[r] = keep && best[r] > acc ? best[r] : acc;
+        }
+        return;
+    }
+    int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, s->patch, patch_words, p->order,
+                           patch_words, mismatches);
+    horq_accumulate(s->betas, p->order, p->win.kernel_h * p->win.kernel_w * p->win.in.c, mismatches, rows, keep,
+                    best);
+}
+
+/* Integer mode: each stored position's accumulators (a fused max pooling keeps the largest of its
+ * window's, which the transform turns into the largest int8 value because the generator made
+ * every scale >= 0: integer.nonnegative_scales), transformed, requantized and stored. */
+static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *s, const horq_i8_output *output_i8)
+{
+    const horq_window *w = &p->win;
+    const int32_t pool = p->store.pool > 1 ? p->store.pool : 1;
+    const horq_dims grid = {w->out.h / pool, w->out.w / pool, w->out.c};
+    float *best = s->scratch_f + bconv_own_floats(p);
+    for (int32_t y = 0; y < grid.h; ++y) {
+        for (int32_t x = 0; x < grid.w; ++x) {
+            for (int32_t dy = 0; dy < pool; ++dy) {
+                for (int32_t dx = 0; dx < pool; ++dx) {
+                    quantize_position(p, s, y * pool + dy, x * pool + dx);
+                    for (int32_t first = 0; first < grid.c; first += HORQ_ROW_CHUNK) {
+                        const int32_t rows = grid.c - first < HORQ_ROW_CHUNK ? grid.c - first : HORQ_ROW_CHUNK;
+                        accumulate_rows(p, s, y * pool + dy, x * pool + dx, first, rows, dy + dx > 0, best + first);
+                    }
+                }
+            }
+            for (int32_t first = 0; first < grid.c; first += HORQ_ROW_CHUNK) {
+                const int32_t rows = grid.c - first < HORQ_ROW_CHUNK ? grid.c - first : HORQ_ROW_CHUNK;
+                int8_t values[HORQ_ROW_CHUNK];
+                horq_requantize_floats(best + first, rows, p->scale + first, p->offset + first, &p->act, values);
+                horq_store_i8(values, rows, first, y, x, grid, &p->store, output_i8);
+            }
+        }
+    }
+}
+
+/* Float mode: every position's outputs, transformed. */
+static void store_float_outputs(const horq_bconv2d_params *p, const bconv_state *s, float *output)
+{
+    const horq_window *w = &p->win;
+    const int32_t n = w->kernel_h * w->kernel_w * w->in.c;
+    for (int32_t oy = 0; oy < w->out.h; ++oy) {
+        for (int32_t ox = 0; ox < w->out.w; ++ox) {
+            quantize_position(p, s, oy, ox);
+            float *y = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
+            for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
+                const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
+                if (p->granularity == HORQ_GRAN_PIXEL) {
+                    accumulate_rows(p, s, oy, ox, first, rows, 0, y + first);
+                    for (int32_t o = first; o < first + rows; ++o) {
+                        y[o] = horq_activate(y[o] * p->scale[o] + p->offset[o], &p->act);
+                    }
+                    continue;
+                }
+                int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+                const int32_t patch_words = w->kernel_h * w->kernel_w * HORQ_WORDS_FOR(w->in.c);
+                horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, s->patch, patch_words,
+                                       p->order, patch_words, mismatches);
+                horq_store_outputs(s->betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                   &p->act, y + first);
+            }
+        }
+    }
+}
+
 void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const int8_t *input_i8,
                       const uint32_t *input_planes, float *output, const horq_i8_output *output_i8,
                       float *scratch_f, uint32_t *scratch_w)
@@ -203,109 +331,52 @@ void horq_bconv2d_hwc(const horq_bconv2d_params *p, const float *input, const in
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
     const int32_t taps = w->kernel_h * w->kernel_w;
     const int32_t pixels = w->in.h * w->in.w;
-    const int32_t patch_words = taps * cw;
     const int32_t n = taps * w->in.c;
-    float *betas = scratch_f;
-    uint32_t *planes = scratch_w;                       /* PIXEL/TENSOR/STATIC: every pixel's planes */
-    const uint32_t *source_planes = planes;             /* or a producer's (STATIC) */
+    uint32_t *planes = scratch_w; /* PIXEL/TENSOR/STATIC: every pixel's planes */
     uint32_t *pad_words = scratch_w + (ptrdiff_t)pixels * p->order * cw;
-    uint32_t *patch = pad_words + (ptrdiff_t)p->order * cw; /* TENSOR/STATIC: one gathered patch */
-    int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
-    float chunk[HORQ_ROW_CHUNK]; /* integer mode, PIXEL: one chunk's floats before requantization */
-    int8_t chunk_i8[HORQ_ROW_CHUNK];
-    float *magnitudes = NULL;       /* PATCH, order >= 2 */
-    float *gathered = NULL;         /* PATCH, order >= 3 */
+    bconv_state s = {input, input_i8, scratch_f, scratch_w, scratch_f, planes, pad_words,
+                     pad_words + (ptrdiff_t)p->order * cw, NULL, NULL};
 
-    horq_i8_output store_to = {NULL, NULL, NULL};
-    if (output_i8 != NULL) { /* a pooled row of bit-planes waits after the kernel's own floats */
-        int32_t floats, words;
-        horq_bconv2d_hwc_get_buffer_size(p, &floats, &words);
-        store_to = *output_i8;
-        store_to.pool_row = (int8_t *)(scratch_f + floats - (horq_store_i8_row_bytes(w->out, &p->store) + 3) / 4);
-    }
     if (input_planes != NULL) { /* STATIC, its planes written by the producer */
         for (int32_t k = 0; k < p->order; ++k) {
-            betas[k] = p->static_betas[k];
+            s.betas[k] = p->static_betas[k];
         }
-        source_planes = input_planes;
-        pad_words = scratch_w;
-        patch = pad_words + (ptrdiff_t)p->order * cw;
-        horq_padding_words(w->in.c, p->order, betas, pad_words);
+        s.planes = input_planes;
+        s.pad_words = scratch_w;
+        s.patch = scratch_w + (ptrdiff_t)p->order * cw;
+        horq_padding_words(w->in.c, p->order, s.betas, scratch_w);
     } else if (input_i8 != NULL) {
-        quantize_input_i8(p, input_i8, betas, scratch_w);
+        quantize_input_i8(p, input_i8, s.betas, scratch_w);
         if (p->granularity == HORQ_GRAN_PATCH) { /* scratch_w: [sums][sign words][patch planes] */
-            patch = scratch_w + (p->order <= 2 ? (ptrdiff_t)pixels * (1 + cw) : 0);
+            s.patch = scratch_w + (p->order <= 2 ? (ptrdiff_t)pixels * (1 + cw) : 0);
         }
     } else if (p->granularity == HORQ_GRAN_PIXEL) {
         for (int32_t pix = 0; pix < pixels; ++pix) {
             horq_binarize_rows(input + (ptrdiff_t)pix * w->in.c, 1, w->in.c, 0, p->order, NULL,
-                               betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
+                               s.betas + (ptrdiff_t)pix * p->order, planes + (ptrdiff_t)pix * p->order * cw, cw);
         }
     } else if (p->granularity == HORQ_GRAN_PATCH) {
         /* scratch_f: [pixel sums][|x|, order >= 2][gathered patch, order >= 3][betas];
          * scratch_w: [pixel sign words][patch planes] */
         if (patch_magnitudes_in_scratch(p)) {
-            magnitudes = scratch_f + pixels;
+            s.magnitudes = scratch_f + pixels;
         } else if (p->order == 2) {
-            magnitudes = (float *)input; /* the caller's promise: nothing reads it after this layer */
+            s.magnitudes = (float *)input; /* the caller's promise: nothing reads it after this layer */
         }
-        horq_pixel_stats(input, pixels, w->in.c, scratch_f, scratch_w, magnitudes);
-        gathered = scratch_f + pixels + (patch_magnitudes_in_scratch(p) ? (ptrdiff_t)pixels * w->in.c : 0);
-        betas = gathered + (p->order >= 3 ? n : 0);
-        patch = scratch_w + (ptrdiff_t)pixels * cw;
+        horq_pixel_stats(input, pixels, w->in.c, scratch_f, scratch_w, s.magnitudes);
+        s.gathered = scratch_f + pixels + (patch_magnitudes_in_scratch(p) ? (ptrdiff_t)pixels * w->in.c : 0);
+        s.betas = s.gathered + (p->order >= 3 ? n : 0);
+        s.patch = scratch_w + (ptrdiff_t)pixels * cw;
     } else {
         const int32_t padded = (w->in.h + 2 * w->pad_h) * (w->in.w + 2 * w->pad_w);
         const int32_t pad_count = (padded - pixels) * w->in.c;
         const float *fixed = p->granularity == HORQ_GRAN_STATIC ? p->static_betas : NULL;
-        horq_binarize_rows(input, pixels, w->in.c, pad_count, p->order, fixed, betas, planes, pixels * cw);
-        horq_padding_words(w->in.c, p->order, betas, pad_words);
+        horq_binarize_rows(input, pixels, w->in.c, pad_count, p->order, fixed, s.betas, planes, pixels * cw);
+        horq_padding_words(w->in.c, p->order, s.betas, pad_words);
     }
-
-    for (int32_t oy = 0; oy < w->out.h; ++oy) {
-        for (int32_t ox = 0; ox < w->out.w; ++ox) {
-            if (output == NULL && !horq_pool_keeps(oy, ox, w->out, p->store.pool)) {
-                continue; /* a fused max pooling leaves this position out */
-            }
-            if (p->granularity == HORQ_GRAN_PATCH && input_i8 != NULL) {
-                quantize_patch_i8(p, input_i8, oy, ox, scratch_f, scratch_w, patch);
-            } else if (p->granularity == HORQ_GRAN_PATCH) {
-                horq_patch_planes(w, scratch_f, scratch_w, magnitudes, oy, ox, p->order, betas, patch, patch_words);
-                if (p->order > 2) { /* planes 3..K from the residuals, one pass each */
-                    gather_patch(w, input, oy, ox, gathered);
-                    horq_apply_plane(gathered, taps, w->in.c, patch, betas[0]);
-                    horq_binarize_next_planes(gathered, taps, w->in.c, 2, p->order, betas, patch, patch_words);
-                }
-            } else if (p->granularity != HORQ_GRAN_PIXEL) {
-                gather_words(w, p->order, source_planes, pad_words, oy, ox, patch);
-            }
-            const ptrdiff_t at = ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
-            for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
-                const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
-                float *y = output ? output + at + first : chunk;
-                if (p->granularity == HORQ_GRAN_PIXEL) {
-                    for (int32_t o = first; o < first + rows; ++o) {
-                        const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)o * patch_words, planes, betas,
-                                                           oy, ox);
-                        y[o - first] = horq_activate(acc * p->scale[o] + p->offset[o], &p->act);
-                    }
-                } else {
-                    horq_xor_popcount_rows(p->weights + (ptrdiff_t)first * patch_words, rows, patch, patch_words,
-                                           p->order, patch_words, mismatches);
-                    if (output == NULL) {
-                        horq_store_outputs_i8(betas, p->order, n, mismatches, rows, p->scale + first,
-                                              p->offset + first, &p->act, chunk_i8);
-                    } else {
-                        horq_store_outputs(betas, p->order, n, mismatches, rows, p->scale + first, p->offset + first,
-                                           &p->act, y);
-                    }
-                }
-                if (output == NULL) { /* integer mode: requantized (PIXEL here), then stored or pooled */
-                    for (int32_t o = 0; p->granularity == HORQ_GRAN_PIXEL && o < rows; ++o) {
-                        chunk_i8[o] = horq_requantize(chunk[o]);
-                    }
-                    horq_store_i8(chunk_i8, rows, first, oy, ox, w->out, &p->store, &store_to);
-                }
-            }
-        }
+    if (output != NULL) {
+        store_float_outputs(p, &s, output);
+    } else {
+        store_int8_outputs(p, &s, output_i8);
     }
 }

@@ -147,7 +147,55 @@ void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const i
     }
 }
 
-static void max_into(int8_t *out, const int8_t *x, int32_t c);
+void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                     int keep, float *acc)
+{
+    /* the sum order is horq_store_outputs': sum_k in k order, each term beta_k * (n - 2 m_k) */
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    if (order <= 2) { /* four outputs a vector, each lane with the scalar code's operations */
+        const int32x4_t nv = vdupq_n_s32(n);
+        const float b0 = betas[0], b1 = order == 2 ? betas[1] : 0.0f;
+        for (; o + 4 <= count; o += 4) {
+            float32x4_t sum;
+            if (order == 1) {
+                sum = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(vld1q_s32(mismatches + o), 1))), b0);
+            } else {
+                const int32x4x2_t d = vld2q_s32(mismatches + 2 * o);
+                sum = vaddq_f32(vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b0),
+                                vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b1));
+            }
+            /* finite values (betas and counts are): the IEEE max is the plain larger one */
+            vst1q_f32(acc + o, keep ? vmaxnmq_f32(vld1q_f32(acc + o), sum) : sum);
+        }
+    }
+#endif
+    for (; o < count; ++o) {
+        const int32_t *m = mismatches + (ptrdiff_t)o * order;
+        float sum = betas[0] * (float)(n - 2 * m[0]);
+        for (int32_t k = 1; k < order; ++k) {
+            sum += betas[k] * (float)(n - 2 * m[k]);
+        }
+        acc[o] = keep && acc[o] > sum ? acc[o] : sum;
+    }
+}
+
+void horq_requantize_floats(const float *acc, int32_t count, const float *scale, const float *offset,
+                            const horq_activation *act, int8_t *out)
+{
+    float low, high;
+    int8_bounds(act, &low, &high);
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    for (; o + 4 <= count; o += 4) {
+        requantize4(vaddq_f32(vmulq_f32(vld1q_f32(acc + o), vld1q_f32(scale + o)), vld1q_f32(offset + o)), low, high,
+                    out + o);
+    }
+#endif
+    for (; o < count; ++o) {
+        out[o] = clamp_and_round(acc[o] * scale[o] + offset[o], low, high);
+    }
+}
 
 /* The transform of output channels [first, first + count) at (y, x) of the stored grid (the
  * pooled one where a max pooling is fused, which the accumulators already are), stored as float
@@ -162,14 +210,12 @@ static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int
     }
     int8_t values[HORQ_I8_CHUNK];
     transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, NULL, values);
-    horq_i8_store pooled = p->store;
-    pooled.pool = 1; /* done already */
-    horq_store_i8(values, count, first, y, x, grid, &pooled, output_i8);
+    horq_store_i8(values, count, first, y, x, grid, &p->store, output_i8);
 }
 
 /* The final values of channels [first, first + count) of output pixel `pixel` (of `pixels`,
  * `channels` each): the affine after the pooling, if any, then stored as int8, or as bit-planes
- * by way of `work` (count bytes, which may be `values` itself: the affine works in place). */
+ * by way of `work` (count bytes). */
 static void store_final(const int8_t *values, int8_t *work, int32_t count, int32_t first, int32_t pixel,
                         int32_t pixels, int32_t channels, const horq_i8_store *store, const horq_i8_output *output)
 {
@@ -197,30 +243,11 @@ static void store_final(const int8_t *values, int8_t *work, int32_t count, int32
     }
 }
 
-void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
+void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y, int32_t x, horq_dims grid,
                    const horq_i8_store *store, const horq_i8_output *output)
 {
-    const int32_t pool = store->pool;
-    if (pool <= 1) {
-        int8_t work[HORQ_STORE_CHUNK];
-        store_final(values, work, count, first, oy * out.w + ox, out.h * out.w, out.c, store, output);
-        return;
-    }
-    if (!horq_pool_keeps(oy, ox, out, pool)) {
-        return;
-    }
-    const int32_t pooled_w = out.w / pool, pixel = (oy / pool) * pooled_w + ox / pool;
-    /* the running maxima: in the int8 output itself, or, for bit-planes, in the pooled row's scratch */
-    int8_t *dst = output->planes ? output->pool_row + (ptrdiff_t)(ox / pool) * out.c + first
-                                 : output->values + (ptrdiff_t)pixel * out.c + first;
-    if (oy % pool == 0 && ox % pool == 0) { /* the window's first position (rows outer, columns inner) */
-        memcpy(dst, values, (size_t)count);
-    } else {
-        max_into(dst, values, count);
-    }
-    if (oy % pool == pool - 1 && ox % pool == pool - 1) { /* the window is complete */
-        store_final(dst, dst, count, first, pixel, (out.h / pool) * pooled_w, out.c, store, output);
-    }
+    int8_t work[HORQ_STORE_CHUNK];
+    store_final(values, work, count, first, y * grid.w + x, grid.h * grid.w, grid.c, store, output);
 }
 
 /* sum_i a[i] * b[i] over n int8 values. */

@@ -25,10 +25,11 @@ typedef struct {
     int32_t pad_h, pad_w;
 } horq_window;
 
-/* How a convolution stores its int8 outputs (integer mode). With pool > 1 a pool x pool max
- * pooling of stride pool, no padding, is fused (a last partial row or column left out, as
- * PyTorch's floor mode does): the unpooled tensor never exists. Then, on each final (pooled)
- * value q at element i of the output tensor [h][w][c]:
+/* How a convolution stores its int8 outputs (integer mode). pool > 1: a pool x pool max pooling
+ * of stride pool, no padding, is fused (a last partial row or column left out, as PyTorch's floor
+ * mode does), which the convolution does on its accumulators: the unpooled tensor never exists.
+ * pool is 0 where the output is float. Then, on each final (pooled) value q at element i of the
+ * output tensor [h][w][c] (horq_store_i8):
  *   - post_scale != NULL: an affine that followed the pooling (an unfolded BatchNorm),
  *     q = requantize(post_act(q * post_scale[i % post_period] + post_offset[i % post_period]));
  *   - plane_order K > 0: the output is not int8 but the K bit-planes of q that a static HORQ
@@ -44,14 +45,11 @@ typedef struct {
     const float *plane_betas;  /* [plane_order], in residual units */
 } horq_i8_store;
 
-/* The output of a kernel that writes int8 values through a horq_i8_store: int8 values, or
- * bit-planes (plane_order > 0). pool_row: with pool > 1 and bit-planes, (out.w / pool) * out.c
- * bytes of scratch where one pooled row's running maxima wait (horq_store_i8_row_bytes); the
- * HORQ convolution points it into its own scratch, the int8 one pools before it stores. */
+/* Where a kernel that stores through a horq_i8_store writes: int8 values, or bit-planes
+ * (plane_order > 0); the other is NULL. */
 typedef struct {
     int8_t *values;
     uint32_t *planes;
-    int8_t *pool_row;
 } horq_i8_output;
 
 /* ---- float kernels ------------------------------------------------------ */
@@ -93,7 +91,8 @@ typedef struct {
                                      of order 2 keeps its |x| there instead of in scratch */
     int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
     int32_t planes_input;         /* 1: STATIC, its bit-planes written by the producer (input_planes) */
-    horq_i8_store store;          /* integer mode: pooling, affine, int8 or bit-planes (horq_store_i8) */
+    horq_i8_store store;          /* integer mode: pooling, affine, int8 or bit-planes (horq_store_i8);
+                                     store.pool > 1 requires scale[o] >= 0, as for horq_conv2d_i8_params */
 } horq_bconv2d_params;
 
 /* Scratch sizes (in floats and in words) that horq_bconv2d_hwc and horq_bfc need. The HORQ
@@ -285,22 +284,20 @@ void horq_avgpool2d_i8_hwc(const horq_window *w, const int8_t *input, int8_t *ou
 void horq_quantize_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
 void horq_dequantize_i8(const int8_t *input, float *output, int32_t count, float scale);
 
-/* A convolution's int8 outputs at position (oy, ox) of its `out` grid (before pooling),
- * channels [first, first + count): stored, or with pool > 1 kept as the running max of their
- * pooled position, and stored as the store says once its window is complete. horq_pool_keeps
- * says whether (oy, ox) counts at all (a kernel skips the positions that do not). */
+/* A convolution's final int8 values at (y, x) of the grid it stores (the pooled one where a
+ * pooling is fused), channels [first, first + count), count <= HORQ_STORE_CHUNK: the affine after
+ * it, if any, then stored as int8 or as bit-planes (horq_i8_store). */
 #define HORQ_STORE_CHUNK 64 /* the most channels one call may carry */
-void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t oy, int32_t ox, horq_dims out,
+void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y, int32_t x, horq_dims grid,
                    const horq_i8_store *store, const horq_i8_output *output);
-/* Bytes of pool_row that horq_store_i8 needs for a convolution whose grid is `out`. */
-static inline int32_t horq_store_i8_row_bytes(horq_dims out, const horq_i8_store *store)
-{
-    return store->pool > 1 && store->plane_order > 0 ? out.w / store->pool * out.c : 0;
-}
-static inline int horq_pool_keeps(int32_t oy, int32_t ox, horq_dims out, int32_t pool)
-{
-    return pool <= 1 || (oy < out.h / pool * pool && ox < out.w / pool * pool);
-}
+
+/* The HORQ layers' float accumulators acc[o] = sum_k betas[k] * (n - 2 * mismatches[o * order + k])
+ * (in k order, as horq_store_outputs sums), or with `keep` the larger of that and acc[o] (a
+ * fused max pooling); and acc[o] requantized: horq_requantize(act(acc[o] * scale[o] + offset[o])). */
+void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                     int keep, float *acc);
+void horq_requantize_floats(const float *acc, int32_t count, const float *scale, const float *offset,
+                            const horq_activation *act, int8_t *out);
 
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
