@@ -170,6 +170,20 @@ void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t
         }
     }
 #endif
+    if (order == 2) { /* the betas in registers, no loop per output, no test of keep per output */
+        const float b0 = betas[0], b1 = betas[1];
+        const int32_t *m = mismatches + 2 * o;
+        if (keep) {
+            for (; o < count; ++o, m += 2) {
+                const float sum = b0 * (float)(n - 2 * m[0]) + b1 * (float)(n - 2 * m[1]);
+                acc[o] = acc[o] > sum ? acc[o] : sum;
+            }
+        } else {
+            for (; o < count; ++o, m += 2) {
+                acc[o] = b0 * (float)(n - 2 * m[0]) + b1 * (float)(n - 2 * m[1]);
+            }
+        }
+    }
     for (; o < count; ++o) {
         const int32_t *m = mismatches + (ptrdiff_t)o * order;
         float sum = betas[0] * (float)(n - 2 * m[0]);
