@@ -182,6 +182,13 @@ def _i8_store(layer: LayerCode, node: Node) -> str:
     return f"{{{pool}, {post}, {node.attrs.get('plane_order', 0)}, {plane_betas}}}"
 
 
+def _clamps(layer: LayerCode, node: Node) -> str:
+    """The ``horq_clamps`` initializer: per-channel clamps of a folded affine, or none."""
+    if "clamp_low" not in node.params:
+        return "{NULL, NULL}"
+    return f"{{{_array(layer, 'clamp_low', node.params['clamp_low'])}, {_array(layer, 'clamp_high', node.params['clamp_high'])}}}"
+
+
 def _i8_output_call(ctx: _Context, node: Node, call: str) -> str:
     """``call`` (which names the output ``&out``) in a block that declares the output."""
     return f"{{\n        const horq_i8_output out = {ctx.i8_output_of(node)};\n        {call}\n    }}"
@@ -193,7 +200,7 @@ def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     scale, offset = _transform_arrays(layer, node)
     in_shape = ctx.graph.shape_of(node.inputs[0])
     kind = "i8" if int8 else "f32"
-    store = f",\n    {_i8_store(layer, node)}" if int8 else ""
+    store = f", {_clamps(layer, node)},\n    {_i8_store(layer, node)}" if int8 else ""
     layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
                     f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}{store}\n}};")
     if not int8:
@@ -231,8 +238,9 @@ def _horq_common(layer: LayerCode, node: Node, ctx: _Context) -> str:
     weights = _array(layer, "weights", _weight_words(node, ctx.weight_layout))
     scale, offset = _transform_arrays(layer, node)
     betas = _array(layer, "betas", node.params["betas"]) if node.attrs["granularity"] == "static" else "NULL"
+    clamps = _clamps(layer, node) if node.op == Op.HORQ_CONV2D else ""
     return (f"{node.attrs['order']}, {_GRANULARITY[node.attrs['granularity']]},\n"
-            f"    {weights}, {scale}, {offset}, {betas},\n    {_activation(node)}")
+            f"    {weights}, {scale}, {offset}, {betas},\n    {_activation(node)}" + (f", {clamps}" if clamps else ""))
 
 
 def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:

@@ -318,24 +318,61 @@ def _without(graph: Graph, removed: Node, replacement: Node) -> Graph:
     return graph.replace(nodes=tuple(nodes), output=output)
 
 
+def _clamp_range(activation: Activation) -> tuple[float, float]:
+    """The interval an activation (in integer steps) and requantization leave a value in."""
+    low, high = float(QMIN), float(QMAX)
+    if activation.kind == "relu":
+        low = 0.0
+    elif activation.kind == "hardtanh":
+        low, high = max(low, activation.low), min(high, activation.high)
+    return low, high
+
+
+def fold_affine(conv: Node, affine: Node) -> Node:
+    """``conv`` computing ``affine(conv)`` in one transform: ``requantize(clamp(acc * S + O, low, high))``
+    per channel, with ``S = scale * A``, ``O = offset * A + B`` (A, B: the affine's) and the clamps of
+    the convolution's activation mapped through the affine (swapped where A < 0), within the affine's
+    own activation. Exact in real numbers: ``A * clamp(t, l, h) + B = clamp(A t + B, A l + B, A h + B)``
+    for A >= 0, and ``clamp(clamp(x, a, b), c, d) = clamp(x, clamp(a, c, d), clamp(b, c, d))``. The
+    int8 value between them, and its rounding, are gone. A fused pooling stays on the accumulators,
+    before the transform, which is where the model pools (before the affine)."""
+    a = affine.params["scale"].astype(np.float64)
+    b = affine.params["offset"].astype(np.float64)
+    low, high = _clamp_range(conv.activation)
+    ends = np.stack([a * low + b, a * high + b])
+    inner_low, inner_high = ends.min(axis=0), ends.max(axis=0)
+    outer_low, outer_high = _clamp_range(affine.activation)
+    params = {**conv.params,
+              "scale": (conv.params["scale"].astype(np.float64) * a).astype(np.float32),
+              "offset": (conv.params["offset"].astype(np.float64) * a + b).astype(np.float32),
+              "clamp_low": np.clip(inner_low, outer_low, outer_high).astype(np.float32),
+              "clamp_high": np.clip(inner_high, outer_low, outer_high).astype(np.float32)}
+    return conv.replace(params=params, activation=Activation(), out_scale=affine.out_scale,
+                        source=f"{conv.source} + {affine.source}")
+
+
 def fuse_affine_after_convolution(graph: Graph) -> Graph:
-    """An int8 AFFINE (a BatchNorm that could not fold, typically after a max pooling) that alone
-    reads an int8 convolution's output is done by the convolution on each final value, with the
-    same two requantizations as before (so the results are the same, bit for bit): no separate
-    pass over the tensor, and the tensor between them never exists. Its parameters repeat every
-    ``post_period`` values of the convolution's [h][w][c] output (the channels, or the whole tensor
-    for a BatchNorm1d after a flattening)."""
+    """An int8 AFFINE (a BatchNorm that could not fold into the float graph, after an activation or
+    a max pooling) that alone reads an int8 convolution's output is done by the convolution: no
+    separate pass over the tensor, and the tensor between them never exists. Per channel, it folds
+    into the convolution's transform (:func:`fold_affine`); per feature (a BatchNorm1d after a
+    flattening), it runs on each final value with its own requantization (``post_scale``,
+    ``post_offset``, repeating every ``post_period`` values of the [h][w][c] output)."""
     for name in [n.name for n in graph.nodes if n.op == Op.AFFINE and n.dtype == "i8"]:
         affine = graph.node(name)
         conv = next((n for n in graph.nodes if n.name == affine.inputs[0]), None)
         reader = None if conv is None else _only_reader(graph, conv.name)
         if conv is None or conv.op not in (Op.CONV2D, Op.HORQ_CONV2D) or conv.dtype != "i8" \
-                or "post_scale" in conv.params or reader is None or reader.name != name:
+                or "post_scale" in conv.params or "clamp_low" in conv.params or reader is None \
+                or reader.name != name:
             continue
-        fused = conv.replace(params={**conv.params, "post_scale": affine.params["scale"],
-                                     "post_offset": affine.params["offset"]},
-                             attrs={**conv.attrs, "post_activation": affine.activation},
-                             out_scale=affine.out_scale, source=f"{conv.source} + {affine.source}")
+        if affine.params["scale"].size == conv.shape[0]:
+            fused = fold_affine(conv, affine)
+        else:
+            fused = conv.replace(params={**conv.params, "post_scale": affine.params["scale"],
+                                         "post_offset": affine.params["offset"]},
+                                 attrs={**conv.attrs, "post_activation": affine.activation},
+                                 out_scale=affine.out_scale, source=f"{conv.source} + {affine.source}")
         graph = _without(graph, affine, fused)
     return graph
 
@@ -360,14 +397,15 @@ def write_static_planes(graph: Graph) -> Graph:
     return graph
 
 
-def to_integer(graph: Graph, peaks: dict[str, float], fuse: bool = True) -> Graph:
+def to_integer(graph: Graph, peaks: dict[str, float], planes: bool = True) -> Graph:
     """A lowered float graph with int8 tensors between its layers, at the scales ``peaks`` give.
-    ``fuse=False`` leaves out the fusions that change no result (the tests compare both)."""
+    ``planes=False`` leaves the static layers' bit-planes to them, which changes no result (the tests
+    compare both)."""
     builder = _Builder(graph, peaks)
     for node in graph.nodes:
         builder.lower(node)
-    graph = fuse_max_pooling(builder.finish())
-    return write_static_planes(fuse_affine_after_convolution(graph)) if fuse else graph
+    graph = fuse_affine_after_convolution(fuse_max_pooling(builder.finish()))
+    return write_static_planes(graph) if planes else graph
 
 
 def is_integer(graph: Graph) -> bool:

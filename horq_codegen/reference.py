@@ -69,11 +69,17 @@ def activate(y: np.ndarray, act: Activation) -> np.ndarray:
 
 def transform(acc: np.ndarray, node: Node) -> np.ndarray:
     """y = act(acc * scale + offset), two roundings as in C (in float64: the unrounded constants);
-    an int8 node then requantizes y (:func:`horq_codegen.integer.requantize`)."""
+    an int8 node then clamps y per channel where an affine was folded into it (``clamp_low``,
+    ``clamp_high``: :func:`horq_codegen.integer.fuse_affine_after_convolution`) and requantizes it
+    (:func:`horq_codegen.integer.requantize`)."""
     exact = f32 is np.float64 and "exact_scale" in node.params
     scale, offset = (node.params["exact_scale"], node.params["exact_offset"]) if exact else \
         (node.params["scale"], node.params["offset"])
     y = activate((acc.astype(f32) * scale).astype(f32) + offset, node.activation)
+    if "clamp_low" in node.params:
+        low, high = node.params["clamp_low"], node.params["clamp_high"]
+        y = np.where(y < low, low, y)
+        y = np.where(y > high, high, y).astype(f32)
     return y if node.dtype == "f32" else requantize(y)
 
 
@@ -174,7 +180,8 @@ def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
     return np.stack(taps, axis=-1)  # (out_h, out_w, c, taps)
 
 
-def _conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+def _conv2d_accumulators(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    """(out_h, out_w, O) sums of products: exact int32 for an int8 input, float ones in order otherwise."""
     weights = node.params["weight"].reshape(node.params["weight"].shape[0], -1)
     if x.dtype == np.int8:
         acc = _int_dot(_patches(x, node).reshape(-1, weights.shape[1]), weights)
@@ -182,7 +189,7 @@ def _conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
         patches = _patches(x, node).reshape(-1, 1, node.params["weight"][0].size)
         acc = sequential_sum(patches * weights[None])            # (P, O)
     _, out_h, out_w = node.shape
-    return transform(acc, node).reshape(out_h, out_w, -1)
+    return acc.reshape(out_h, out_w, -1)
 
 
 def _linear(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
@@ -222,7 +229,8 @@ def _padding_words(c: int, betas: np.ndarray) -> np.ndarray:
     return planes[0, :, 0]
 
 
-def _horq_conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+def _horq_conv2d_accumulators(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    """(out_h, out_w, O) float sums of beta_k * dot_k."""
     order, granularity = node.attrs["order"], node.attrs["granularity"]
     c, h, w = node.attrs["in_shape"]
     kh, kw = node.attrs["kernel"]
@@ -251,7 +259,7 @@ def _horq_conv2d(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
         else:
             dots = (kh * kw * c - 2 * mismatches.sum(axis=2)).astype(f32)       # (P, O, K)
             acc = sequential_sum(betas[0][None, None, :] * dots)
-    return transform(acc, node).reshape(out_h, out_w, out_c)
+    return acc.reshape(out_h, out_w, out_c)
 
 
 def _padded_planes(node: Node, betas: np.ndarray, planes: np.ndarray):
@@ -325,8 +333,17 @@ def _to_hwc(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(node.shape).transpose(1, 2, 0))
 
 
+#: Convolutions: their accumulators, which the transform turns into outputs (after a fused pooling).
+_ACCUMULATORS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
+    Op.CONV2D: _conv2d_accumulators, Op.HORQ_CONV2D: _horq_conv2d_accumulators}
+
+
+def _convolution(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    return transform(_ACCUMULATORS[node.op](node, x, trace), node)
+
+
 _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
-    Op.CONV2D: _conv2d, Op.LINEAR: _linear, Op.HORQ_CONV2D: _horq_conv2d, Op.HORQ_LINEAR: _horq_linear,
+    Op.CONV2D: _convolution, Op.LINEAR: _linear, Op.HORQ_CONV2D: _convolution, Op.HORQ_LINEAR: _horq_linear,
     Op.MAXPOOL2D: _maxpool, Op.AVGPOOL2D: _avgpool, Op.AFFINE: _affine, Op.RELU: _relu,
     Op.HARDTANH: _hardtanh, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
     Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize,
@@ -354,11 +371,11 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
     x = values[node.inputs[0]]
     if len(node.shape) == 1 and node.op != Op.TO_CHW:
         x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
-    if "pool" in node.attrs:  # a fused max pooling (integer.fuse_max_pooling): the convolution, then the pooling
+    if "pool" in node.attrs:  # a fused max pooling (integer.fuse_max_pooling): on the accumulators
         k = node.attrs["pool"]
-        full = _KERNELS[node.op](node.replace(shape=node.attrs["conv_out"]), x, values)
+        acc = _ACCUMULATORS[node.op](node.replace(shape=node.attrs["conv_out"]), x, values)
         c, h, w = node.shape
-        y = full[:h * k, :w * k].reshape(h, k, w, k, c).max(axis=(1, 3))
+        y = transform(acc[:h * k, :w * k].reshape(h, k, w, k, c).max(axis=(1, 3)), node)
     else:
         y = _KERNELS[node.op](node, x, values)
     if "post_scale" in node.params:  # an affine fused after it (integer.fuse_affine_after_convolution)

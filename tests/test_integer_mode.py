@@ -11,7 +11,7 @@ from torch import nn
 from horq_codegen import integer, passes, reference
 from horq_codegen.cli import main
 from horq_codegen.integer_quantizer import UNIT
-from horq_codegen.ir import Op
+from horq_codegen.ir import Activation, Node, Op
 from horq_codegen.memory import plan_memory
 from horq_codegen.nn import HORQConv2d, HORQLinear
 from horq_codegen.pipeline import Lowering, generate_project, lower_model
@@ -138,8 +138,10 @@ def test_static_layers_read_bit_planes_their_producers_write(static_chain):
     assert [n.op for n in graph.nodes] == [Op.QUANTIZE, Op.CONV2D, Op.HORQ_CONV2D, Op.HORQ_CONV2D, Op.HORQ_LINEAR,
                                            Op.LINEAR]  # every BatchNorm done by the layer before it
     writers = graph.nodes[1:4]
-    assert [n.dtype for n in writers] == ["bits"] * 3 and all("post_scale" in n.params for n in writers)
-    assert [n.params["post_scale"].size for n in writers] == [20, 32, 288]
+    assert [n.dtype for n in writers] == ["bits"] * 3
+    # the BatchNorm2d's fold into the transform (per-channel clamps), the BatchNorm1d runs on final values
+    assert [n.params["clamp_low"].size for n in writers[:2]] == [20, 32] and "post_scale" not in writers[1].params
+    assert writers[2].params["post_scale"].size == 288 and "clamp_low" not in writers[2].params
     assert all(n.attrs.get("planes_input") for n in graph.nodes[2:5])
     # two bits a value instead of eight (three for the order-3 reader): 36 pixels x 2 planes x 1 word
     assert [n.tensor_bytes for n in writers] == [4 * 2 * 36 * 1, 4 * 3 * 9 * 1, 4 * 2 * 9 * 1]
@@ -165,16 +167,43 @@ def test_bit_planes_match_the_reference_layer_by_layer(static_chain, tmp_path):
             assert values.dtype == want.dtype and np.array_equal(values, want), name
 
 
-def test_fusing_and_planes_change_no_result(static_chain):
-    """The fused BatchNorms and the producers' planes are memory and speed only: the graph without
-    them (each BatchNorm its own int8 pass, each static layer quantizing int8) gives the same outputs."""
+def test_bit_planes_change_no_result(static_chain):
+    """The producers' planes are memory and speed only: the graph without them (each static layer
+    quantizing an int8 tensor) gives the same outputs."""
     x = _inputs(15)
-    graph = static_chain.graph
     lowered = passes.lower(static_chain.model.graph)
     peaks = integer.calibrate(lowered, np.random.default_rng(12).standard_normal((40, *SHAPE)).astype(np.float32))
-    plain = integer.to_integer(lowered, peaks, fuse=False)
-    assert any(n.op == Op.AFFINE for n in plain.nodes) and all(n.dtype != "bits" for n in plain.nodes)
-    assert_bit_exact(reference.run(plain, x), reference.run(graph, x))
+    plain = integer.to_integer(lowered, peaks, planes=False)
+    assert all(n.dtype != "bits" for n in plain.nodes) and any(n.dtype == "bits" for n in static_chain.graph.nodes)
+    assert_bit_exact(reference.run(plain, x), reference.run(static_chain.graph, x))
+
+
+@pytest.mark.parametrize("activation", [Activation("relu"), Activation("hardtanh", -20.0, 90.0), Activation()])
+def test_an_affine_folds_into_the_transform_before_it_exactly_in_real_numbers(activation):
+    """fold_affine's maths, in float64 without roundings: the two transforms and the folded one agree,
+    for affine scales of both signs and zero, whatever clamps the affine's activation adds."""
+    rng = np.random.default_rng(16)
+    channels = 6
+    conv = Node("c", Op.CONV2D, ("x",), (channels, 2, 2), activation=activation, dtype="i8", params={
+        "scale": rng.uniform(0.01, 0.5, channels).astype(np.float32),
+        "offset": rng.uniform(-30, 30, channels).astype(np.float32)})
+    a = np.array([1.5, -0.7, 0.0, 0.3, -2.0, 0.9], np.float32)
+    affine = Node("a", Op.AFFINE, ("c",), (channels, 2, 2), activation=Activation("hardtanh", -50.0, 100.0),
+                  dtype="i8", params={"scale": a, "offset": rng.uniform(-40, 40, channels).astype(np.float32)})
+    folded = integer.fold_affine(conv, affine)
+    acc = rng.uniform(-2000, 2000, (500, channels))
+
+    def clamp(y, act):
+        low, high = integer._clamp_range(act)
+        return np.clip(y, low, high)
+    p = {k: v.astype(np.float64) for k, v in conv.params.items()}
+    q = {k: v.astype(np.float64) for k, v in affine.params.items()}
+    two_steps = clamp(clamp(acc * p["scale"] + p["offset"], activation) * q["scale"] + q["offset"],
+                      affine.activation)
+    f = {k: v.astype(np.float64) for k, v in folded.params.items()}
+    one_step = np.clip(acc * f["scale"] + f["offset"], f["clamp_low"], f["clamp_high"])
+    assert folded.activation.kind == "none"
+    assert np.allclose(one_step, two_steps, rtol=1e-5, atol=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -196,13 +225,22 @@ def negative_scales(tmp_path_factory):
     return pipeline
 
 
-def test_negative_scales_of_a_pooled_convolution_are_flipped_without_changing_the_reference(negative_scales,
-                                                                                             monkeypatch):
-    """The fused pooling runs on the accumulators (horq_kernels.h, horq_conv2d_i8_params), so the
-    generator negates the channels of negative scale; the reference, the definition, sees no change."""
-    monkeypatch.setattr(integer, "nonnegative_scales", lambda conv: conv)
-    unflipped = lower_model(negative_scales.model, Lowering("int8", negative_scales.calibration))
-    pooled = [(b, a) for b, a in zip(unflipped.nodes, negative_scales.graph.nodes) if "pool" in a.attrs]
+def test_negative_scales_of_a_pooled_convolution_are_flipped_so_pooling_the_accumulators_is_exact(
+        negative_scales, monkeypatch):
+    """A fused pooling runs on the accumulators (horq_kernels.h, horq_conv2d_i8_params), which equals
+    pooling the int8 outputs only where the transform is non-decreasing: the generator negates the
+    channels of negative scale. With the BatchNorms after the poolings left as their own passes, the
+    fused graph equals the graph that pools int8 tensors, bit for bit, and would not unflipped."""
+    monkeypatch.setattr(integer, "fuse_affine_after_convolution", lambda graph: graph)
+    lower = lambda: lower_model(negative_scales.model, Lowering("int8", negative_scales.calibration))
+    flipped_graph = lower()
+    with monkeypatch.context() as m:
+        m.setattr(integer, "nonnegative_scales", lambda conv: conv)
+        unflipped = lower()
+    with monkeypatch.context() as m:
+        m.setattr(integer, "fuse_max_pooling", lambda graph: graph)
+        pooled_int8 = lower()
+    pooled = [(b, a) for b, a in zip(unflipped.nodes, flipped_graph.nodes) if "pool" in a.attrs]
     assert [(b.op, int((b.params["scale"] < 0).sum())) for b, _ in pooled] == [(Op.CONV2D, 6), (Op.HORQ_CONV2D, 4)]
     for before, after in pooled:
         assert (after.params["scale"] >= 0).all()
@@ -213,10 +251,10 @@ def test_negative_scales_of_a_pooled_convolution_are_flipped_without_changing_th
             assert np.array_equal(after.params["weight_bits"][flipped], before.params["weight_bits"][flipped] ^ 0xFFF)
         key = "weight" if before.op == Op.CONV2D else "weight_bits"
         assert np.array_equal(after.params[key][~flipped], before.params[key][~flipped])
+    assert sum(n.op == Op.MAXPOOL2D for n in pooled_int8.nodes) == 2
     x = _inputs(12, 8)
-    for sample in x:
-        want, got = reference.run_traced(unflipped, sample), reference.run_traced(negative_scales.graph, sample)
-        assert all(np.array_equal(want[name], got[name]) for name in want)
+    assert_bit_exact(reference.run(flipped_graph, x), reference.run(pooled_int8, x))
+    assert not np.array_equal(reference.run(unflipped, x), reference.run(pooled_int8, x))
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])

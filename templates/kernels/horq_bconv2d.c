@@ -287,7 +287,9 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
             for (int32_t first = 0; first < grid.c; first += HORQ_ROW_CHUNK) {
                 const int32_t rows = grid.c - first < HORQ_ROW_CHUNK ? grid.c - first : HORQ_ROW_CHUNK;
                 int8_t values[HORQ_ROW_CHUNK];
-                horq_requantize_floats(best + first, rows, p->scale + first, p->offset + first, &p->act, values);
+                const horq_clamps clamps = horq_clamps_from(&p->clamps, first);
+                horq_requantize_floats(best + first, rows, p->scale + first, p->offset + first, &p->act, &clamps,
+                                       values);
                 horq_store_i8(values, rows, first, y, x, grid, &p->store, output_i8);
             }
         }

@@ -70,23 +70,52 @@ static inline int8_t clamp_and_round(float y, float low, float high)
 }
 
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-static inline void requantize4(float32x4_t y, float low, float high, int8_t *out)
+static inline void requantize4v(float32x4_t y, float32x4_t low, float32x4_t high, int8_t *out)
 {
-    y = vminnmq_f32(vmaxnmq_f32(y, vdupq_n_f32(low)), vdupq_n_f32(high));
+    y = vminnmq_f32(vmaxnmq_f32(y, low), high);
     y = vsubq_f32(vaddq_f32(y, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
     store4_i8(out, vcvtq_s32_f32(y)); /* an integer already: the conversion is exact */
 }
+
+static inline void requantize4(float32x4_t y, float low, float high, int8_t *out)
+{
+    requantize4v(y, vdupq_n_f32(low), vdupq_n_f32(high), out);
+}
 #endif
 
+/* out[o] = requantize(clamp(acc[o] * scale[o] + offset[o], low[o], high[o])) for `count` channels:
+ * a transform whose clamps differ by channel (an affine folded in: horq_kernels.h, "clamps"). */
+static void transform_clamped(const float *acc_f, const int32_t *acc_i, int32_t count, const float *scale,
+                              const float *offset, const float *low, const float *high, int8_t *out)
+{
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    for (; o + 4 <= count; o += 4) {
+        const float32x4_t acc = acc_f ? vld1q_f32(acc_f + o) : vcvtq_f32_s32(vld1q_s32(acc_i + o));
+        requantize4v(vaddq_f32(vmulq_f32(acc, vld1q_f32(scale + o)), vld1q_f32(offset + o)), vld1q_f32(low + o),
+                     vld1q_f32(high + o), out + o);
+    }
+#endif
+    for (; o < count; ++o) {
+        const float acc = acc_f ? acc_f[o] : (float)acc_i[o];
+        out[o] = clamp_and_round(acc * scale[o] + offset[o], low[o], high[o]);
+    }
+}
+
 /* out[o] = act(acc[o] * scale[o] + offset[o]) for `count` channels, as float into out_f or
- * requantized into out_q (the other NULL). One loop per case, nothing decided per output. */
+ * requantized into out_q (the other NULL), with per-channel clamps where `clamps` has them.
+ * One loop per case, nothing decided per output. */
 static void transform_outputs(const int32_t *acc, int32_t count, const float *scale, const float *offset,
-                              const horq_activation *act, float *out_f, int8_t *out_q)
+                              const horq_activation *act, const horq_clamps *clamps, float *out_f, int8_t *out_q)
 {
     if (out_f) {
         for (int32_t o = 0; o < count; ++o) {
             out_f[o] = horq_activate((float)acc[o] * scale[o] + offset[o], act);
         }
+        return;
+    }
+    if (clamps->low) {
+        transform_clamped(NULL, acc, count, scale, offset, clamps->low, clamps->high, out_q);
         return;
     }
     float low, high;
@@ -195,8 +224,12 @@ void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t
 }
 
 void horq_requantize_floats(const float *acc, int32_t count, const float *scale, const float *offset,
-                            const horq_activation *act, int8_t *out)
+                            const horq_activation *act, const horq_clamps *clamps, int8_t *out)
 {
+    if (clamps->low) {
+        transform_clamped(acc, NULL, count, scale, offset, clamps->low, clamps->high, out);
+        return;
+    }
     float low, high;
     int8_bounds(act, &low, &high);
     int32_t o = 0;
@@ -218,12 +251,13 @@ static void store_chunk(const horq_conv2d_i8_params *p, const int32_t *accs, int
                         int32_t y, int32_t x, horq_dims grid, float *output, const horq_i8_output *output_i8)
 {
     if (output) {
-        transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act,
+        transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, &p->clamps,
                           output + ((ptrdiff_t)y * grid.w + x) * grid.c + first, NULL);
         return;
     }
     int8_t values[HORQ_I8_CHUNK];
-    transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, NULL, values);
+    const horq_clamps clamps = horq_clamps_from(&p->clamps, first);
+    transform_outputs(accs, count, p->scale + first, p->offset + first, &p->act, &clamps, NULL, values);
     horq_store_i8(values, count, first, y, x, grid, &p->store, output_i8);
 }
 
@@ -521,8 +555,9 @@ void horq_fc_i8(const horq_fc_i8_params *p, const int8_t *input, float *output, 
         for (int32_t r = 0; r < rows; ++r) {
             accs[r] = dot_i8(input, p->weights + (ptrdiff_t)(first + r) * p->in_features, p->in_features);
         }
-        transform_outputs(accs, rows, p->scale + first, p->offset + first, &p->act, output ? output + first : NULL,
-                          output ? NULL : output_i8 + first);
+        const horq_clamps none = {NULL, NULL};
+        transform_outputs(accs, rows, p->scale + first, p->offset + first, &p->act, &none,
+                          output ? output + first : NULL, output ? NULL : output_i8 + first);
     }
 }
 

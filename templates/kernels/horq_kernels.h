@@ -25,6 +25,26 @@ typedef struct {
     int32_t pad_h, pad_w;
 } horq_window;
 
+/* Integer mode: per-channel clamps of a convolution's transform, in the output's integer steps,
+ * where an affine that followed it (a BatchNorm after its activation and pooling) is folded into
+ * its scale and offset: y = clamp(acc * scale[o] + offset[o], low[o], high[o]), which replaces
+ * act. low == NULL: no such clamps (act and requantization's [-128, 127] hold). */
+typedef struct {
+    const float *low;  /* [out.c], >= -128 */
+    const float *high; /* [out.c], <= 127, >= low */
+} horq_clamps;
+
+/* The clamps of channels [first, ...). */
+static inline horq_clamps horq_clamps_from(const horq_clamps *clamps, int32_t first)
+{
+    horq_clamps from = {NULL, NULL};
+    if (clamps->low != NULL) {
+        from.low = clamps->low + first;
+        from.high = clamps->high + first;
+    }
+    return from;
+}
+
 /* How a convolution stores its int8 outputs (integer mode). pool > 1: a pool x pool max pooling
  * of stride pool, no padding, is fused (a last partial row or column left out, as PyTorch's floor
  * mode does), which the convolution does on its accumulators: the unpooled tensor never exists.
@@ -87,6 +107,7 @@ typedef struct {
     const float *offset;          /* [out.c] */
     const float *static_betas;    /* [order], HORQ_GRAN_STATIC only, else NULL */
     horq_activation act;
+    horq_clamps clamps;           /* integer mode: per-channel clamps that replace act's, or none */
     int32_t input_is_scratch;     /* 1: nothing reads the input after this layer, so a PATCH layer
                                      of order 2 keeps its |x| there instead of in scratch */
     int32_t int8_input;           /* 1: the input is int8 (input_i8), quantized in integers */
@@ -246,6 +267,7 @@ typedef struct {
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
+    horq_clamps clamps;    /* per-channel clamps that replace act's, or none */
     horq_i8_store store;   /* pooling, affine, int8 or bit-planes of the outputs (horq_store_i8).
                               Contract: store.pool > 1 requires scale[o] >= 0 for every o. The
                               kernel pools the int32 accumulators and transforms each window's
@@ -293,11 +315,12 @@ void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y
 
 /* The HORQ layers' float accumulators acc[o] = sum_k betas[k] * (n - 2 * mismatches[o * order + k])
  * (in k order, as horq_store_outputs sums), or with `keep` the larger of that and acc[o] (a
- * fused max pooling); and acc[o] requantized: horq_requantize(act(acc[o] * scale[o] + offset[o])). */
+ * fused max pooling); and acc[o] requantized: horq_requantize(act(acc[o] * scale[o] + offset[o])),
+ * or with the per-channel clamps where `clamps` has them. */
 void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                      int keep, float *acc);
 void horq_requantize_floats(const float *acc, int32_t count, const float *scale, const float *offset,
-                            const horq_activation *act, int8_t *out);
+                            const horq_activation *act, const horq_clamps *clamps, int8_t *out);
 
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
