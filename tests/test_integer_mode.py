@@ -65,6 +65,25 @@ def four_by_four(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def int8_dots(tmp_path_factory):
+    """The int8 dot products of the multi-channel convolution (one a kernel row: the row's taps
+    inside the input times the channels) and of the linear layer, on every instruction set's
+    branches: runs of 16 and 40 bytes (whole 16-byte vectors, no tail), 24 (a vector and half a
+    NEON step), 60 and 63 (vectors, a Helium tail; 60 whole DSP words, 63 three bytes past them
+    and seven past NEON's steps), 26 and 39 (DSP word tails), 9 (a tail only); output channels in
+    blocks of rows (20) with a remainder row (13, 9) and fewer than a block (3)."""
+    torch.manual_seed(13)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(),       # runs of 24 and 16 bytes
+        nn.Conv2d(20, 13, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),          # 60 and 40; 12 -> 6
+        nn.Conv2d(13, 7, 3, stride=2, padding=1), nn.ReLU(),                  # 39 and 26; 6 -> 3
+        nn.Flatten(), nn.Linear(63, 9), nn.ReLU(), nn.Linear(9, 3))
+    path = export_model(settle_batchnorm(model, SHAPE), SHAPE, tmp_path_factory.mktemp("dots") / "dots.pt2")
+    return _int8_pipeline(path, np.random.default_rng(14).standard_normal((40, *SHAPE)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
 def static_chain(tmp_path_factory):
     """Static HORQ layers fed with bit-planes by their producers: an int8 convolution, a HORQ
     convolution and a HORQ convolution without pooling, each followed by a BatchNorm that runs on
@@ -102,12 +121,14 @@ def test_the_graph_is_integer_between_layers(int8_corners):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_int8_path_is_bit_exact(int8_corners, tmp_path, target):
+@pytest.mark.parametrize("fixture, outputs", [("int8_corners", 5), ("int8_dots", 3)])
+def test_every_int8_path_is_bit_exact(fixture, outputs, request, tmp_path, target):
+    pipeline = request.getfixturevalue(fixture)
     x = _inputs(8)
     t = load_target(target)
-    generated = generate_project(int8_corners.model, int8_corners.graph, t, tmp_path / "fw", x, check_board=False)
-    result = run_project(generated.out_dir, t, len(x), 5, sanitize=target == "host")
-    assert_bit_exact(result.outputs, int8_corners.reference(x))
+    generated = generate_project(pipeline.model, pipeline.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, len(x), outputs, sanitize=target == "host")
+    assert_bit_exact(result.outputs, pipeline.reference(x))
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])
@@ -119,13 +140,15 @@ def test_one_channel_convolution_of_4x4_taps_with_stride(four_by_four, tmp_path,
                      four_by_four.reference(x))
 
 
-def test_every_layer_matches_the_reference_on_the_host(int8_corners, tmp_path):
+@pytest.mark.parametrize("fixture", ["int8_corners", "int8_dots"])
+def test_every_layer_matches_the_reference_on_the_host(fixture, request, tmp_path):
     """Layer by layer (int8 traces in decimal), under the sanitizers: a difference shows where it starts."""
+    pipeline = request.getfixturevalue(fixture)
     x = _inputs(10, 2)
-    result = int8_corners.c(x, tmp_path, sanitize=True, trace=True)
+    result = pipeline.c(x, tmp_path, sanitize=True, trace=True)
     for sample, traces in zip(x, result.traces):
-        expected = reference.run_traced(int8_corners.graph, sample)
-        assert set(traces) == {n.name for n in int8_corners.graph.nodes}
+        expected = reference.run_traced(pipeline.graph, sample)
+        assert set(traces) == {n.name for n in pipeline.graph.nodes}
         for name, values in traces.items():
             want = expected[name].reshape(-1)
             assert values.dtype == want.dtype, name

@@ -14,10 +14,6 @@
 #include <arm_acle.h>
 #endif
 
-/* Taps (kernel_h * kernel_w) up to which the convolution lists an output position's taps
- * once for all its output channels (larger kernels take the general loop). */
-#define HORQ_I8_LISTED_TAPS 64
-
 /* Output channels whose accumulators are made before their transform runs in one loop. */
 #define HORQ_I8_CHUNK HORQ_STORE_CHUNK
 
@@ -298,16 +294,6 @@ void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y
     store_final(values, work, count, first, y * grid.w + x, grid.h * grid.w, grid.c, store, output);
 }
 
-/* sum_i a[i] * b[i] over n int8 values. */
-static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n)
-{
-    int32_t acc = 0;
-    for (int32_t i = 0; i < n; ++i) {
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    }
-    return acc;
-}
-
 /* A position's accumulators of output channels [first, first + rows), each kept as the running
  * max best[o - first] (the caller starts a pooling window at INT32_MIN). */
 typedef void conv_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
@@ -401,6 +387,138 @@ static inline __attribute__((always_inline)) void dsp_rows(const int8_t *weights
 }
 #endif
 
+/* acc + sum_i a[i] * b[i] over i in [from, n): the portable path, and the others' tails. */
+static inline int32_t dot_i8_tail(const int8_t *a, const int8_t *b, int32_t from, int32_t n, int32_t acc)
+{
+    for (int32_t i = from; i < n; ++i) {
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    }
+    return acc;
+}
+
+/* Weight rows that one pass over an input vector serves: its loads (and on the DSP extension its
+ * widening) are shared by that many rows. Two on the DSP extension, where four rows' accumulators
+ * and pointers would not fit in the registers. */
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+#define HORQ_I8_DOT_ROWS 4
+#elif defined(HORQ_ARM_DSP)
+#define HORQ_I8_DOT_ROWS 2
+#else
+#define HORQ_I8_DOT_ROWS 1
+#endif
+
+/* Before a loop over the rows of dot_rows_i8, whose count is a constant where it is inlined: GCC
+ * unrolls such a loop at -O2 only when told, and then the rows' sums stay in registers. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HORQ_UNROLL_ROWS _Pragma("GCC unroll 4")
+#else
+#define HORQ_UNROLL_ROWS
+#endif
+
+/* acc[j] += sum_i x[i] * w[j * stride + i] over n int8 values, for j < rows (1 or
+ * HORQ_I8_DOT_ROWS, a constant where this is inlined: the row loops unroll). w holds weight rows,
+ * which never hold -128 (weights are symmetric, [-127, 127]). Exact int32 sums, so any order of
+ * the products gives the reference's value: Helium takes 16 a VMLADAVA and the tail under a tail
+ * predicate (lanes past n are not read and load as zeros), NEON 16 a step as int16 products summed
+ * into int32 pairs, the DSP extension 4 a word as SMLAD pairs of SXTB16-widened bytes. */
+static inline __attribute__((always_inline)) void dot_rows_i8(const int8_t *x, const int8_t *w, ptrdiff_t stride,
+                                                              int32_t n, const int rows, int32_t *acc)
+{
+    int32_t i = 0;
+#if defined(HORQ_ARM_MVE)
+    int32_t sums[HORQ_I8_DOT_ROWS] = {0}; /* in registers: acc may alias the rows */
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t xv = vld1q_s8(x + i);
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < rows; ++j) {
+            sums[j] = vmladavaq_s8(sums[j], xv, vld1q_s8(w + j * stride + i));
+        }
+    }
+    if (i < n) {
+        const mve_pred16_t tail = vctp8q((uint32_t)(n - i));
+        const int8x16_t xv = vldrbq_z_s8(x + i, tail);
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < rows; ++j) {
+            sums[j] = vmladavaq_s8(sums[j], xv, vldrbq_z_s8(w + j * stride + i, tail));
+        }
+    }
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < rows; ++j) {
+        acc[j] += sums[j];
+    }
+#elif defined(HORQ_ARM_NEON)
+    /* a lane of int16 holds two products, at most 2 * 128 * 127 in magnitude (no weight is -128),
+     * and VPADAL adds pairs of lanes into int32 at once */
+    int32x4_t sums[HORQ_I8_DOT_ROWS];
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < rows; ++j) {
+        sums[j] = vdupq_n_s32(0);
+    }
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t xv = vld1q_s8(x + i);
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < rows; ++j) {
+            const int8x16_t k = vld1q_s8(w + j * stride + i);
+            sums[j] = vpadalq_s16(sums[j], vmlal_high_s8(vmull_s8(vget_low_s8(xv), vget_low_s8(k)), xv, k));
+        }
+    }
+    if (i + 8 <= n) {
+        const int8x8_t xh = vld1_s8(x + i);
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < rows; ++j) {
+            sums[j] = vpadalq_s16(sums[j], vmull_s8(xh, vld1_s8(w + j * stride + i)));
+        }
+        i += 8;
+    }
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < rows; ++j) {
+        acc[j] = dot_i8_tail(x, w + j * stride, i, n, acc[j] + vaddvq_s32(sums[j]));
+    }
+#elif defined(HORQ_ARM_DSP)
+    int32_t sums[HORQ_I8_DOT_ROWS] = {0};
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t word = word_at(x + i, 0);
+        const int32_t even = widen_even(word), odd = widen_odd(word);
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < rows; ++j) {
+            const uint32_t k = word_at(w + j * stride + i, 0);
+            sums[j] = __smlad(widen_odd(k), odd, __smlad(widen_even(k), even, sums[j]));
+        }
+    }
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < rows; ++j) {
+        acc[j] = dot_i8_tail(x, w + j * stride, i, n, acc[j] + sums[j]);
+    }
+#else
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < rows; ++j) {
+        acc[j] = dot_i8_tail(x, w + j * stride, i, n, acc[j]);
+    }
+#endif
+}
+
+/* sum_i a[i] * b[i] over n int8 values, b a weight row. */
+static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n)
+{
+    int32_t acc = 0;
+    dot_rows_i8(a, b, 0, n, 1, &acc);
+    return acc;
+}
+
+/* dot_rows_i8 for `count` rows (at most HORQ_I8_DOT_ROWS): a block of them in one pass, a
+ * remainder row by row. */
+static inline void dot_block_i8(const int8_t *x, const int8_t *w, ptrdiff_t stride, int32_t n, int32_t count,
+                                int32_t *acc)
+{
+    if (count == HORQ_I8_DOT_ROWS) {
+        dot_rows_i8(x, w, stride, n, HORQ_I8_DOT_ROWS, acc);
+        return;
+    }
+    for (int32_t j = 0; j < count; ++j) {
+        dot_rows_i8(x, w + j * stride, 0, n, 1, acc + j);
+    }
+}
+
 /* best[r] = max(best[r], weight row r . patch) for `rows` rows of 16 bytes (zeros past the taps):
  * one 16-lane dot product a row, VMLADAV on Helium, two widening multiplies on NEON, and on the
  * DSP extension SMLAD pairs of SXTB16-widened words, only over the ceil(taps / 4) words that hold
@@ -457,60 +575,33 @@ static void one_channel_position(const horq_conv2d_i8_params *p, const int8_t *i
     one_channel_rows(p->weights + (ptrdiff_t)first * HORQ_I8_ONE_CHANNEL_ROW, rows, patch, kh * kw, best);
 }
 
-/* Any other convolution. */
+/* Any other convolution. In channels-last order the taps of one kernel row that lie inside the
+ * input are one run of bytes in the input and one in the weight row, so each kernel row is one
+ * dot product (not one a tap), over HORQ_I8_DOT_ROWS output channels at a time, which load the
+ * input once. */
 static void general_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
                              int32_t first, int32_t rows, int32_t *best)
 {
     const horq_window *w = &p->win;
-    const int32_t taps = w->kernel_h * w->kernel_w;
-    const int32_t c = w->in.c;
-    /* The taps inside the input (padding is the integer 0 and adds nothing): their pixel and
-     * their place in a weight row, listed once for every output channel. */
-    ptrdiff_t pixel[HORQ_I8_LISTED_TAPS], place[HORQ_I8_LISTED_TAPS];
-    int32_t inside = 0;
-    const int listed = taps <= HORQ_I8_LISTED_TAPS;
-    for (int32_t ky = 0; ky < w->kernel_h && listed; ++ky) {
-        const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-        for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-            const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-            if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                pixel[inside] = ((ptrdiff_t)iy * w->in.w + ix) * c;
-                place[inside++] = (ptrdiff_t)(ky * w->kernel_w + kx) * c;
-            }
+    const int32_t kh = w->kernel_h, kw = w->kernel_w, c = w->in.c;
+    const int32_t y0 = oy * w->stride_h - w->pad_h, x0 = ox * w->stride_w - w->pad_w;
+    /* the taps inside the input, rows [ky0, ky1) and columns [kx0, kx1) (padding is the integer 0
+     * and adds nothing); none where the columns are empty, then no run is formed at all */
+    const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kh > w->in.h ? w->in.h - y0 : kh;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kw > w->in.w ? w->in.w - x0 : kw;
+    const int32_t run = (kx1 - kx0) * c, last = kx0 < kx1 ? ky1 : ky0;
+    const ptrdiff_t row_bytes = (ptrdiff_t)kh * kw * c;
+    for (int32_t r = 0; r < rows; r += HORQ_I8_DOT_ROWS) {
+        const int32_t count = rows - r < HORQ_I8_DOT_ROWS ? rows - r : HORQ_I8_DOT_ROWS;
+        const int8_t *k = p->weights + (first + r) * row_bytes + (ptrdiff_t)kx0 * c;
+        int32_t acc[HORQ_I8_DOT_ROWS] = {0};
+        for (int32_t ky = ky0; ky < last; ++ky) {
+            dot_block_i8(input + ((ptrdiff_t)(y0 + ky) * w->in.w + x0 + kx0) * c, k + (ptrdiff_t)ky * kw * c,
+                         row_bytes, run, count, acc);
         }
-    }
-    /* One input channel (a first layer on a grey image): the patch's values once, in a row as
-     * the weights are, zeros at the padding; then each channel is one dot product. */
-    int8_t patch[HORQ_I8_LISTED_TAPS];
-    const int one_channel = c == 1 && listed;
-    for (int32_t t = 0; one_channel && t < taps; ++t) {
-        patch[t] = 0;
-    }
-    for (int32_t t = 0; one_channel && t < inside; ++t) {
-        patch[place[t]] = input[pixel[t]];
-    }
-    for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *k = p->weights + (ptrdiff_t)(first + r) * taps * c;
-        int32_t acc = 0;
-        if (one_channel) {
-            acc = dot_i8(patch, k, taps);
-        } else if (listed) {
-            for (int32_t t = 0; t < inside; ++t) {
-                acc += dot_i8(input + pixel[t], k + place[t], c);
-            }
-        } else {
-            for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
-                const int32_t iy = oy * w->stride_h - w->pad_h + ky;
-                for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
-                    const int32_t ix = ox * w->stride_w - w->pad_w + kx;
-                    if (iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w) {
-                        acc += dot_i8(input + ((ptrdiff_t)iy * w->in.w + ix) * c,
-                                      k + (ptrdiff_t)(ky * w->kernel_w + kx) * c, c);
-                    }
-                }
-            }
+        for (int32_t j = 0; j < count; ++j) {
+            keep_max(best + r + j, acc[j]);
         }
-        keep_max(best + r, acc);
     }
 }
 
@@ -552,8 +643,11 @@ void horq_fc_i8(const horq_fc_i8_params *p, const int8_t *input, float *output, 
     for (int32_t first = 0; first < p->out_features; first += HORQ_I8_CHUNK) {
         const int32_t rows = p->out_features - first < HORQ_I8_CHUNK ? p->out_features - first : HORQ_I8_CHUNK;
         int32_t accs[HORQ_I8_CHUNK];
-        for (int32_t r = 0; r < rows; ++r) {
-            accs[r] = dot_i8(input, p->weights + (ptrdiff_t)(first + r) * p->in_features, p->in_features);
+        for (int32_t r = 0; r < rows; r += HORQ_I8_DOT_ROWS) { /* the input loaded once for a block of rows */
+            const int32_t count = rows - r < HORQ_I8_DOT_ROWS ? rows - r : HORQ_I8_DOT_ROWS;
+            memset(accs + r, 0, (size_t)count * sizeof *accs);
+            dot_block_i8(input, p->weights + (ptrdiff_t)(first + r) * p->in_features, p->in_features,
+                         p->in_features, count, accs + r);
         }
         const horq_clamps none = {NULL, NULL};
         transform_outputs(accs, rows, p->scale + first, p->offset + first, &p->act, &none,
