@@ -103,7 +103,8 @@ static inline uint32_t below_half(int8x16_t v, uint8x16_t ceil, uint32_t *distan
     const uint8x16_t a = vreinterpretq_u8_s8(vabsq_s8(v));
     const mve_pred16_t below = vcmphiq_u8(ceil, a);
     *distance = vabavq_u8(*distance, a, ceil);
-    *count = vaddvaq_p_u8(*count, vdupq_n_u8(1), below);
+    /* min(ceil -sat |q|, 1) is 1 below: the predicate is not moved back for a predicated add */
+    *count = vaddvaq_u8(*count, vminq_u8(vqsubq_u8(ceil, a), vdupq_n_u8(1)));
     return (uint32_t)below;
 }
 
