@@ -108,7 +108,9 @@ static inline uint32_t below_half(int8x16_t v, uint8x16_t ceil, uint32_t *distan
     return (uint32_t)below;
 }
 
-static uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil, uint32_t *distance, uint32_t *count)
+/* Inlined: outlined, it costs a call and the sums in memory per word. */
+static inline __attribute__((always_inline)) uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil,
+                                                                 uint32_t *distance, uint32_t *count)
 {
     if (n != HORQ_WORD_BITS) {
         return below_word_portable(x, n, ceil, distance, count);
@@ -147,7 +149,9 @@ static uint32_t below_half(int8x16_t v, uint8x16_t ceil, uint32_t *distance, uin
     return mask_bits(below);
 }
 
-static uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil, uint32_t *distance, uint32_t *count)
+/* Inlined: outlined, it costs a call and the sums in memory per word. */
+static inline __attribute__((always_inline)) uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil,
+                                                                 uint32_t *distance, uint32_t *count)
 {
     if (n != HORQ_WORD_BITS) {
         return below_word_portable(x, n, ceil, distance, count);
