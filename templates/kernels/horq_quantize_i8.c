@@ -43,14 +43,17 @@ static inline uint32_t magnitude(int32_t r)
     return r < 0 ? (uint32_t)-r : (uint32_t)r;
 }
 
+static uint32_t low_bits(int32_t n)
+{
+    return n >= HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << n) - 1u;
+}
+
 /* ---- word primitives: n <= 32 values of a row ------------------------------------------
  *
  * stats_word: the plane-1 word (bit i set where q[i] < 0); sum |q| is added to *sum.
- * plane2_word: the plane-2 word for a beta_1 whose ceiling and floor in input steps are t_ceil
- * and t_floor (both clamped to 255: |q| <= 128): R_1 = q * 2^F - beta_1 sgn(q) is negative
- * where q >= 0 and |q| < t_ceil, or q < 0 and |q| > t_floor. The sum of the |q| below t_ceil
- * and their count are added to *below_sum and *below_count (for sum |R_1|, see
- * patch_beta2). Whole words take the instruction-set paths, a partial one the portable. */
+ * below_word: the bits of |q| < ceil (ceil <= 130: |q| <= 128); the count of those values is
+ * added to *count, and sum | |q| - ceil | over all n values to *distance (for sum |R_1|, see
+ * beta2_of). Whole words take the instruction-set paths, a partial one the portable. */
 
 static uint32_t stats_word_portable(const int8_t *x, int32_t n, uint32_t *sum)
 {
@@ -63,25 +66,25 @@ static uint32_t stats_word_portable(const int8_t *x, int32_t n, uint32_t *sum)
     return bits;
 }
 
-static uint32_t plane2_word_portable(const int8_t *x, int32_t n, uint32_t t_ceil, uint32_t t_floor,
-                                     uint32_t *below_sum, uint32_t *below_count)
+static uint32_t below_word_portable(const int8_t *x, int32_t n, uint32_t ceil, uint32_t *distance,
+                                    uint32_t *count)
 {
-    uint32_t bits = 0, s = 0, count = 0;
+    uint32_t bits = 0, d = 0, c = 0;
     for (int32_t i = 0; i < n; ++i) {
         const uint32_t a = magnitude(x[i]);
-        const uint32_t below = a < t_ceil;
-        bits |= (x[i] < 0 ? (uint32_t)(a > t_floor) : below) << i;
-        s += below ? a : 0u;
-        count += below;
+        const uint32_t below = a < ceil;
+        bits |= below << i;
+        d += below ? ceil - a : a - ceil;
+        c += below;
     }
-    *below_sum += s;
-    *below_count += count;
+    *distance += d;
+    *count += c;
     return bits;
 }
 
 #if defined(HORQ_ARM_MVE)
 /* Helium: a compare of sixteen bytes gives a predicate with one bit per byte, which is the
- * word's half; VADDVA adds the bytes into a scalar. */
+ * word's half; VADDVA adds the bytes into a scalar, VABAV their distances to a scalar. */
 static uint32_t stats_word(const int8_t *x, int32_t n, uint32_t *sum)
 {
     if (n != HORQ_WORD_BITS) {
@@ -95,51 +98,26 @@ static uint32_t stats_word(const int8_t *x, int32_t n, uint32_t *sum)
     return (uint32_t)vcmpltq_n_s8(v0, 0) | ((uint32_t)vcmpltq_n_s8(v1, 0) << 16);
 }
 
-static uint32_t plane2_half(int8x16_t v, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                            uint32_t *below_count)
+static inline uint32_t below_half(int8x16_t v, uint8x16_t ceil, uint32_t *distance, uint32_t *count)
 {
     const uint8x16_t a = vreinterpretq_u8_s8(vabsq_s8(v));
-    const uint32_t negative = vcmpltq_n_s8(v, 0);
-    const mve_pred16_t below = vpnot(vcmpcsq_n_u8(a, (uint8_t)t_ceil));
-    const uint32_t above = vcmphiq_n_u8(a, (uint8_t)t_floor);
-    *below_sum = vaddvaq_p_u8(*below_sum, a, below);
-    *below_count = vaddvaq_p_u8(*below_count, vdupq_n_u8(1), below);
-    return (((uint32_t)below & ~negative) | (above & negative)) & 0xFFFFu;
+    const mve_pred16_t below = vcmphiq_u8(ceil, a);
+    *distance = vabavq_u8(*distance, a, ceil);
+    /* min(ceil -sat |q|, 1) is 1 below: the predicate is not moved back for a predicated add */
+    *count = vaddvaq_u8(*count, vminq_u8(vqsubq_u8(ceil, a), vdupq_n_u8(1)));
+    return (uint32_t)below;
 }
 
-static uint32_t plane2_word(const int8_t *x, int32_t n, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                            uint32_t *below_count)
+/* Inlined: outlined, it costs a call and the sums in memory per word. */
+static inline __attribute__((always_inline)) uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil,
+                                                                 uint32_t *distance, uint32_t *count)
 {
     if (n != HORQ_WORD_BITS) {
-        return plane2_word_portable(x, n, t_ceil, t_floor, below_sum, below_count);
+        return below_word_portable(x, n, ceil, distance, count);
     }
-    const uint32_t low = plane2_half(vld1q_s8(x), t_ceil, t_floor, below_sum, below_count);
-    return low | (plane2_half(vld1q_s8(x + 16), t_ceil, t_floor, below_sum, below_count) << 16);
-}
-
-/* `words` whole words of plane 2 from contiguous values (a kernel row's run of pixels), the
- * sums in registers across the words. */
-#define HORQ_PLANE2_RUN 1
-static void plane2_run(const int8_t *x, int32_t words, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                       uint32_t *below_count, uint32_t *dst)
-{
-    const uint8x16_t ceil = vdupq_n_u8((uint8_t)t_ceil), ones = vdupq_n_u8(1);
-    uint32_t s = *below_sum, count = *below_count;
-    for (int32_t i = 0; i < words; ++i, x += HORQ_WORD_BITS) {
-        uint32_t word = 0;
-        for (int32_t half = 0; half < 2; ++half) {
-            const int8x16_t v = vld1q_s8(x + 16 * half);
-            const uint8x16_t a = vreinterpretq_u8_s8(vabsq_s8(v));
-            const mve_pred16_t below = vcmphiq_u8(ceil, a);
-            const uint32_t negative = vcmpltq_n_s8(v, 0), above = vcmphiq_n_u8(a, (uint8_t)t_floor);
-            s = vaddvaq_p_u8(s, a, below);
-            count = vaddvaq_p_u8(count, ones, below);
-            word |= ((((uint32_t)below & ~negative) | (above & negative)) & 0xFFFFu) << (16 * half);
-        }
-        dst[i] = word;
-    }
-    *below_sum = s;
-    *below_count = count;
+    const uint8x16_t c = vdupq_n_u8((uint8_t)ceil);
+    const uint32_t low = below_half(vld1q_s8(x), c, distance, count);
+    return low | (below_half(vld1q_s8(x + 16), c, distance, count) << 16);
 }
 
 #elif defined(HORQ_ARM_NEON)
@@ -162,36 +140,30 @@ static uint32_t stats_word(const int8_t *x, int32_t n, uint32_t *sum)
     return mask_bits(vcltzq_s8(v0)) | (mask_bits(vcltzq_s8(v1)) << 16);
 }
 
-static uint32_t plane2_half(int8x16_t v, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                            uint32_t *below_count)
+static uint32_t below_half(int8x16_t v, uint8x16_t ceil, uint32_t *distance, uint32_t *count)
 {
     const uint8x16_t a = vreinterpretq_u8_s8(vabsq_s8(v));
-    const uint8x16_t below = vcltq_u8(a, vdupq_n_u8((uint8_t)t_ceil));
-    const uint8x16_t above = vcgtq_u8(a, vdupq_n_u8((uint8_t)t_floor));
-    *below_sum += vaddlvq_u8(vandq_u8(a, below));
-    *below_count += vaddlvq_u8(vandq_u8(below, vdupq_n_u8(1)));
-    return mask_bits(vbslq_u8(vcltzq_s8(v), above, below));
+    const uint8x16_t below = vcltq_u8(a, ceil);
+    *distance += vaddlvq_u8(vabdq_u8(a, ceil));
+    *count += vaddlvq_u8(vshrq_n_u8(below, 7));
+    return mask_bits(below);
 }
 
-static uint32_t plane2_word(const int8_t *x, int32_t n, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                            uint32_t *below_count)
+/* Inlined: outlined, it costs a call and the sums in memory per word. */
+static inline __attribute__((always_inline)) uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil,
+                                                                 uint32_t *distance, uint32_t *count)
 {
     if (n != HORQ_WORD_BITS) {
-        return plane2_word_portable(x, n, t_ceil, t_floor, below_sum, below_count);
+        return below_word_portable(x, n, ceil, distance, count);
     }
-    const uint32_t low = plane2_half(vld1q_s8(x), t_ceil, t_floor, below_sum, below_count);
-    return low | (plane2_half(vld1q_s8(x + 16), t_ceil, t_floor, below_sum, below_count) << 16);
+    const uint8x16_t c = vdupq_n_u8((uint8_t)ceil);
+    const uint32_t low = below_half(vld1q_s8(x), c, distance, count);
+    return low | (below_half(vld1q_s8(x + 16), c, distance, count) << 16);
 }
 
 #elif defined(HORQ_ARM_DSP)
 /* Cortex-M4/M7: four bytes per word. SSUB8/USUB8 set a GE flag per byte, SEL picks bytes by
- * them, USADA8 adds four bytes; bytes of 0 or 1 become four bits by one multiply (bit 8i
- * lands on bit 24 + i, and no two partial products meet). */
-static inline uint32_t byte_bits(uint32_t bytes01)
-{
-    return (bytes01 * 0x01020408u) >> 24;
-}
-
+ * them, USADA8 adds four bytes (or their distances to another word's). */
 static inline uint32_t load_word(const int8_t *x)
 {
     uint32_t w;
@@ -203,6 +175,13 @@ static inline uint32_t byte_magnitudes(uint32_t w)
 {
     const uint32_t negated = (uint32_t)__ssub8(0, (int32_t)w); /* GE[i] where q[i] <= 0 */
     return (uint32_t)__sel((int32_t)negated, (int32_t)w);
+}
+
+/* Bytes of 0 or 1 become four bits by one multiply (bit 8i lands on bit 24 + i, and no two
+ * partial products meet). */
+static inline uint32_t byte_bits(uint32_t bytes01)
+{
+    return (bytes01 * 0x01020408u) >> 24;
 }
 
 static uint32_t stats_word(const int8_t *x, int32_t n, uint32_t *sum)
@@ -220,109 +199,111 @@ static uint32_t stats_word(const int8_t *x, int32_t n, uint32_t *sum)
     return bits;
 }
 
-static uint32_t plane2_word(const int8_t *x, int32_t n, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                            uint32_t *below_count)
+/* Four values: bytes of 1 where |q| < ceil (ceil4 holds ceil in each byte). */
+static inline __attribute__((always_inline)) uint32_t below_bytes(const int8_t *x, uint32_t ceil4,
+                                                                  uint32_t *distance, uint32_t *count)
 {
-    if (n != HORQ_WORD_BITS) {
-        return plane2_word_portable(x, n, t_ceil, t_floor, below_sum, below_count);
-    }
-    const uint32_t ceil4 = t_ceil * 0x01010101u, floor4 = t_floor * 0x01010101u;
-    uint32_t bits = 0, s = *below_sum, count = *below_count;
-    for (int32_t j = 0; j < HORQ_WORD_BITS / 4; ++j) {
-        const uint32_t w = load_word(x + 4 * j);
-        const uint32_t negative = (w >> 7) & 0x01010101u;
-        const uint32_t a = byte_magnitudes(w);
-        (void)__usub8((int32_t)a, (int32_t)ceil4); /* GE[i] where |q[i]| >= t_ceil */
-        const uint32_t below = (uint32_t)__sel(0, 0x01010101);
-        s = __usada8((uint32_t)__sel(0, (int32_t)a), 0u, s);
-        count = __usada8(below, 0u, count);
-        (void)__usub8((int32_t)floor4, (int32_t)a); /* GE[i] where |q[i]| <= t_floor */
-        const uint32_t above = (uint32_t)__sel(0, 0x01010101);
-        bits |= byte_bits(below ^ ((below ^ above) & negative)) << (4 * j);
-    }
-    *below_sum = s;
-    *below_count = count;
-    return bits;
+    const uint32_t a = byte_magnitudes(load_word(x));
+    *distance = __usada8(a, ceil4, *distance);
+    (void)__usub8((int32_t)a, (int32_t)ceil4); /* GE[i] where |q[i]| >= ceil */
+    const uint32_t below = (uint32_t)__sel(0, 0x01010101);
+    *count = __usada8(below, 0u, *count);
+    return below;
 }
 
-/* A run of whole words. Where beta_1 is not a whole number of steps (t_ceil = t_floor + 1, all
- * but one patch in 256), "below t_ceil" is "at most t_floor", one USUB8, and plane 2 is that
- * test for q >= 0 and its negation for q < 0: below XOR the sign. */
-#define HORQ_PLANE2_RUN 1
-static void plane2_run(const int8_t *x, int32_t words, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                       uint32_t *below_count, uint32_t *dst)
+/* Eight values, one byte of bits: the second four's bytes moved up by four bits before the
+ * multiply land on bits 28..31 (again no two partial products meet). */
+static inline __attribute__((always_inline)) uint32_t below_byte(const int8_t *x, uint32_t ceil4,
+                                                                 uint32_t *distance, uint32_t *count)
 {
-    uint32_t s = *below_sum, count = *below_count;
-    if (t_ceil == t_floor) {
-        for (int32_t i = 0; i < words; ++i) {
-            dst[i] = plane2_word(x + i * HORQ_WORD_BITS, HORQ_WORD_BITS, t_ceil, t_floor, &s, &count);
-        }
-    } else {
-        const uint32_t floor4 = t_floor * 0x01010101u;
-        for (int32_t i = 0; i < words; ++i, x += HORQ_WORD_BITS) {
-            uint32_t bits = 0;
-            for (int32_t j = 0; j < HORQ_WORD_BITS / 4; ++j) {
-                const uint32_t w = load_word(x + 4 * j);
-                const uint32_t a = byte_magnitudes(w);
-                (void)__usub8((int32_t)floor4, (int32_t)a); /* GE[i] where |q[i]| <= t_floor */
-                const uint32_t below = (uint32_t)__sel(0x01010101, 0);
-                s = __usada8((uint32_t)__sel((int32_t)a, 0), 0u, s);
-                count = __usada8(below, 0u, count);
-                bits |= byte_bits(below ^ ((w >> 7) & 0x01010101u)) << (4 * j);
-            }
-            dst[i] = bits;
-        }
+    const uint32_t low = below_bytes(x, ceil4, distance, count);
+    return byte_bits(low | (below_bytes(x + 4, ceil4, distance, count) << 4));
+}
+
+static inline __attribute__((always_inline)) uint32_t below_word(const int8_t *x, int32_t n, uint32_t ceil,
+                                                                 uint32_t *distance, uint32_t *count)
+{
+    if (n != HORQ_WORD_BITS) {
+        return below_word_portable(x, n, ceil, distance, count);
     }
-    *below_sum = s;
-    *below_count = count;
+    const uint32_t ceil4 = ceil * 0x01010101u;
+    uint32_t d = *distance, c = *count;
+    const uint32_t bits = below_byte(x, ceil4, &d, &c) | (below_byte(x + 8, ceil4, &d, &c) << 8) |
+                          (below_byte(x + 16, ceil4, &d, &c) << 16) | (below_byte(x + 24, ceil4, &d, &c) << 24);
+    *distance = d;
+    *count = c;
+    return bits;
 }
 
 #else
 #define stats_word stats_word_portable
-#define plane2_word plane2_word_portable
-#endif
-
-#if !defined(HORQ_PLANE2_RUN)
-static void plane2_run(const int8_t *x, int32_t words, uint32_t t_ceil, uint32_t t_floor, uint32_t *below_sum,
-                       uint32_t *below_count, uint32_t *dst)
-{
-    uint32_t s = *below_sum, count = *below_count; /* in locals: dst could alias the sums */
-    for (int32_t i = 0; i < words; ++i) {
-        dst[i] = plane2_word(x + i * HORQ_WORD_BITS, HORQ_WORD_BITS, t_ceil, t_floor, &s, &count);
-    }
-    *below_sum = s;
-    *below_count = count;
-}
+#define below_word below_word_portable
 #endif
 
 /* ---- planes 1 and 2 from sums ----------------------------------------------------------- */
 
+/* beta_1 in input steps, rounded up and down (both clamped to 129: every |q| <= 128 lies below
+ * either way, and ceil + 1 still fits a byte). */
 typedef struct {
     int32_t beta;
-    uint32_t t_ceil, t_floor; /* beta in input steps, rounded up and down, clamped to 255 */
+    uint32_t ceil, floor;
 } plane2_threshold;
 
 static plane2_threshold threshold_of(int32_t beta)
 {
-    const uint32_t b = (uint32_t)beta, top = 255u;
+    const uint32_t b = (uint32_t)beta, top = 129u;
     const uint32_t up = (b + UNIT - 1u) >> HORQ_RESIDUAL_BITS, down = b >> HORQ_RESIDUAL_BITS;
     const plane2_threshold t = {beta, up < top ? up : top, down < top ? down : top};
     return t;
 }
 
-/* beta_2 from sum |R_1| = sum | |q| 2^F - beta_1 | over n values of which `below_count` have
- * |q| < t_ceil (their |q| summing to `below_sum`) and the rest not, padding zeros included:
- *     sum |R_1| = 2^F (S - 2 below_sum) + beta_1 (2 below_count - n),   S = sum |q|. */
-static int32_t beta2_of(uint64_t abs_sum, uint32_t below_sum, uint32_t below_count, int32_t beta1, uint32_t n)
+/* The plane-2 word of n <= 32 values whose plane-1 word is `sign`: R_1 = q 2^F - beta_1 sgn(q)
+ * is negative where q >= 0 and |q| < ceil, or q < 0 and |q| > floor. Where beta_1 is not a
+ * whole number of steps (ceil = floor + 1, all but one patch in 256), "|q| > floor" is
+ * "not |q| < ceil": the word is the below bits XOR the sign. At a whole number, a negative q
+ * with |q| = beta_1 steps has R_1 = 0 (bit 0): there the bits of |q| < ceil + 1 decide. */
+static inline uint32_t plane2_word(const int8_t *x, int32_t n, plane2_threshold t, uint32_t sign,
+                                   uint32_t *distance, uint32_t *count)
 {
-    const int64_t total = ((int64_t)abs_sum - 2 * (int64_t)below_sum) * UNIT +
-                          (int64_t)beta1 * (2 * (int64_t)below_count - (int64_t)n);
-    return rounded_mean((uint64_t)total, n);
+    const uint32_t below = below_word(x, n, t.ceil, distance, count);
+    if (t.ceil != t.floor) {
+        return below ^ sign;
+    }
+    uint32_t unused_distance = 0, unused_count = 0;
+    const uint32_t at_most = below_word(x, n, t.ceil + 1u, &unused_distance, &unused_count);
+    return (below & ~sign) | (~at_most & sign);
 }
 
-static uint32_t low_bits(int32_t n)
+/* `words` whole words of plane 2 from contiguous values (a kernel row's run of pixels), their
+ * plane-1 words in signs[]; the sums in locals: dst could alias them. The test of beta_1's
+ * kind is made once, not per word. */
+static void plane2_run(const int8_t *x, int32_t words, plane2_threshold t, const uint32_t *signs,
+                       uint32_t *distance, uint32_t *count, uint32_t *dst)
 {
-    return n >= HORQ_WORD_BITS ? 0xFFFFFFFFu : (1u << n) - 1u;
+    uint32_t d = *distance, c = *count;
+    if (t.ceil != t.floor) {
+        for (int32_t i = 0; i < words; ++i) {
+            dst[i] = signs[i] ^ below_word(x + i * HORQ_WORD_BITS, HORQ_WORD_BITS, t.ceil, &d, &c);
+        }
+    } else {
+        for (int32_t i = 0; i < words; ++i) {
+            dst[i] = plane2_word(x + i * HORQ_WORD_BITS, HORQ_WORD_BITS, t, signs[i], &d, &c);
+        }
+    }
+    *distance = d;
+    *count = c;
+}
+
+/* beta_2 = mean |R_1|, from the n values' distance = sum | |q| - ceil | and the count of those
+ * with |q| < ceil (padding zeros included), ceil = ceil(beta_1 / 2^F) unclamped: with
+ * r = ceil 2^F - beta_1 in [0, 2^F), |R_1| = | |q| 2^F - beta_1 | is 2^F | |q| - ceil | + r
+ * for |q| >= ceil and 2^F | |q| - ceil | - r below, so
+ *     sum |R_1| = 2^F distance + r (n - 2 count). */
+static int32_t beta2_of(uint32_t distance, uint32_t count, plane2_threshold t, uint32_t n)
+{
+    const int64_t r = (int64_t)t.ceil * UNIT - t.beta;
+    const int64_t total = (int64_t)distance * UNIT + r * ((int64_t)n - 2 * (int64_t)count);
+    return rounded_mean((uint64_t)total, n);
 }
 
 /* Orders 1 and 2 over rows of `cols` values plus pad_count zeros, betas computed or fixed. */
@@ -346,20 +327,22 @@ static void binarize_two(const int8_t *values, int32_t rows, int32_t cols, int32
         return;
     }
     const plane2_threshold t = threshold_of(betas[0]);
-    uint32_t below_sum = 0, below_count = 0;
+    uint32_t distance = 0, count = 0;
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t w = 0; w < words; ++w) {
             const int32_t first = w * HORQ_WORD_BITS;
             const int32_t bits = cols - first < HORQ_WORD_BITS ? cols - first : HORQ_WORD_BITS;
-            planes[(ptrdiff_t)plane_stride + (ptrdiff_t)r * words + w] =
-                plane2_word(values + (ptrdiff_t)r * cols + first, bits, t.t_ceil, t.t_floor, &below_sum, &below_count);
+            const ptrdiff_t at = (ptrdiff_t)r * words + w;
+            planes[plane_stride + at] =
+                plane2_word(values + (ptrdiff_t)r * cols + first, bits, t, planes[at], &distance, &count);
         }
     }
     if (fixed) {
         betas[1] = fixed[1];
-    } else {
-        below_count += t.t_ceil > 0 ? (uint32_t)pad_count : 0u; /* a padding zero is below any beta_1 > 0 */
-        betas[1] = beta2_of(abs_sum, below_sum, below_count, betas[0], n);
+    } else { /* a padding zero is below any beta_1 > 0, at distance ceil */
+        distance += (uint32_t)pad_count * t.ceil;
+        count += t.ceil > 0 ? (uint32_t)pad_count : 0u;
+        betas[1] = beta2_of(distance, count, t, n);
     }
 }
 
@@ -432,77 +415,104 @@ void horq_pixel_stats_i8(const int8_t *values, int32_t rows, int32_t cols, uint3
     }
 }
 
+/* A kernel row of a patch: `left` taps of padding, `run` taps on pixels from x = lo, then padding
+ * (no run: the caller pads the whole row). */
+typedef struct {
+    int32_t lo, run, left, right;
+} tap_columns;
+
+static tap_columns columns_of(const horq_window *w, int32_t ix0)
+{
+    const int32_t lo = ix0 < 0 ? 0 : ix0, hi = ix0 + w->kernel_w > w->in.w ? w->in.w : ix0 + w->kernel_w;
+    const int32_t run = hi > lo ? hi - lo : 0, left = run > 0 ? lo - ix0 : 0;
+    const tap_columns t = {lo, run, left, w->kernel_w - left - run};
+    return t;
+}
+
+/* The words of `taps` padding taps of c channels in one plane: `word` (a zero's bit in that
+ * plane, 0 or all ones), and 0 in a partial word's unused bits. */
+static uint32_t *pad_taps(uint32_t *dst, int32_t taps, int32_t c, uint32_t word)
+{
+    const int32_t cw = HORQ_WORDS_FOR(c);
+    for (int32_t tap = 0; tap < taps; ++tap) {
+        for (int32_t i = 0; i < cw; ++i) {
+            *dst++ = word & low_bits(c - i * HORQ_WORD_BITS);
+        }
+    }
+    return dst;
+}
+
+/* Plane 2 of `pixels` contiguous pixels of c channels (plane-1 words in signs[]). */
+static uint32_t *plane2_pixels(const int8_t *x, int32_t pixels, int32_t c, plane2_threshold t, const uint32_t *signs,
+                               uint32_t *distance, uint32_t *count, uint32_t *dst)
+{
+    const int32_t cw = HORQ_WORDS_FOR(c);
+    if (c % HORQ_WORD_BITS == 0) { /* the usual case, whole words: one run */
+        plane2_run(x, pixels * cw, t, signs, distance, count, dst);
+        return dst + pixels * cw;
+    }
+    for (int32_t p = 0; p < pixels; ++p, x += c) {
+        for (int32_t i = 0; i < cw; ++i, ++dst, ++signs) {
+            const int32_t bits = i + 1 < cw ? HORQ_WORD_BITS : c - i * HORQ_WORD_BITS;
+            *dst = plane2_word(x + i * HORQ_WORD_BITS, bits, t, *signs, distance, count);
+        }
+    }
+    return dst;
+}
+
 void horq_patch_planes_i8(const horq_window *w, const int8_t *input, const uint32_t *pixel_sums,
                           const uint32_t *sign_words, int32_t oy, int32_t ox, int32_t order, float *betas,
                           uint32_t *planes, int32_t plane_stride)
 {
     const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w, kernel_h = w->kernel_h, kernel_w = w->kernel_w;
     const int32_t cw = HORQ_WORDS_FOR(c);
-    const int32_t iy0 = oy * w->stride_h - w->pad_h, ix0 = ox * w->stride_w - w->pad_w;
+    const int32_t iy0 = oy * w->stride_h - w->pad_h;
+    const tap_columns cols = columns_of(w, ox * w->stride_w - w->pad_w);
     const uint32_t n = (uint32_t)(kernel_h * kernel_w * c);
-    /* Plane 1 and S = sum |q| from the pixels' words and sums; padding is 0 (bit 0, |q| 0). */
+    /* Plane 1 and S = sum |q|, a kernel row's pixels at once (their words are contiguous);
+     * padding is 0 (bit 0, |q| 0). */
     uint64_t abs_sum = 0;
-    uint32_t real_values = 0;
+    uint32_t pad_values = n;
     uint32_t *dst = planes;
-    for (int32_t ky = 0; ky < kernel_h; ++ky) {
-        const int32_t iy = iy0 + ky;
-        for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw) {
-            if ((uint32_t)iy < (uint32_t)in_h && (uint32_t)ix < (uint32_t)in_w) {
-                const ptrdiff_t pix = (ptrdiff_t)iy * in_w + ix;
-                abs_sum += pixel_sums[pix];
-                real_values += (uint32_t)c;
-                memcpy(dst, sign_words + pix * cw, (size_t)cw * sizeof *dst);
-            } else {
-                memset(dst, 0, (size_t)cw * sizeof *dst);
-            }
+    for (int32_t iy = iy0; iy < iy0 + kernel_h; ++iy) {
+        if ((uint32_t)iy >= (uint32_t)in_h || cols.run == 0) {
+            dst = pad_taps(dst, kernel_w, c, 0u);
+            continue;
         }
+        const ptrdiff_t pix = (ptrdiff_t)iy * in_w + cols.lo;
+        const uint32_t *signs = sign_words + pix * cw;
+        uint32_t row_sum = 0;
+        dst = pad_taps(dst, cols.left, c, 0u);
+        for (int32_t i = 0; i < cols.run * cw; ++i) {
+            *dst++ = signs[i];
+        }
+        for (int32_t i = 0; i < cols.run; ++i) {
+            row_sum += pixel_sums[pix + i];
+        }
+        dst = pad_taps(dst, cols.right, c, 0u);
+        abs_sum += row_sum;
+        pad_values -= (uint32_t)(cols.run * c);
     }
     const int32_t beta1 = rounded_mean(abs_sum << HORQ_RESIDUAL_BITS, n);
     betas[0] = (float)beta1;
     if (order < 2) {
         return;
     }
-    /* Plane 2: a padding zero has R_1 = -beta_1, negative (all bits set) where beta_1 > 0. */
+    /* Plane 2: a padding zero has R_1 = -beta_1, negative (all bits set) where beta_1 > 0, and
+     * lies below ceil at distance ceil. beta_1 <= 128 2^F here, so ceil is not clamped. */
     const plane2_threshold t = threshold_of(beta1);
-    uint32_t below_sum = 0, below_count = t.t_ceil > 0 ? n - real_values : 0u;
     const uint32_t pad_word = beta1 > 0 ? 0xFFFFFFFFu : 0u;
+    uint32_t distance = pad_values * t.ceil, count = t.ceil > 0 ? pad_values : 0u;
     dst = planes + plane_stride;
-    if (c % HORQ_WORD_BITS == 0) {
-        /* The usual case, whole words: each kernel row is padding, a run of contiguous pixels, padding. */
-        const int32_t lo = ix0 < 0 ? 0 : ix0, hi = ix0 + kernel_w > in_w ? in_w : ix0 + kernel_w;
-        const int32_t run = hi > lo ? hi - lo : 0, left = (lo - ix0) * cw, right = (kernel_w - run) * cw - left;
-        for (int32_t ky = 0; ky < kernel_h; ++ky) {
-            const int32_t iy = iy0 + ky;
-            if ((uint32_t)iy >= (uint32_t)in_h) {
-                for (int32_t i = 0; i < kernel_w * cw; ++i) {
-                    *dst++ = pad_word;
-                }
-                continue;
-            }
-            for (int32_t i = 0; i < left; ++i) {
-                *dst++ = pad_word;
-            }
-            plane2_run(input + ((ptrdiff_t)iy * in_w + lo) * c, run * cw, t.t_ceil, t.t_floor, &below_sum,
-                       &below_count, dst);
-            dst += run * cw;
-            for (int32_t i = 0; i < right; ++i) {
-                *dst++ = pad_word;
-            }
+    for (int32_t iy = iy0; iy < iy0 + kernel_h; ++iy) {
+        if ((uint32_t)iy >= (uint32_t)in_h || cols.run == 0) {
+            dst = pad_taps(dst, kernel_w, c, pad_word);
+            continue;
         }
-        betas[1] = (float)beta2_of(abs_sum, below_sum, below_count, beta1, n);
-        return;
+        dst = pad_taps(dst, cols.left, c, pad_word);
+        dst = plane2_pixels(input + ((ptrdiff_t)iy * in_w + cols.lo) * c, cols.run, c, t, dst - plane_stride,
+                            &distance, &count, dst);
+        dst = pad_taps(dst, cols.right, c, pad_word);
     }
-    for (int32_t ky = 0; ky < kernel_h; ++ky) {
-        const int32_t iy = iy0 + ky;
-        for (int32_t ix = ix0; ix < ix0 + kernel_w; ++ix, dst += cw) {
-            const int inside = (uint32_t)iy < (uint32_t)in_h && (uint32_t)ix < (uint32_t)in_w;
-            for (int32_t i = 0; i < cw; ++i) {
-                const int32_t bits = i + 1 < cw ? HORQ_WORD_BITS : c - i * HORQ_WORD_BITS;
-                dst[i] = !inside ? (beta1 > 0 ? low_bits(bits) : 0u)
-                                 : plane2_word(input + ((ptrdiff_t)iy * in_w + ix) * c + i * HORQ_WORD_BITS, bits,
-                                               t.t_ceil, t.t_floor, &below_sum, &below_count);
-            }
-        }
-    }
-    betas[1] = (float)beta2_of(abs_sum, below_sum, below_count, beta1, n);
+    betas[1] = (float)beta2_of(distance, count, t, n);
 }
