@@ -61,8 +61,26 @@ static void int8_bounds(const horq_activation *act, float *low, float *high)
  * do the scalar code's operations in its order (the clamps as max/min: y is finite here). */
 static inline int8_t clamp_and_round(float y, float low, float high)
 {
+#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
+    /* Cortex-M4/M7: vcvtr rounds to nearest, ties to even (FPSCR's rounding mode from reset, which
+     * nothing here changes): the 1.5 * 2^23 trick's result in one instruction; an FPv5 (Cortex-M7)
+     * clamps with vmaxnm/vminnm, equal to the compares for the finite y these kernels make. */
+#if defined(HORQ_FPV5)
+    __asm__("vmaxnm.f32 %0, %1, %2" : "=t"(y) : "t"(y), "t"(low));
+    __asm__("vminnm.f32 %0, %1, %2" : "=t"(y) : "t"(y), "t"(high));
+#else
+    y = y < low ? low : y;
+    y = y > high ? high : y;
+#endif
+    float rounded;
+    int32_t q;
+    __asm__("vcvtr.s32.f32 %0, %1" : "=t"(rounded) : "t"(y));
+    memcpy(&q, &rounded, sizeof q);
+    return (int8_t)q;
+#else
     y = y < low ? low : y;
     return horq_round_clamped(y > high ? high : y);
+#endif
 }
 
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
@@ -92,9 +110,14 @@ static void transform_clamped(const float *acc_f, const int32_t *acc_i, int32_t 
                      vld1q_f32(high + o), out + o);
     }
 #endif
-    for (; o < count; ++o) {
-        const float acc = acc_f ? acc_f[o] : (float)acc_i[o];
-        out[o] = clamp_and_round(acc * scale[o] + offset[o], low[o], high[o]);
+    if (acc_f) { /* two loops: nothing decided per output */
+        for (; o < count; ++o) {
+            out[o] = clamp_and_round(acc_f[o] * scale[o] + offset[o], low[o], high[o]);
+        }
+    } else {
+        for (; o < count; ++o) {
+            out[o] = clamp_and_round((float)acc_i[o] * scale[o] + offset[o], low[o], high[o]);
+        }
     }
 }
 
