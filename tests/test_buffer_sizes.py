@@ -12,10 +12,12 @@ from horq_codegen.resources import templates_dir
 from conftest import EXAMPLE_MODEL, REPO
 
 GRANULARITIES = {"patch": 0, "pixel": 1, "tensor": 2, "static": 3}
+# int8: 0 float input, 1 int8, 2 bit-planes (static only); the int8 output and the output channels vary with it.
 CONVS = [(c, h, k, order, g, scratch, int8) for c in (3, 32, 40, 64) for h in (1, 5) for k in (1, 3)
-         for order in (1, 2, 3) for g in GRANULARITIES for scratch in (0, 1) for int8 in (0, 1)]
+         for order in (1, 2, 3) for g in GRANULARITIES for scratch in (0, 1) for int8 in (0, 1, 2)
+         if int8 < 2 or g == "static"]
 FCS = [(n, order, g, int8) for n in (5, 64, 100) for order in (1, 2, 4) for g in ("patch", "tensor", "static")
-       for int8 in (0, 1)]
+       for int8 in (0, 1, 2) if int8 < 2 or g == "static"]
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +33,18 @@ def sizes_program(tmp_path_factory):
 def test_scratch_sizes_match_the_kernels(sizes_program):
     lines, nodes = [], []
     for c, h, k, order, g, scratch, int8 in CONVS:
-        lines.append(f"conv {c} {h} {h} {k} {order} {GRANULARITIES[g]} {scratch} {int8}")
-        nodes.append((Node("n", Op.HORQ_CONV2D, ("input",), (8, h, h),
-                           attrs={"in_shape": (c, h, h), "kernel": (k, k), "order": order, "granularity": g}),
+        out_c, int8_output = 8 + 12 * int8, int(int8 > 0)  # integer mode: float accumulators of every channel
+        lines.append(f"conv {c} {h} {h} {k} {order} {GRANULARITIES[g]} {scratch} {int(int8 > 0)} {int(int8 == 2)} "
+                     f"{out_c} {int8_output}")
+        nodes.append((Node("n", Op.HORQ_CONV2D, ("input",), (out_c, h, h), dtype="i8" if int8_output else "f32",
+                           attrs={"in_shape": (c, h, h), "kernel": (k, k), "order": order, "granularity": g,
+                                  "planes_input": int8 == 2}),
                       bool(scratch), bool(int8)))
     for n, order, g, int8 in FCS:
-        lines.append(f"fc {n} {order} {GRANULARITIES[g]} {int8}")
+        lines.append(f"fc {n} {order} {GRANULARITIES[g]} {int(int8 > 0)} {int(int8 == 2)}")
         nodes.append((Node("n", Op.HORQ_LINEAR, ("input",), (8,),
-                           attrs={"in_features": n, "order": order, "granularity": g}), False, bool(int8)))
+                           attrs={"in_features": n, "order": order, "granularity": g, "planes_input": int8 == 2}),
+                      False, bool(int8)))
     out = subprocess.run([str(sizes_program)], input="\n".join(lines) + "\n", capture_output=True, text=True,
                          check=True).stdout.split("\n")
     for line, (node, input_is_scratch, int8), got in zip(lines, nodes, out):
