@@ -597,7 +597,21 @@ static void one_channel_patch(const horq_window *w, const int8_t *input, int32_t
      * (and the window in locals: the int8 stores below may alias anything) */
     const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kh > w->in.h ? w->in.h - y0 : kh;
     const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kw > w->in.w ? w->in.w - x0 : kw;
+    const int32_t taps = kh * kw;
     memset(patch, 0, HORQ_I8_ONE_CHANNEL_ROW);
+    if (ky0 == 0 && ky1 == kh && kx0 == 0 && x0 + 4 <= w->in.w
+        && (kw == 4 || (kw < 4 && taps + 4 <= HORQ_I8_ONE_CHANNEL_ROW))) {
+        /* all taps inside, and a word of input from each kernel row's first: a kernel row is one
+         * word copy (a tap a copy costs several times more), its bytes past kw overwritten by the
+         * next row's, and past the last row's zeroed again (a word: a loop here becomes a call) */
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            memcpy(patch + ky * kw, input + (ptrdiff_t)(y0 + ky) * w->in.w + x0, 4);
+        }
+        if (kw < 4) {
+            memset(patch + taps, 0, 4);
+        }
+        return;
+    }
     for (int32_t ky = ky0; ky < ky1; ++ky) {
         const int8_t *row = input + (ptrdiff_t)(y0 + ky) * w->in.w + x0;
         for (int32_t kx = kx0; kx < kx1; ++kx) {
