@@ -317,10 +317,22 @@ void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y
     store_final(values, work, count, first, y * grid.w + x, grid.h * grid.w, grid.c, store, output);
 }
 
-/* A position's accumulators of output channels [first, first + rows), each kept as the running
- * max best[o - first] (the caller starts a pooling window at INT32_MIN). */
-typedef void conv_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
-                           int32_t first, int32_t rows, int32_t *best);
+/* Positions of a pooling window whose one-input-channel patches are made before any weight row is
+ * read: each row is then loaded (on the DSP extension, widened) once for all of them. A 2x2
+ * window is one such batch; pool * pool is a multiple of 4 or one more, so a larger window is
+ * batches of 4 and at most one position alone. */
+#define HORQ_I8_WINDOW 4
+
+/* Before a loop over rows (dot_rows_i8) or patches (window_rows), whose count is a constant where
+ * it is inlined: GCC unrolls such a loop at -O2 only when told, and then the rows' sums (the
+ * patches) stay in registers. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HORQ_UNROLL_ROWS _Pragma("GCC unroll 4")
+#define HORQ_UNROLL_HALVES _Pragma("GCC unroll 8")
+#else
+#define HORQ_UNROLL_ROWS
+#define HORQ_UNROLL_HALVES
+#endif
 
 static inline void keep_max(int32_t *best, int32_t acc)
 {
@@ -350,62 +362,66 @@ static inline uint32_t word_at(const int8_t *bytes, int i)
     return word;
 }
 
-/* A 16-byte row widened for SMLAD, its first `words` words (the others are the zeros past the
- * taps and are never read). */
+/* A 16-byte row widened for SMLAD: its words' even and odd halves in that order (even[0], odd[0],
+ * even[1], ...), whose lowest bytes are 0, 1, 4, 5, 8, 9, 12, 13. Only the first `halves` are
+ * made and read: those that hold a tap (dsp_halves), the others being the zeros past the taps. */
 typedef struct {
-    int32_t even[HORQ_I8_ONE_CHANNEL_ROW / 4], odd[HORQ_I8_ONE_CHANNEL_ROW / 4];
+    int32_t half[HORQ_I8_ONE_CHANNEL_ROW / 2];
 } dsp_row;
 
-static inline void widen_word(dsp_row *row, const int8_t *bytes, int i)
+/* The halves that hold one of `taps` taps, rounded up to a count that has a variant below: 2, 4,
+ * 6 or 8 (whole words), and 5 for the 3x3 kernel, whose ninth tap is alone in the third word's
+ * even half (the odd half, bytes 9 and 11, is zeros). */
+static inline int dsp_halves(int32_t taps)
 {
-    row->even[i] = widen_even(word_at(bytes, i));
-    row->odd[i] = widen_odd(word_at(bytes, i));
+    return taps <= 4 ? 2 : taps <= 8 ? 4 : taps == 9 ? 5 : taps <= 12 ? 6 : 8;
 }
 
-static inline int32_t smlad_word(const int8_t *k, const dsp_row *x, int i, int32_t acc)
+/* `halves` is a constant where these are inlined: the tests below vanish and the row stays in
+ * registers (or, for a batch of patches, in consecutive words). */
+static inline __attribute__((always_inline)) dsp_row dsp_widen(const int8_t *bytes, const int halves)
 {
-    return __smlad(widen_odd(word_at(k, i)), x->odd[i], __smlad(widen_even(word_at(k, i)), x->even[i], acc));
-}
-
-/* `words` is a constant where these are inlined: the tests below vanish and the row stays in
- * registers. */
-static inline __attribute__((always_inline)) dsp_row dsp_widen(const int8_t *bytes, const int words)
-{
-    dsp_row row = {{0}, {0}};
-    widen_word(&row, bytes, 0);
-    if (words > 1) {
-        widen_word(&row, bytes, 1);
-    }
-    if (words > 2) {
-        widen_word(&row, bytes, 2);
-    }
-    if (words > 3) {
-        widen_word(&row, bytes, 3);
+    dsp_row row = {{0}};
+    HORQ_UNROLL_HALVES
+    for (int h = 0; h < HORQ_I8_ONE_CHANNEL_ROW / 2; ++h) {
+        if (h < halves) {
+            row.half[h] = h % 2 ? widen_odd(word_at(bytes, h / 2)) : widen_even(word_at(bytes, h / 2));
+        }
     }
     return row;
 }
 
-static inline __attribute__((always_inline)) int32_t dsp_dot(const int8_t *k, const dsp_row *x, const int words)
+static inline __attribute__((always_inline)) int32_t dsp_dot(const dsp_row *k, const dsp_row *x, const int halves)
 {
-    int32_t acc = __smlad(widen_odd(word_at(k, 0)), x->odd[0], __smuad(widen_even(word_at(k, 0)), x->even[0]));
-    if (words > 1) {
-        acc = smlad_word(k, x, 1, acc);
-    }
-    if (words > 2) {
-        acc = smlad_word(k, x, 2, acc);
-    }
-    if (words > 3) {
-        acc = smlad_word(k, x, 3, acc);
+    int32_t acc = __smuad(k->half[0], x->half[0]);
+    HORQ_UNROLL_HALVES
+    for (int h = 1; h < HORQ_I8_ONE_CHANNEL_ROW / 2; ++h) {
+        if (h < halves) {
+            acc = __smlad(k->half[h], x->half[h], acc);
+        }
     }
     return acc;
 }
 
-static inline __attribute__((always_inline)) void dsp_rows(const int8_t *weights, int32_t rows, const int8_t *patch,
-                                                           const int words, int32_t *best)
+/* one_channel_rows for `count` patches (1 or HORQ_I8_WINDOW, a constant where this is inlined):
+ * the patches are widened once, each weight row once for all of them (in registers, while the
+ * patches' widened words are read back). */
+static inline __attribute__((always_inline)) void dsp_rows(const int8_t *weights, int32_t rows, const int8_t *patches,
+                                                           const int count, const int halves, int32_t *best)
 {
-    const dsp_row x = dsp_widen(patch, words);
+    dsp_row x[HORQ_I8_WINDOW];
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < count; ++j) {
+        x[j] = dsp_widen(patches + j * HORQ_I8_ONE_CHANNEL_ROW, halves);
+    }
     for (int32_t r = 0; r < rows; ++r) {
-        keep_max(best + r, dsp_dot(weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW, &x, words));
+        const dsp_row k = dsp_widen(weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW, halves);
+        int32_t acc = dsp_dot(&k, &x[0], halves);
+        HORQ_UNROLL_ROWS
+        for (int j = 1; j < count; ++j) {
+            keep_max(&acc, dsp_dot(&k, &x[j], halves));
+        }
+        best[r] = acc;
     }
 }
 #endif
@@ -428,14 +444,6 @@ static inline int32_t dot_i8_tail(const int8_t *a, const int8_t *b, int32_t from
 #define HORQ_I8_DOT_ROWS 2
 #else
 #define HORQ_I8_DOT_ROWS 1
-#endif
-
-/* Before a loop over the rows of dot_rows_i8, whose count is a constant where it is inlined: GCC
- * unrolls such a loop at -O2 only when told, and then the rows' sums stay in registers. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define HORQ_UNROLL_ROWS _Pragma("GCC unroll 4")
-#else
-#define HORQ_UNROLL_ROWS
 #endif
 
 /* acc[j] += sum_i x[i] * w[j * stride + i] over n int8 values, for j < rows (1 or
@@ -542,66 +550,134 @@ static inline void dot_block_i8(const int8_t *x, const int8_t *w, ptrdiff_t stri
     }
 }
 
-/* best[r] = max(best[r], weight row r . patch) for `rows` rows of 16 bytes (zeros past the taps):
- * one 16-lane dot product a row, VMLADAV on Helium, two widening multiplies on NEON, and on the
- * DSP extension SMLAD pairs of SXTB16-widened words, only over the ceil(taps / 4) words that hold
- * taps (a variant per count, picked once). */
-static void one_channel_rows(const int8_t *weights, int32_t rows, const int8_t *patch, int32_t taps, int32_t *best)
+/* best[r] = the max over j < count of weight row r . patch j, for `rows` rows of 16 bytes (zeros
+ * past the taps) and `count` patches alike (1 or HORQ_I8_WINDOW, a constant where this is
+ * inlined: the patches stay in registers, each row is loaded once for all of them). A 16-lane dot
+ * product a row and patch: VMLADAV on Helium, a widening multiply and multiply-add on NEON (each
+ * product fits 15 bits, two of them 16: no weight is -128), and on the DSP extension SMLAD pairs of
+ * SXTB16-widened words, only over the ceil(taps / 4) words that hold taps. */
+static inline __attribute__((always_inline)) void window_rows(const int8_t *weights, int32_t rows,
+                                                              const int8_t *patches, const int count, int32_t taps,
+                                                              int32_t *best)
 {
 #if defined(HORQ_ARM_DSP)
-    switch ((taps + 3) / 4) {
-    case 1: dsp_rows(weights, rows, patch, 1, best); break;
-    case 2: dsp_rows(weights, rows, patch, 2, best); break;
-    case 3: dsp_rows(weights, rows, patch, 3, best); break;
-    default: dsp_rows(weights, rows, patch, 4, best); break;
+    switch (dsp_halves(taps)) { /* a variant per count of halves, picked once */
+    case 2: dsp_rows(weights, rows, patches, count, 2, best); break;
+    case 4: dsp_rows(weights, rows, patches, count, 4, best); break;
+    case 5: dsp_rows(weights, rows, patches, count, 5, best); break;
+    case 6: dsp_rows(weights, rows, patches, count, 6, best); break;
+    default: dsp_rows(weights, rows, patches, count, 8, best); break;
     }
 #else
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    const int8x16_t x = vld1q_s8(patch);
+    int8x16_t x[HORQ_I8_WINDOW];
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < count; ++j) {
+        x[j] = vld1q_s8(patches + j * HORQ_I8_ONE_CHANNEL_ROW);
+    }
     (void)taps; /* whole rows: their zeros add nothing */
 #endif
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *k = weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW;
-#if defined(HORQ_ARM_MVE)
-        keep_max(best + r, vmladavq_s8(x, vld1q_s8(k)));
-#elif defined(HORQ_ARM_NEON)
-        const int8x16_t kv = vld1q_s8(k); /* each product fits 15 bits, two of them 16 */
-        keep_max(best + r, vaddlvq_s16(vaddq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(kv)), vmull_high_s8(x, kv))));
-#else
-        keep_max(best + r, dot_i8(patch, k, taps));
+        int32_t acc = INT32_MIN; /* below every sum of 16 products */
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+        const int8x16_t kv = vld1q_s8(k);
 #endif
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < count; ++j) {
+#if defined(HORQ_ARM_MVE)
+            keep_max(&acc, vmladavq_s8(x[j], kv));
+#elif defined(HORQ_ARM_NEON)
+            keep_max(&acc, vaddlvq_s16(vmlal_high_s8(vmull_s8(vget_low_s8(x[j]), vget_low_s8(kv)), x[j], kv)));
+#else
+            keep_max(&acc, dot_i8(patches + j * HORQ_I8_ONE_CHANNEL_ROW, k, taps));
+#endif
+        }
+        best[r] = acc;
     }
 #endif
 }
 
-/* The first layer of an image model: one input channel, at most 16 taps (3x3, 4x4). The
- * position's patch is one 16-byte row (zeros past the taps and at the padding), as each weight
- * row is (the generator pads it with zeros). */
-static void one_channel_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
-                                 int32_t first, int32_t rows, int32_t *best)
+/* window_rows for HORQ_I8_WINDOW patches or one. */
+static void one_channel_rows(const int8_t *weights, int32_t rows, const int8_t *patches, int32_t count, int32_t taps,
+                             int32_t *best)
 {
-    const horq_window *w = &p->win;
+    if (count == HORQ_I8_WINDOW) {
+        window_rows(weights, rows, patches, HORQ_I8_WINDOW, taps, best);
+    } else {
+        window_rows(weights, rows, patches, 1, taps, best);
+    }
+}
+
+/* The first layer of an image model: one input channel, at most 16 taps (3x3, 4x4). A position's
+ * patch is one 16-byte row (zeros past the taps and at the padding), as each weight row is (the
+ * generator pads it with zeros). */
+static void one_channel_patch(const horq_window *w, const int8_t *input, int32_t oy, int32_t ox, int8_t *patch)
+{
     const int32_t kh = w->kernel_h, kw = w->kernel_w;
     const int32_t y0 = oy * w->stride_h - w->pad_h, x0 = ox * w->stride_w - w->pad_w;
     /* the taps inside the input, rows [ky0, ky1) and columns [kx0, kx1), found once: no test a tap
      * (and the window in locals: the int8 stores below may alias anything) */
     const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kh > w->in.h ? w->in.h - y0 : kh;
     const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kw > w->in.w ? w->in.w - x0 : kw;
-    int8_t patch[HORQ_I8_ONE_CHANNEL_ROW];
-    memset(patch, 0, sizeof patch);
+    const int32_t taps = kh * kw;
+    memset(patch, 0, HORQ_I8_ONE_CHANNEL_ROW);
+    if (ky0 == 0 && ky1 == kh && kx0 == 0 && x0 + 4 <= w->in.w
+        && (kw == 4 || (kw < 4 && taps + 4 <= HORQ_I8_ONE_CHANNEL_ROW))) {
+        /* all taps inside, and a word of input from each kernel row's first: a kernel row is one
+         * word copy (a tap a copy costs several times more), its bytes past kw overwritten by the
+         * next row's, and past the last row's zeroed again (a word: a loop here becomes a call) */
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            memcpy(patch + ky * kw, input + (ptrdiff_t)(y0 + ky) * w->in.w + x0, 4);
+        }
+        if (kw < 4) {
+            memset(patch + taps, 0, 4);
+        }
+        return;
+    }
     for (int32_t ky = ky0; ky < ky1; ++ky) {
         const int8_t *row = input + (ptrdiff_t)(y0 + ky) * w->in.w + x0;
         for (int32_t kx = kx0; kx < kx1; ++kx) {
             patch[ky * kw + kx] = row[kx];
         }
     }
-    one_channel_rows(p->weights + (ptrdiff_t)first * HORQ_I8_ONE_CHANNEL_ROW, rows, patch, kh * kw, best);
+}
+
+/* best[o - first] = the max over the pool x pool positions from (oy, ox) (one position unpooled)
+ * of output channel o's accumulators, for o in [first, first + rows). The patches of
+ * HORQ_I8_WINDOW positions are made, then each weight row is read once for all of them. pool *
+ * pool is a multiple of 4 or one more, so batches are whole but for at most one last position;
+ * the batches after the first (pool 3 and up) go through `more`. */
+static void one_channel_window(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
+                               int32_t pool, int32_t first, int32_t rows, int32_t *best)
+{
+    const horq_window *w = &p->win;
+    const int8_t *weights = p->weights + (ptrdiff_t)first * HORQ_I8_ONE_CHANNEL_ROW;
+    const int32_t taps = w->kernel_h * w->kernel_w;
+    int8_t patches[HORQ_I8_WINDOW * HORQ_I8_ONE_CHANNEL_ROW];
+    int32_t more[HORQ_I8_CHUNK];
+    int32_t *out = best, count = 0;
+    for (int32_t dy = 0; dy < pool; ++dy) {
+        for (int32_t dx = 0; dx < pool; ++dx) {
+            one_channel_patch(w, input, oy + dy, ox + dx, patches + count * HORQ_I8_ONE_CHANNEL_ROW);
+            if (++count < HORQ_I8_WINDOW && (dy < pool - 1 || dx < pool - 1)) {
+                continue;
+            }
+            one_channel_rows(weights, rows, patches, count, taps, out);
+            for (int32_t r = 0; out == more && r < rows; ++r) {
+                keep_max(best + r, more[r]);
+            }
+            out = more;
+            count = 0;
+        }
+    }
 }
 
 /* Any other convolution. In channels-last order the taps of one kernel row that lie inside the
  * input are one run of bytes in the input and one in the weight row, so each kernel row is one
  * dot product (not one a tap), over HORQ_I8_DOT_ROWS output channels at a time, which load the
- * input once. */
+ * input once. The position's accumulators of output channels [first, first + rows) are kept as the
+ * running max best[o - first] (the caller starts a pooling window at INT32_MIN). */
 static void general_position(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
                              int32_t first, int32_t rows, int32_t *best)
 {
@@ -638,8 +714,7 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
                         const horq_i8_output *output_i8)
 {
     const horq_window *w = &p->win;
-    conv_position *position = w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW
-                                  ? one_channel_position : general_position;
+    const int one_channel = w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW;
     const int32_t pool = p->store.pool > 1 ? p->store.pool : 1;
     const horq_dims grid = {w->out.h / pool, w->out.w / pool, w->out.c};
     for (int32_t y = 0; y < grid.h; ++y) {
@@ -647,12 +722,16 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
             for (int32_t first = 0; first < grid.c; first += HORQ_I8_CHUNK) {
                 const int32_t rows = grid.c - first < HORQ_I8_CHUNK ? grid.c - first : HORQ_I8_CHUNK;
                 int32_t best[HORQ_I8_CHUNK];
-                for (int32_t r = 0; r < rows; ++r) {
-                    best[r] = INT32_MIN;
-                }
-                for (int32_t dy = 0; dy < pool; ++dy) {
-                    for (int32_t dx = 0; dx < pool; ++dx) {
-                        position(p, input, y * pool + dy, x * pool + dx, first, rows, best);
+                if (one_channel) {
+                    one_channel_window(p, input, y * pool, x * pool, pool, first, rows, best);
+                } else {
+                    for (int32_t r = 0; r < rows; ++r) {
+                        best[r] = INT32_MIN;
+                    }
+                    for (int32_t dy = 0; dy < pool; ++dy) {
+                        for (int32_t dx = 0; dx < pool; ++dx) {
+                            general_position(p, input, y * pool + dy, x * pool + dx, first, rows, best);
+                        }
                     }
                 }
                 store_chunk(p, best, rows, first, y, x, grid, output, output_i8);
