@@ -101,6 +101,18 @@ def static_chain(tmp_path_factory):
     return _int8_pipeline(path, calibration)
 
 
+@pytest.fixture(scope="module", params=["pool3", "dropped_row"])
+def wide_pooling(request, tmp_path_factory):
+    """One-channel convolutions whose fused pooling is more than one batch of four positions (3x3
+    windows: 4 + 4 + 1) or leaves its last conv row out (a 2x3 kernel: 13 rows pooled by 2)."""
+    torch.manual_seed(17)
+    conv, pool, pooled = ((nn.Conv2d(1, 6, 3, padding=1), 3, 4) if request.param == "pool3"
+                          else (nn.Conv2d(1, 6, (2, 3), padding=1), 2, 6))
+    model = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(pool), nn.Flatten(), nn.Linear(6 * pooled * pooled, 3))
+    path = export_model(settle_batchnorm(model, SHAPE), SHAPE, tmp_path_factory.mktemp("wide") / "m.pt2")
+    return _int8_pipeline(path, np.random.default_rng(18).standard_normal((20, *SHAPE)).astype(np.float32))
+
+
 def _inputs(seed: int, count: int = 4) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32) * 1.5
     x[0, 0, 0, :] = 40.0  # beyond the calibrated range: requantization clamps
@@ -288,6 +300,16 @@ def test_a_pooled_convolution_with_negative_scales_is_bit_exact(negative_scales,
                                  check_board=False)
     assert_bit_exact(run_project(generated.out_dir, t, len(x), 4, sanitize=target == "host").outputs,
                      negative_scales.reference(x))
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a72"])
+def test_pooling_windows_of_more_than_four_positions_and_dropped_rows_are_bit_exact(wide_pooling, tmp_path, target):
+    assert next(n for n in wide_pooling.graph.nodes if "pool" in n.attrs).op == Op.CONV2D
+    x = _inputs(19)
+    t = load_target(target)
+    generated = generate_project(wide_pooling.model, wide_pooling.graph, t, tmp_path / "fw", x, check_board=False)
+    assert_bit_exact(run_project(generated.out_dir, t, len(x), 3, sanitize=target == "host").outputs,
+                     wide_pooling.reference(x))
 
 
 def test_requantization_rounds_half_to_even_and_clamps():
