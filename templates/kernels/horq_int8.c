@@ -121,9 +121,39 @@ static void transform_clamped(const float *acc_f, const int32_t *acc_i, int32_t 
     }
 }
 
+/* out[o] = requantize(act(acc[o] * scale[o] + offset[o])) for `count` channels, or with the
+ * per-channel clamps where `clamps` has them, from float accumulators (acc_f) or int32 ones
+ * (acc_i, the other NULL). One loop per case, nothing decided per output. */
+static void requantize_accumulators(const float *acc_f, const int32_t *acc_i, int32_t count, const float *scale,
+                                    const float *offset, const horq_activation *act, const horq_clamps *clamps,
+                                    int8_t *out)
+{
+    if (clamps->low) {
+        transform_clamped(acc_f, acc_i, count, scale, offset, clamps->low, clamps->high, out);
+        return;
+    }
+    float low, high;
+    int8_bounds(act, &low, &high);
+    int32_t o = 0;
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    for (; o + 4 <= count; o += 4) { /* four outputs a vector, the remainder below */
+        const float32x4_t acc = acc_f ? vld1q_f32(acc_f + o) : vcvtq_f32_s32(vld1q_s32(acc_i + o));
+        requantize4(vaddq_f32(vmulq_f32(acc, vld1q_f32(scale + o)), vld1q_f32(offset + o)), low, high, out + o);
+    }
+#endif
+    if (acc_f) {
+        for (; o < count; ++o) {
+            out[o] = clamp_and_round(acc_f[o] * scale[o] + offset[o], low, high);
+        }
+    } else {
+        for (; o < count; ++o) {
+            out[o] = clamp_and_round((float)acc_i[o] * scale[o] + offset[o], low, high);
+        }
+    }
+}
+
 /* out[o] = act(acc[o] * scale[o] + offset[o]) for `count` channels, as float into out_f or
- * requantized into out_q (the other NULL), with per-channel clamps where `clamps` has them.
- * One loop per case, nothing decided per output. */
+ * requantized into out_q (the other NULL). */
 static void transform_outputs(const int32_t *acc, int32_t count, const float *scale, const float *offset,
                               const horq_activation *act, const horq_clamps *clamps, float *out_f, int8_t *out_q)
 {
@@ -133,47 +163,49 @@ static void transform_outputs(const int32_t *acc, int32_t count, const float *sc
         }
         return;
     }
-    if (clamps->low) {
-        transform_clamped(NULL, acc, count, scale, offset, clamps->low, clamps->high, out_q);
-        return;
-    }
-    float low, high;
-    int8_bounds(act, &low, &high);
-    int32_t o = 0;
-#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    /* four outputs a vector, the remainder below */
-    for (; o + 4 <= count; o += 4) {
-        const float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + o)), vld1q_f32(scale + o)),
-                                        vld1q_f32(offset + o));
-        requantize4(y, low, high, out_q + o);
-    }
-#endif
-    for (; o < count; ++o) {
-        out_q[o] = clamp_and_round((float)acc[o] * scale[o] + offset[o], low, high);
-    }
+    requantize_accumulators(NULL, acc, count, scale, offset, act, clamps, out_q);
 }
+
+/* sum_k betas[k] * (n - 2 * m[k]) in k order (horq_store_outputs' order), one output. */
+static inline float beta_sum(const float *betas, int32_t order, int32_t n, const int32_t *m)
+{
+    float sum = betas[0] * (float)(n - 2 * m[0]);
+    for (int32_t k = 1; k < order; ++k) {
+        sum += betas[k] * (float)(n - 2 * m[k]);
+    }
+    return sum;
+}
+
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+/* The same for four outputs of order 1 or 2 (b1 unused for order 1), each lane with the scalar
+ * code's operations in its order. m points at the four outputs' counts: callers write it as
+ * mismatches + o or + 2 * o, a constant stride (GCC turns a stride of order * 16 bytes into a
+ * register post-increment that MVE's VLD2 does not have, and the assembler refuses it). */
+static inline float32x4_t beta_sums4(const int32_t *m, int32_t order, int32x4_t n, float b0, float b1)
+{
+    if (order == 1) {
+        return vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(n, vshlq_n_s32(vld1q_s32(m), 1))), b0);
+    }
+    const int32x4x2_t d = vld2q_s32(m);
+    return vaddq_f32(vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(n, vshlq_n_s32(d.val[0], 1))), b0),
+                     vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(n, vshlq_n_s32(d.val[1], 1))), b1));
+}
+#endif
 
 void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                            const float *scale, const float *offset, const horq_activation *act, int8_t *out)
 {
     /* The accumulators are sums of finite betas times integers, so y is finite and the
-     * merged clamps (int8_bounds) are exact. The sum order is horq_store_outputs'. */
+     * merged clamps (int8_bounds) are exact. */
     float low, high;
     int8_bounds(act, &low, &high);
     int32_t o = 0;
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    if (order <= 2) { /* four outputs a vector, each lane with the scalar code's operations */
+    if (order <= 2) { /* four outputs a vector */
         const int32x4_t nv = vdupq_n_s32(n);
         const float b0 = betas[0], b1 = order == 2 ? betas[1] : 0.0f;
         for (; o + 4 <= count; o += 4) {
-            float32x4_t acc;
-            if (order == 1) {
-                acc = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(vld1q_s32(mismatches + o), 1))), b0);
-            } else {
-                const int32x4x2_t d = vld2q_s32(mismatches + 2 * o);
-                acc = vaddq_f32(vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b0),
-                                vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b1));
-            }
+            const float32x4_t acc = beta_sums4(order == 1 ? mismatches + o : mismatches + 2 * o, order, nv, b0, b1);
             requantize4(vaddq_f32(vmulq_f32(acc, vld1q_f32(scale + o)), vld1q_f32(offset + o)), low, high, out + o);
         }
     }
@@ -186,33 +218,21 @@ void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const i
         }
     }
     for (; o < count; ++o) {
-        const int32_t *m = mismatches + (ptrdiff_t)o * order;
-        float acc = betas[0] * (float)(n - 2 * m[0]);
-        for (int32_t k = 1; k < order; ++k) {
-            acc += betas[k] * (float)(n - 2 * m[k]);
-        }
-        out[o] = clamp_and_round(acc * scale[o] + offset[o], low, high);
+        out[o] = clamp_and_round(beta_sum(betas, order, n, mismatches + (ptrdiff_t)o * order) * scale[o] + offset[o],
+                                 low, high);
     }
 }
 
 void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                      int keep, float *acc)
 {
-    /* the sum order is horq_store_outputs': sum_k in k order, each term beta_k * (n - 2 m_k) */
     int32_t o = 0;
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    if (order <= 2) { /* four outputs a vector, each lane with the scalar code's operations */
+    if (order <= 2) { /* four outputs a vector */
         const int32x4_t nv = vdupq_n_s32(n);
         const float b0 = betas[0], b1 = order == 2 ? betas[1] : 0.0f;
         for (; o + 4 <= count; o += 4) {
-            float32x4_t sum;
-            if (order == 1) {
-                sum = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(vld1q_s32(mismatches + o), 1))), b0);
-            } else {
-                const int32x4x2_t d = vld2q_s32(mismatches + 2 * o);
-                sum = vaddq_f32(vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b0),
-                                vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b1));
-            }
+            const float32x4_t sum = beta_sums4(order == 1 ? mismatches + o : mismatches + 2 * o, order, nv, b0, b1);
             /* finite values (betas and counts are): the IEEE max is the plain larger one */
             vst1q_f32(acc + o, keep ? vmaxnmq_f32(vld1q_f32(acc + o), sum) : sum);
         }
@@ -233,11 +253,7 @@ void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t
         }
     }
     for (; o < count; ++o) {
-        const int32_t *m = mismatches + (ptrdiff_t)o * order;
-        float sum = betas[0] * (float)(n - 2 * m[0]);
-        for (int32_t k = 1; k < order; ++k) {
-            sum += betas[k] * (float)(n - 2 * m[k]);
-        }
+        const float sum = beta_sum(betas, order, n, mismatches + (ptrdiff_t)o * order);
         acc[o] = keep && acc[o] > sum ? acc[o] : sum;
     }
 }
@@ -245,22 +261,7 @@ void horq_accumulate(const float *betas, int32_t order, int32_t n, const int32_t
 void horq_requantize_floats(const float *acc, int32_t count, const float *scale, const float *offset,
                             const horq_activation *act, const horq_clamps *clamps, int8_t *out)
 {
-    if (clamps->low) {
-        transform_clamped(acc, NULL, count, scale, offset, clamps->low, clamps->high, out);
-        return;
-    }
-    float low, high;
-    int8_bounds(act, &low, &high);
-    int32_t o = 0;
-#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
-    for (; o + 4 <= count; o += 4) {
-        requantize4(vaddq_f32(vmulq_f32(vld1q_f32(acc + o), vld1q_f32(scale + o)), vld1q_f32(offset + o)), low, high,
-                    out + o);
-    }
-#endif
-    for (; o < count; ++o) {
-        out[o] = clamp_and_round(acc[o] * scale[o] + offset[o], low, high);
-    }
+    requantize_accumulators(acc, NULL, count, scale, offset, act, clamps, out);
 }
 
 /* The transform of output channels [first, first + count) at (y, x) of the stored grid (the
