@@ -154,17 +154,23 @@ def _transform_arrays(layer: LayerCode, node: Node) -> tuple[str, str]:
     return _array(layer, "scale", node.params["scale"]), _array(layer, "offset", node.params["offset"])
 
 
-ONE_CHANNEL_ROW = 16  # HORQ_I8_ONE_CHANNEL_ROW in horq_kernels.h
+SMALL_PATCH = 32  # HORQ_I8_SMALL_PATCH in horq_kernels.h
+
+
+def small_row(channels: int, patch: int) -> int:
+    """HORQ_I8_SMALL_ROW in horq_kernels.h: the padded weight row of a patch of ``patch`` bytes."""
+    return 16 if channels == 1 and patch <= 16 else SMALL_PATCH
 
 
 def _int8_conv_weights(node: Node) -> np.ndarray:
-    """The int8 kernel's weight layout: rows padded with zeros to 16 bytes for the one-channel
-    kernel (a first layer with at most 16 taps), else as they are."""
+    """The int8 kernel's weight layout: rows ([kh][kw][in], a patch's channels-last order) padded
+    with zeros to 16 bytes (one channel, at most 16 taps) or 32 for the small-patch kernel (a first
+    layer whose in * kh * kw is at most 32), else as they are."""
     weight = node.params["weight"]
     rows = weight.reshape(weight.shape[0], -1)
-    if weight.shape[-1] != 1 or rows.shape[1] > ONE_CHANNEL_ROW:
+    if rows.shape[1] > SMALL_PATCH:
         return weight
-    return np.pad(rows, ((0, 0), (0, ONE_CHANNEL_ROW - rows.shape[1])))
+    return np.pad(rows, ((0, 0), (0, small_row(weight.shape[-1], rows.shape[1]) - rows.shape[1])))
 
 
 def _i8_store(layer: LayerCode, node: Node) -> str:

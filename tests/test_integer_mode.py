@@ -113,8 +113,22 @@ def wide_pooling(request, tmp_path_factory):
     return _int8_pipeline(path, np.random.default_rng(18).standard_normal((20, *SHAPE)).astype(np.float32))
 
 
-def _inputs(seed: int, count: int = 4) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32) * 1.5
+@pytest.fixture(scope="module", params=[3, 2])
+def small_patches(request, tmp_path_factory):
+    """First convolutions of three and two input channels (an RGB image's 3x3: patches of 27 and 18
+    bytes, in the small-patch kernel's 32-byte rows), with a folded BatchNorm and fused pooling."""
+    channels = request.param
+    shape = (channels, 12, 12)
+    torch.manual_seed(19 + channels)
+    model = nn.Sequential(nn.Conv2d(channels, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(20 * 36, 3))
+    path = export_model(settle_batchnorm(model, shape), shape, tmp_path_factory.mktemp("small") / "m.pt2")
+    calibration = np.random.default_rng(20).standard_normal((20, *shape)).astype(np.float32)
+    return _int8_pipeline(path, calibration), shape
+
+
+def _inputs(seed: int, count: int = 4, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32) * 1.5
     x[0, 0, 0, :] = 40.0  # beyond the calibrated range: requantization clamps
     return x
 
@@ -150,6 +164,18 @@ def test_one_channel_convolution_of_4x4_taps_with_stride(four_by_four, tmp_path,
     generated = generate_project(four_by_four.model, four_by_four.graph, t, tmp_path / "fw", x, check_board=False)
     assert_bit_exact(run_project(generated.out_dir, t, len(x), 3, sanitize=target == "host").outputs,
                      four_by_four.reference(x))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_small_patch_convolution_of_two_and_three_channels_is_bit_exact(small_patches, tmp_path, target):
+    pipeline, shape = small_patches
+    x = _inputs(21, shape=shape)
+    t = load_target(target)
+    generated = generate_project(pipeline.model, pipeline.graph, t, tmp_path / "fw", x, check_board=False)
+    # the small-patch kernel's weight rows: 20 of 32 bytes (not 20 of 9 * channels: the general path)
+    assert "int8_t l0_conv2d_weights[640]" in (generated.out_dir / "src" / "model.c").read_text()
+    assert_bit_exact(run_project(generated.out_dir, t, len(x), 3, sanitize=target == "host").outputs,
+                     pipeline.reference(x))
 
 
 @pytest.mark.parametrize("fixture", ["int8_corners", "int8_dots", "static_chain"])

@@ -318,10 +318,10 @@ void horq_store_i8(const int8_t *values, int32_t count, int32_t first, int32_t y
     store_final(values, work, count, first, y * grid.w + x, grid.h * grid.w, grid.c, store, output);
 }
 
-/* Positions of a pooling window whose one-input-channel patches are made before any weight row is
- * read: each row is then loaded (on the DSP extension, widened) once for all of them. A 2x2
- * window is one such batch; pool * pool is a multiple of 4 or one more, so a larger window is
- * batches of 4 and at most one position alone. */
+/* Positions of a pooling window whose small patches (of at most HORQ_I8_SMALL_PATCH bytes) are
+ * made before any weight row is read: each row is then loaded (on the DSP extension, widened) once
+ * for all of them. A 2x2 window is one such batch; pool * pool is a multiple of 4 or one more, so
+ * a larger window is batches of 4 and at most one position alone. */
 #define HORQ_I8_WINDOW 4
 
 /* Before a loop over rows (dot_rows_i8) or patches (window_rows), whose count is a constant where
@@ -365,17 +365,17 @@ static inline uint32_t word_at(const int8_t *bytes, int i)
 
 /* A 16-byte row widened for SMLAD: its words' even and odd halves in that order (even[0], odd[0],
  * even[1], ...), whose lowest bytes are 0, 1, 4, 5, 8, 9, 12, 13. Only the first `halves` are
- * made and read: those that hold a tap (dsp_halves), the others being the zeros past the taps. */
+ * made and read: those that hold a value (dsp_halves), the others being the zeros past the values. */
 typedef struct {
-    int32_t half[HORQ_I8_ONE_CHANNEL_ROW / 2];
+    int32_t half[8];
 } dsp_row;
 
-/* The halves that hold one of `taps` taps, rounded up to a count that has a variant below: 2, 4,
- * 6 or 8 (whole words), and 5 for the 3x3 kernel, whose ninth tap is alone in the third word's
- * even half (the odd half, bytes 9 and 11, is zeros). */
-static inline int dsp_halves(int32_t taps)
+/* The halves that hold one of a patch's `bytes` values, rounded up to a count that has a variant
+ * below: 2, 4, 6 or 8 (whole words), and 5 for the one-channel 3x3 kernel, whose ninth tap is
+ * alone in the third word's even half (the odd half, bytes 9 and 11, is zeros). */
+static inline int dsp_halves(int32_t bytes)
 {
-    return taps <= 4 ? 2 : taps <= 8 ? 4 : taps == 9 ? 5 : taps <= 12 ? 6 : 8;
+    return bytes <= 4 ? 2 : bytes <= 8 ? 4 : bytes == 9 ? 5 : bytes <= 12 ? 6 : 8;
 }
 
 /* `halves` is a constant where these are inlined: the tests below vanish and the row stays in
@@ -384,7 +384,7 @@ static inline __attribute__((always_inline)) dsp_row dsp_widen(const int8_t *byt
 {
     dsp_row row = {{0}};
     HORQ_UNROLL_HALVES
-    for (int h = 0; h < HORQ_I8_ONE_CHANNEL_ROW / 2; ++h) {
+    for (int h = 0; h < 8; ++h) {
         if (h < halves) {
             row.half[h] = h % 2 ? widen_odd(word_at(bytes, h / 2)) : widen_even(word_at(bytes, h / 2));
         }
@@ -396,7 +396,7 @@ static inline __attribute__((always_inline)) int32_t dsp_dot(const dsp_row *k, c
 {
     int32_t acc = __smuad(k->half[0], x->half[0]);
     HORQ_UNROLL_HALVES
-    for (int h = 1; h < HORQ_I8_ONE_CHANNEL_ROW / 2; ++h) {
+    for (int h = 1; h < 8; ++h) {
         if (h < halves) {
             acc = __smlad(k->half[h], x->half[h], acc);
         }
@@ -404,25 +404,61 @@ static inline __attribute__((always_inline)) int32_t dsp_dot(const dsp_row *k, c
     return acc;
 }
 
-/* one_channel_rows for `count` patches (1 or HORQ_I8_WINDOW, a constant where this is inlined):
- * the patches are widened once, each weight row once for all of them (in registers, while the
- * patches' widened words are read back). */
+/* small_rows of 16-byte rows for `count` patches (1 or HORQ_I8_WINDOW, a constant where this is
+ * inlined): the patches are widened once, each weight row once for all of them (in registers,
+ * while the patches' widened words are read back). */
 static inline __attribute__((always_inline)) void dsp_rows(const int8_t *weights, int32_t rows, const int8_t *patches,
                                                            const int count, const int halves, int32_t *best)
 {
     dsp_row x[HORQ_I8_WINDOW];
     HORQ_UNROLL_ROWS
     for (int j = 0; j < count; ++j) {
-        x[j] = dsp_widen(patches + j * HORQ_I8_ONE_CHANNEL_ROW, halves);
+        x[j] = dsp_widen(patches + j * 16, halves);
     }
     for (int32_t r = 0; r < rows; ++r) {
-        const dsp_row k = dsp_widen(weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW, halves);
+        const dsp_row k = dsp_widen(weights + (ptrdiff_t)r * 16, halves);
         int32_t acc = dsp_dot(&k, &x[0], halves);
         HORQ_UNROLL_ROWS
         for (int j = 1; j < count; ++j) {
             keep_max(&acc, dsp_dot(&k, &x[j], halves));
         }
         best[r] = acc;
+    }
+}
+
+/* The same for 32-byte rows, of `words` words that hold values (the rest are zeros): a widened
+ * row (up to 16 halves) would not stay in the registers, so the loop is word by word, each weight
+ * word widened once and its halves multiplied into the `count` patches' accumulators (in
+ * registers) with the patches' widened halves (made once, read back). */
+static inline __attribute__((always_inline)) void dsp_wide_rows(const int8_t *weights, int32_t rows,
+                                                                const int8_t *patches, const int count,
+                                                                int32_t words, int32_t *best)
+{
+    int32_t x[HORQ_I8_WINDOW][HORQ_I8_SMALL_PATCH / 2];
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < count; ++j) {
+        for (int32_t i = 0; i < words; ++i) {
+            const uint32_t word = word_at(patches + j * HORQ_I8_SMALL_PATCH, i);
+            x[j][2 * i] = widen_even(word);
+            x[j][2 * i + 1] = widen_odd(word);
+        }
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *k = weights + (ptrdiff_t)r * HORQ_I8_SMALL_PATCH;
+        int32_t acc[HORQ_I8_WINDOW] = {0};
+        for (int32_t i = 0; i < words; ++i) {
+            const uint32_t word = word_at(k, i);
+            const int32_t even = widen_even(word), odd = widen_odd(word);
+            HORQ_UNROLL_ROWS
+            for (int j = 0; j < count; ++j) {
+                acc[j] = __smlad(odd, x[j][2 * i + 1], __smlad(even, x[j][2 * i], acc[j]));
+            }
+        }
+        HORQ_UNROLL_ROWS
+        for (int j = 1; j < count; ++j) {
+            keep_max(&acc[0], acc[j]);
+        }
+        best[r] = acc[0];
     }
 }
 #endif
@@ -552,17 +588,17 @@ static inline void dot_block_i8(const int8_t *x, const int8_t *w, ptrdiff_t stri
 }
 
 /* best[r] = the max over j < count of weight row r . patch j, for `rows` rows of 16 bytes (zeros
- * past the taps) and `count` patches alike (1 or HORQ_I8_WINDOW, a constant where this is
- * inlined: the patches stay in registers, each row is loaded once for all of them). A 16-lane dot
- * product a row and patch: VMLADAV on Helium, a widening multiply and multiply-add on NEON (each
- * product fits 15 bits, two of them 16: no weight is -128), and on the DSP extension SMLAD pairs of
- * SXTB16-widened words, only over the ceil(taps / 4) words that hold taps. */
+ * past the patch's `bytes` values) and `count` patches alike (1 or HORQ_I8_WINDOW, a constant where
+ * this is inlined: the patches stay in registers, each row is loaded once for all of them). A
+ * 16-lane dot product a row and patch: VMLADAV on Helium, a widening multiply and multiply-add on
+ * NEON (each product fits 15 bits, two of them 16: no weight is -128), and on the DSP extension
+ * SMLAD pairs of SXTB16-widened words, only over the ceil(bytes / 4) words that hold values. */
 static inline __attribute__((always_inline)) void window_rows(const int8_t *weights, int32_t rows,
-                                                              const int8_t *patches, const int count, int32_t taps,
+                                                              const int8_t *patches, const int count, int32_t bytes,
                                                               int32_t *best)
 {
 #if defined(HORQ_ARM_DSP)
-    switch (dsp_halves(taps)) { /* a variant per count of halves, picked once */
+    switch (dsp_halves(bytes)) { /* a variant per count of halves, picked once */
     case 2: dsp_rows(weights, rows, patches, count, 2, best); break;
     case 4: dsp_rows(weights, rows, patches, count, 4, best); break;
     case 5: dsp_rows(weights, rows, patches, count, 5, best); break;
@@ -574,12 +610,12 @@ static inline __attribute__((always_inline)) void window_rows(const int8_t *weig
     int8x16_t x[HORQ_I8_WINDOW];
     HORQ_UNROLL_ROWS
     for (int j = 0; j < count; ++j) {
-        x[j] = vld1q_s8(patches + j * HORQ_I8_ONE_CHANNEL_ROW);
+        x[j] = vld1q_s8(patches + j * 16);
     }
-    (void)taps; /* whole rows: their zeros add nothing */
+    (void)bytes; /* whole rows: their zeros add nothing */
 #endif
     for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *k = weights + (ptrdiff_t)r * HORQ_I8_ONE_CHANNEL_ROW;
+        const int8_t *k = weights + (ptrdiff_t)r * 16;
         int32_t acc = INT32_MIN; /* below every sum of 16 products */
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
         const int8x16_t kv = vld1q_s8(k);
@@ -591,7 +627,7 @@ static inline __attribute__((always_inline)) void window_rows(const int8_t *weig
 #elif defined(HORQ_ARM_NEON)
             keep_max(&acc, vaddlvq_s16(vmlal_high_s8(vmull_s8(vget_low_s8(x[j]), vget_low_s8(kv)), x[j], kv)));
 #else
-            keep_max(&acc, dot_i8(patches + j * HORQ_I8_ONE_CHANNEL_ROW, k, taps));
+            keep_max(&acc, dot_i8(patches + j * 16, k, bytes));
 #endif
         }
         best[r] = acc;
@@ -599,21 +635,79 @@ static inline __attribute__((always_inline)) void window_rows(const int8_t *weig
 #endif
 }
 
-/* window_rows for HORQ_I8_WINDOW patches or one. */
-static void one_channel_rows(const int8_t *weights, int32_t rows, const int8_t *patches, int32_t count, int32_t taps,
-                             int32_t *best)
+/* window_rows for rows of 32 bytes (HORQ_I8_SMALL_PATCH: a patch of 17 to 32 values, such as an
+ * RGB image's 3x3x3), two vectors a row: on Helium a VMLADAV and a VMLADAVA a patch, the patches
+ * read from memory for each row (two vectors each and the row's two would not fit the eight Q
+ * registers); on NEON two widening multiplies and multiply-adds into int16 pairs (two products a
+ * lane fit, as in window_rows) widened and added as int32; on the DSP extension dsp_wide_rows. */
+static inline __attribute__((always_inline)) void wide_rows(const int8_t *weights, int32_t rows,
+                                                            const int8_t *patches, const int count, int32_t bytes,
+                                                            int32_t *best)
 {
-    if (count == HORQ_I8_WINDOW) {
-        window_rows(weights, rows, patches, HORQ_I8_WINDOW, taps, best);
+#if defined(HORQ_ARM_DSP)
+    dsp_wide_rows(weights, rows, patches, count, (bytes + 3) / 4, best);
+#else
+#if defined(HORQ_ARM_NEON)
+    int8x16_t x[HORQ_I8_WINDOW][2];
+    HORQ_UNROLL_ROWS
+    for (int j = 0; j < count; ++j) {
+        x[j][0] = vld1q_s8(patches + j * HORQ_I8_SMALL_PATCH);
+        x[j][1] = vld1q_s8(patches + j * HORQ_I8_SMALL_PATCH + 16);
+    }
+#endif
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+    (void)bytes; /* whole rows: their zeros add nothing */
+#endif
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *k = weights + (ptrdiff_t)r * HORQ_I8_SMALL_PATCH;
+        int32_t acc = INT32_MIN; /* below every sum of 32 products */
+#if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
+        const int8x16_t k0 = vld1q_s8(k), k1 = vld1q_s8(k + 16);
+#endif
+        HORQ_UNROLL_ROWS
+        for (int j = 0; j < count; ++j) {
+#if defined(HORQ_ARM_MVE)
+            const int8_t *patch = patches + j * HORQ_I8_SMALL_PATCH;
+            keep_max(&acc, vmladavaq_s8(vmladavq_s8(vld1q_s8(patch), k0), vld1q_s8(patch + 16), k1));
+#elif defined(HORQ_ARM_NEON)
+            const int16x8_t low = vmlal_high_s8(vmull_s8(vget_low_s8(x[j][0]), vget_low_s8(k0)), x[j][0], k0);
+            const int16x8_t high = vmlal_high_s8(vmull_s8(vget_low_s8(x[j][1]), vget_low_s8(k1)), x[j][1], k1);
+            keep_max(&acc, vaddvq_s32(vpadalq_s16(vpaddlq_s16(low), high)));
+#else
+            keep_max(&acc, dot_i8(patches + j * HORQ_I8_SMALL_PATCH, k, bytes));
+#endif
+        }
+        best[r] = acc;
+    }
+#endif
+}
+
+/* window_rows or wide_rows, by the row's size (16 or 32, a constant where this is inlined), for
+ * HORQ_I8_WINDOW patches or one. */
+static inline __attribute__((always_inline)) void small_rows(const int8_t *weights, int32_t rows,
+                                                             const int8_t *patches, int32_t count, int32_t bytes,
+                                                             const int32_t row, int32_t *best)
+{
+    if (row == 16 && count == HORQ_I8_WINDOW) {
+        window_rows(weights, rows, patches, HORQ_I8_WINDOW, bytes, best);
+    } else if (row == 16) {
+        window_rows(weights, rows, patches, 1, bytes, best);
+    } else if (count == HORQ_I8_WINDOW) {
+        wide_rows(weights, rows, patches, HORQ_I8_WINDOW, bytes, best);
     } else {
-        window_rows(weights, rows, patches, 1, taps, best);
+        wide_rows(weights, rows, patches, 1, bytes, best);
     }
 }
 
-/* The first layer of an image model: one input channel, at most 16 taps (3x3, 4x4). A position's
- * patch is one 16-byte row (zeros past the taps and at the padding), as each weight row is (the
- * generator pads it with zeros). */
-static void one_channel_patch(const horq_window *w, const int8_t *input, int32_t oy, int32_t ox, int8_t *patch)
+/* The first layer of an image model: a patch (in.c * kh * kw values) of at most 32 bytes (3x3 or
+ * 4x4 on one channel, 3x3 on two or three). A position's patch is one row of `row` bytes (16 or
+ * 32) in channels-last tap order, [ky][kx][c] as each weight row is, so that an output channel's
+ * accumulator is one dot product of two rows; zeros past the values and at the padding (the
+ * generator pads the weight rows with zeros alike). `row` and `c` (the input's channels) are
+ * constants where this is inlined for one channel (small_window). */
+static inline __attribute__((always_inline)) void small_patch(const horq_window *w, const int8_t *input, int32_t oy,
+                                                              int32_t ox, const int32_t row, const int32_t c,
+                                                              int8_t *patch)
 {
     const int32_t kh = w->kernel_h, kw = w->kernel_w;
     const int32_t y0 = oy * w->stride_h - w->pad_h, x0 = ox * w->stride_w - w->pad_w;
@@ -621,25 +715,53 @@ static void one_channel_patch(const horq_window *w, const int8_t *input, int32_t
      * (and the window in locals: the int8 stores below may alias anything) */
     const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kh > w->in.h ? w->in.h - y0 : kh;
     const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kw > w->in.w ? w->in.w - x0 : kw;
-    const int32_t taps = kh * kw;
-    memset(patch, 0, HORQ_I8_ONE_CHANNEL_ROW);
-    if (ky0 == 0 && ky1 == kh && kx0 == 0 && x0 + 4 <= w->in.w
-        && (kw == 4 || (kw < 4 && taps + 4 <= HORQ_I8_ONE_CHANNEL_ROW))) {
-        /* all taps inside, and a word of input from each kernel row's first: a kernel row is one
-         * word copy (a tap a copy costs several times more), its bytes past kw overwritten by the
-         * next row's, and past the last row's zeroed again (a word: a loop here becomes a call) */
-        for (int32_t ky = 0; ky < kh; ++ky) {
-            memcpy(patch + ky * kw, input + (ptrdiff_t)(y0 + ky) * w->in.w + x0, 4);
+    const int32_t run = kw * c, bytes = kh * run, line = w->in.w * c; /* a kernel row's values */
+    const int inside = ky0 == 0 && ky1 == kh && kx0 == 0;
+    /* the row's last 16 bytes zeroed (a constant size: one that is not becomes a call), all of it
+     * where it is 16; past the values where the copies below leave them */
+    memset(patch + row - 16, 0, 16);
+    /* All taps inside, and whole words of input from each kernel row's first value: a kernel row
+     * is word copies (a tap a copy costs several times more), the bytes past its run overwritten
+     * by the next row's, and past the last row's zeroed again (a word). */
+    if (row == 16) { /* one channel: a kernel row of at most 4 taps is one word (tests kept apart */
+        if (inside && x0 + 4 <= w->in.w && (kw == 4 || (kw < 4 && bytes + 4 <= 16))) { /* from below) */
+            for (int32_t ky = 0; ky < kh; ++ky) {
+                memcpy(patch + ky * kw, input + (ptrdiff_t)(y0 + ky) * w->in.w + x0, 4);
+            }
+            if (kw < 4) {
+                memset(patch + bytes, 0, 4);
+            }
+            return;
         }
-        if (kw < 4) {
-            memset(patch + taps, 0, 4);
+    } else if (inside && run <= 16 && x0 * c + ((run + 3) & ~3) <= line && (run % 4 == 0 || bytes + 4 <= row)) {
+        /* one to four words a kernel row: branches, not a loop (which GCC makes a call); the
+         * copies fill the first 16 bytes, as a 32-byte row holds more than 16 values */
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            const int8_t *from = input + (ptrdiff_t)(y0 + ky) * line + x0 * c;
+            int8_t *to = patch + ky * run;
+            memcpy(to, from, 4);
+            if (run > 4) {
+                memcpy(to + 4, from + 4, 4);
+            }
+            if (run > 8) {
+                memcpy(to + 8, from + 8, 4);
+            }
+            if (run > 12) {
+                memcpy(to + 12, from + 12, 4);
+            }
+        }
+        if (run % 4) {
+            memset(patch + bytes, 0, 4);
         }
         return;
     }
+    if (row > 16) {
+        memset(patch, 0, 16);
+    }
     for (int32_t ky = ky0; ky < ky1; ++ky) {
-        const int8_t *row = input + (ptrdiff_t)(y0 + ky) * w->in.w + x0;
-        for (int32_t kx = kx0; kx < kx1; ++kx) {
-            patch[ky * kw + kx] = row[kx];
+        const int8_t *from = input + (ptrdiff_t)(y0 + ky) * line + x0 * c;
+        for (int32_t i = kx0 * c; i < kx1 * c; ++i) { /* the run of the taps inside: kx, then c */
+            patch[ky * run + i] = from[i];
         }
     }
 }
@@ -648,23 +770,26 @@ static void one_channel_patch(const horq_window *w, const int8_t *input, int32_t
  * of output channel o's accumulators, for o in [first, first + rows). The patches of
  * HORQ_I8_WINDOW positions are made, then each weight row is read once for all of them. pool *
  * pool is a multiple of 4 or one more, so batches are whole but for at most one last position;
- * the batches after the first (pool 3 and up) go through `more`. */
-static void one_channel_window(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox,
-                               int32_t pool, int32_t first, int32_t rows, int32_t *best)
+ * the batches after the first (pool 3 and up) go through `more`. Rows of `row` bytes (16 or 32)
+ * of patches of `c` channels, both constants where this is inlined (small_window_1). */
+static inline __attribute__((always_inline)) void small_window(const horq_conv2d_i8_params *p, const int8_t *input,
+                                                               int32_t oy, int32_t ox, int32_t pool, int32_t first,
+                                                               int32_t rows, const int32_t row, const int32_t c,
+                                                               int32_t *best)
 {
     const horq_window *w = &p->win;
-    const int8_t *weights = p->weights + (ptrdiff_t)first * HORQ_I8_ONE_CHANNEL_ROW;
-    const int32_t taps = w->kernel_h * w->kernel_w;
-    int8_t patches[HORQ_I8_WINDOW * HORQ_I8_ONE_CHANNEL_ROW];
+    const int32_t bytes = c * w->kernel_h * w->kernel_w;
+    const int8_t *weights = p->weights + (ptrdiff_t)first * row;
+    int8_t patches[HORQ_I8_WINDOW * HORQ_I8_SMALL_PATCH];
     int32_t more[HORQ_I8_CHUNK];
     int32_t *out = best, count = 0;
     for (int32_t dy = 0; dy < pool; ++dy) {
         for (int32_t dx = 0; dx < pool; ++dx) {
-            one_channel_patch(w, input, oy + dy, ox + dx, patches + count * HORQ_I8_ONE_CHANNEL_ROW);
+            small_patch(w, input, oy + dy, ox + dx, row, c, patches + count * row);
             if (++count < HORQ_I8_WINDOW && (dy < pool - 1 || dx < pool - 1)) {
                 continue;
             }
-            one_channel_rows(weights, rows, patches, count, taps, out);
+            small_rows(weights, rows, patches, count, bytes, row, out);
             for (int32_t r = 0; out == more && r < rows; ++r) {
                 keep_max(best + r, more[r]);
             }
@@ -672,6 +797,24 @@ static void one_channel_window(const horq_conv2d_i8_params *p, const int8_t *inp
             count = 0;
         }
     }
+}
+
+/* small_window for one channel and 16-byte rows (3x3, 4x4 kernels: the bundled example's), all of
+ * whose sizes are constants, and for the other small patches, of 32-byte rows (an RGB image's
+ * 3x3x3; the header's HORQ_I8_SMALL_ROW), whose channels are a variable. The latter is not inlined
+ * into the caller: its code and variables would crowd the one-channel kernel's registers there
+ * (inlined, the bundled example took 15 K more instructions on Cortex-M55). */
+static void small_window_1(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy, int32_t ox, int32_t pool,
+                           int32_t first, int32_t rows, int32_t *best)
+{
+    small_window(p, input, oy, ox, pool, first, rows, 16, 1, best);
+}
+
+static __attribute__((noinline)) void small_window_c(const horq_conv2d_i8_params *p, const int8_t *input, int32_t oy,
+                                                     int32_t ox, int32_t pool, int32_t first, int32_t rows,
+                                                     int32_t *best)
+{
+    small_window(p, input, oy, ox, pool, first, rows, HORQ_I8_SMALL_PATCH, p->win.in.c, best);
 }
 
 /* Any other convolution. In channels-last order the taps of one kernel row that lie inside the
@@ -715,7 +858,8 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
                         const horq_i8_output *output_i8)
 {
     const horq_window *w = &p->win;
-    const int one_channel = w->in.c == 1 && w->kernel_h * w->kernel_w <= HORQ_I8_ONE_CHANNEL_ROW;
+    const int32_t bytes = w->in.c * w->kernel_h * w->kernel_w;
+    const int small = bytes <= HORQ_I8_SMALL_PATCH, one = HORQ_I8_SMALL_ROW(w->in.c, bytes) == 16;
     const int32_t pool = p->store.pool > 1 ? p->store.pool : 1;
     const horq_dims grid = {w->out.h / pool, w->out.w / pool, w->out.c};
     for (int32_t y = 0; y < grid.h; ++y) {
@@ -723,8 +867,10 @@ void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, flo
             for (int32_t first = 0; first < grid.c; first += HORQ_I8_CHUNK) {
                 const int32_t rows = grid.c - first < HORQ_I8_CHUNK ? grid.c - first : HORQ_I8_CHUNK;
                 int32_t best[HORQ_I8_CHUNK];
-                if (one_channel) {
-                    one_channel_window(p, input, y * pool, x * pool, pool, first, rows, best);
+                if (small && one) {
+                    small_window_1(p, input, y * pool, x * pool, pool, first, rows, best);
+                } else if (small) {
+                    small_window_c(p, input, y * pool, x * pool, pool, first, rows, best);
                 } else {
                     for (int32_t r = 0; r < rows; ++r) {
                         best[r] = INT32_MIN;

@@ -256,14 +256,18 @@ void horq_chw_to_hwc(const float *input, float *output, horq_dims dims);
  * with the tensor and weight scales folded into scale/offset, then write
  * horq_requantize(y), or y itself where the output is float (the model's output layer). */
 
-/* A convolution with one input channel and at most this many taps has its weight rows padded
- * with zeros to this many bytes (the shape-specialised first-layer kernel reads whole rows). */
-#define HORQ_I8_ONE_CHANNEL_ROW 16
+/* A convolution whose patch (in.c * kernel_h * kernel_w values: the first layer of an image
+ * model, one to three channels) has at most HORQ_I8_SMALL_PATCH bytes has its weight rows padded
+ * with zeros to HORQ_I8_SMALL_ROW(in.c, bytes) bytes (the shape-specialised small-patch kernel
+ * reads whole rows): one vector for one channel and at most 16 taps (3x3, 4x4), else two (a rare
+ * small patch of more channels takes 32 too: one variant fewer of the kernel). */
+#define HORQ_I8_SMALL_PATCH 32
+#define HORQ_I8_SMALL_ROW(channels, bytes) ((channels) == 1 && (bytes) <= 16 ? 16 : HORQ_I8_SMALL_PATCH)
 
 typedef struct {
     horq_window win;
     const int8_t *weights; /* [out.c][kernel_h][kernel_w][in.c], per output channel scales in `scale`;
-                              rows of HORQ_I8_ONE_CHANNEL_ROW bytes where in.c is 1 and the taps fit */
+                              rows of HORQ_I8_SMALL_ROW(in.c, patch) bytes where the patch fits */
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
