@@ -192,7 +192,8 @@ def _clamps(layer: LayerCode, node: Node) -> str:
     """The ``horq_clamps`` initializer: per-channel clamps of a folded affine, or none."""
     if "clamp_low" not in node.params:
         return "{NULL, NULL}"
-    return f"{{{_array(layer, 'clamp_low', node.params['clamp_low'])}, {_array(layer, 'clamp_high', node.params['clamp_high'])}}}"
+    low = _array(layer, "clamp_low", node.params["clamp_low"])
+    return f"{{{low}, {_array(layer, 'clamp_high', node.params['clamp_high'])}}}"
 
 
 def _i8_output_call(ctx: _Context, node: Node, call: str) -> str:
@@ -208,7 +209,8 @@ def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     kind = "i8" if int8 else "f32"
     store = f", {_clamps(layer, node)},\n    {_i8_store(layer, node)}" if int8 else ""
     layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
-                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n    {_activation(node)}{store}\n}};")
+                    f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n"
+                    f"    {_activation(node)}{store}\n}};")
     if not int8:
         layer.call = f"horq_conv2d_f32_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
     elif node.dtype == "f32":
@@ -246,7 +248,7 @@ def _horq_common(layer: LayerCode, node: Node, ctx: _Context) -> str:
     betas = _array(layer, "betas", node.params["betas"]) if node.attrs["granularity"] == "static" else "NULL"
     clamps = _clamps(layer, node) if node.op == Op.HORQ_CONV2D else ""
     return (f"{node.attrs['order']}, {_GRANULARITY[node.attrs['granularity']]},\n"
-            f"    {weights}, {scale}, {offset}, {betas},\n    {_activation(node)}" + (f", {clamps}" if clamps else ""))
+            f"    {weights}, {scale}, {offset}, {betas},\n    {_activation(node)}{', ' + clamps if clamps else ''}")
 
 
 def _horq_conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .pack import words_for
+
 INPUT = "input"
 
 
@@ -92,7 +94,7 @@ class Node:
         count = int(np.prod(self.shape))
         if self.dtype == "bits":
             channels = self.shape[0] if len(self.shape) == 3 else count
-            return 4 * self.attrs["plane_order"] * (count // channels) * (-(-channels // 32))
+            return 4 * self.attrs["plane_order"] * (count // channels) * words_for(channels)
         return count if self.dtype == "i8" else 4 * count
 
     def replace(self, **changes: Any) -> "Node":
