@@ -140,3 +140,45 @@ def test_read_past_the_arena_plan_poisons_the_output(every_op, inputs, tmp_path)
     outputs = run_project(project, target, 2, 7).outputs
     assert np.isnan(outputs[:, 0]).all()
     assert not np.isnan(every_op.reference(inputs[:2])).any()
+
+
+def test_a_cpp_firmware_links_the_c_model_and_kernels(every_op, tmp_path):
+    """The headers carry extern "C": a C++ main() that includes the model's header links against the
+    model and kernels compiled as C, and computes the reference's outputs."""
+    x = np.random.default_rng(23).standard_normal((1, 3, 9, 9)).astype(np.float32)
+    project = tmp_path / "p"
+    project.mkdir()
+    generate(every_op.graph, load_target("host"), project, ModelInfo("every_op.pt2", "0" * 64), x)
+    objects = []
+    for source in [*sorted((project / "lib/horq").glob("*.c")), project / "src/model.c"]:
+        obj = tmp_path / f"{source.stem}.o"
+        subprocess.run(["cc", "-std=c99", "-O2", "-ffp-contract=off", f"-I{project / 'lib/horq'}",
+                        f"-I{project / 'include'}", "-c", str(source), "-o", str(obj)], check=True)
+        objects.append(str(obj))
+    words = ", ".join(f"0x{int(w):08x}u" for w in x.reshape(-1).view(np.uint32))
+    caller = tmp_path / "firmware.cpp"
+    caller.write_text(f"""#include <cstdio>
+#include <cstring>
+#include "model.h"
+
+static const uint32_t input_bits[MODEL_INPUT_SIZE] = {{{words}}};
+
+int main()
+{{
+    float input[MODEL_INPUT_SIZE], output[MODEL_OUTPUT_SIZE];
+    std::memcpy(input, input_bits, sizeof input);
+    model_run(input, output);
+    for (int i = 0; i < MODEL_OUTPUT_SIZE; ++i) {{
+        uint32_t bits;
+        std::memcpy(&bits, &output[i], sizeof bits);
+        std::printf("%08lx\\n", (unsigned long)bits);
+    }}
+    return 0;
+}}
+""")
+    exe = tmp_path / "firmware"
+    subprocess.run(["c++", "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{project / 'include'}",
+                    f"-I{project / 'lib/horq'}", str(caller), *objects, "-o", str(exe), "-lm"], check=True)
+    printed = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
+    outputs = np.array([int(w, 16) for w in printed], np.uint32).view(np.float32)[None]
+    assert_bit_exact(outputs, every_op.reference(x))

@@ -66,9 +66,10 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
         }
     } else if (order == 2) {
         const float b0 = betas[0], b1 = betas[1];
-#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
+#if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP) && defined(__OPTIMIZE__)
         /* Cortex-M4/M7: 16 instructions an output, against 19 from GCC (which
-         * loads the counts one by one and moves them to the FPU one by one). */
+         * loads the counts one by one and moves them to the FPU one by one). Not at -O0,
+         * where GCC cannot give the asm its registers: the C loop below then. */
         float *o = out;
         const float *const end = out + count;
         const int32_t *m = mismatches;

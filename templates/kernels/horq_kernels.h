@@ -17,6 +17,10 @@
 
 #include "horq_types.h"
 
+#ifdef __cplusplus
+extern "C" { /* C linkage, so that a C++ firmware links the C kernels and model */
+#endif
+
 /* Geometry of a 2-D convolution or pooling window over a [h][w][c] input. */
 typedef struct {
     horq_dims in, out;
@@ -328,5 +332,9 @@ void horq_requantize_floats(const float *acc, int32_t count, const float *scale,
 
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* HORQ_KERNELS_H */

@@ -376,8 +376,8 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
 
 /* HORQ_FPV5 comes from the target's flags (targets/cortex-m7.toml): the compiler's
  * macros do not tell an FPv5 (Cortex-M7, which has vminnm and vsel) from an FPv4
- * (Cortex-M4). */
-#if defined(HORQ_FPV5)
+ * (Cortex-M4). Not at -O0, where the frame pointer takes r7, which the asm needs. */
+#if defined(HORQ_FPV5) && defined(__OPTIMIZE__)
 /* Eight magnitudes: the integer compare shifts each "below" bit into the mask
  * from the top (cmp + rrx), and vminnm + vadd add min(|x|, beta) to the lanes.
  * One ldm and one vldm fetch the eight as integers and as floats. */

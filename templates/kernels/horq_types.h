@@ -14,6 +14,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* C linkage, so that a C++ firmware links the C kernels and model */
+#endif
+
 /* The project's own instruction-set flags, mapped once from the compiler's ACLE
  * macros (the CMSIS-NN pattern). Kernels test only these. Helium wins over the
  * DSP extension on a Cortex-M55, which has both. */
@@ -107,5 +111,9 @@ static inline int8_t horq_requantize(float y)
 {
     return horq_round_clamped(y > 127.0f ? 127.0f : (y >= -128.0f ? y : -128.0f));
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* HORQ_TYPES_H */
