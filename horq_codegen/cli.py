@@ -145,11 +145,19 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--passes", action="store_true", help="also print the IR after each pass")
 
     ver = add("verify", "build, run on test inputs, compare with PyTorch and the reference")
-    ver.add_argument("--target", default="host", type=_target_name, help="where to build and run (the list below)")
+    ver.add_argument("--target", default=None, type=_target_name,
+                     help="where to build and run (the list below; default: host, or the target of --board)")
     ver.add_argument("--samples", type=_count, default=None, help="how many inputs (default: 100, or all of --inputs)")
     _user_data_arguments(ver)
     ver.add_argument("--sanitize", action="store_true", help="host only: build with ASan and UBSan")
     ver.add_argument("--keep", type=Path, default=None, help="keep the generated project in this folder")
+    ver.add_argument("--board", default=None,
+                     help="verify the board image (UART output, no semihosting) of this board: run in the QEMU "
+                          "machine of its MCU, or on the board with --port")
+    ver.add_argument("--port", default=None,
+                     help="with --board: read the flashed board's serial port (e.g. /dev/ttyACM0) instead of QEMU")
+    ver.add_argument("--flash", action="store_true",
+                     help="with --port: flash the board image through PlatformIO first (pio run -t upload)")
 
     ben = add("bench", "executed instructions per layer, flash and RAM, against a float32 build")
     ben.add_argument("--target", default="cortex-m7", type=_target_name, help="where to count (a QEMU target below)")
@@ -215,10 +223,40 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_of_board(board: str) -> str:
+    owners = [name for name in known_targets() if board in load_target(name).boards]
+    if not owners:
+        known = sorted({b for name in known_targets() for b in load_target(name).boards})
+        raise HorqError(f"unknown board {board!r} (known: {', '.join(known)})")
+    if len(owners) > 1:
+        raise HorqError(f"board {board!r} belongs to several targets ({', '.join(owners)}): pass --target")
+    return owners[0]
+
+
+def _verify_board(args: argparse.Namespace) -> int:
+    from .board.verify import BoardOptions, verify_on_board
+    from .samples import read_user_data
+
+    if args.sanitize:
+        raise HorqError("--sanitize builds with the host's sanitizers; a board image has none")
+    target = args.target or _target_of_board(args.board)
+    user = read_user_data(args.inputs, args.labels)
+    options = BoardOptions(args.board, args.port, args.flash)
+    report = verify_on_board(args.model, target, options, args.samples, keep=args.keep, input_shape=args.input_shape,
+                             user=user, progress=_progress, lowering=_lowering(args, user))
+    print(report.summary())
+    return 0 if report.comparison.passed else 1
+
+
 def _verify(args: argparse.Namespace) -> int:
     from .samples import read_user_data
     from .verify import verify
 
+    if args.board is not None:
+        return _verify_board(args)
+    if args.port is not None or args.flash:
+        raise HorqError("--port and --flash read a board's image: name the board with --board")
+    args.target = args.target or "host"
     if args.sanitize and load_target(args.target).kind != "host":
         raise HorqError(f"--sanitize builds with the host's sanitizers; target {args.target} has none")
     user = read_user_data(args.inputs, args.labels)

@@ -67,6 +67,14 @@ def max_samples_for_emulator(graph: Graph, plan: MemoryPlan, target: Target) -> 
     return max(1, (target.memory["flash_size"] - base.flash) // sample_bytes)
 
 
+def max_samples_for_board(graph: Graph, plan: MemoryPlan, target: Target, board: Board) -> int:
+    """How many test inputs one board image can embed in the board's flash."""
+    base = estimate(graph, plan, target, 0)
+    check_fit(base, board.name, board.flash_bytes, board.ram_bytes)
+    sample_bytes = 4 * int(np.prod(graph.input_shape))
+    return max(1, (board.flash_bytes - base.flash) // sample_bytes)
+
+
 def largest_boards() -> tuple[Board, Board]:
     """The board with the most flash and the one with the most RAM, over every target."""
     boards = [b for name in known_targets() for b in load_target(name).boards.values()]

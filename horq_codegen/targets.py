@@ -13,6 +13,52 @@ from .errors import HorqError
 from .resources import targets_dir
 
 
+# How the console UART's registers are laid out (the C driver in board_console.c.jinja has one branch each):
+#   stm32-usart-sr   STM32F1/F2/F4: SR, DR, BRR, CR1 at 0x00, 0x04, 0x08, 0x0C
+#   stm32-usart-isr  STM32F0/F3/F7/L4/U5/H7: CR1, BRR, ISR, TDR at 0x00, 0x0C, 0x1C, 0x28
+UART_KINDS = ("stm32-usart-sr", "stm32-usart-isr")
+# How a pin is switched to its alternate function:
+#   stm32-moder      MODER (2 bits a pin) = 0b10 and AFRL/AFRH (4 bits a pin) = the function number
+#   stm32f1-crl      CRL/CRH (4 bits a pin) = 0xB: alternate function push-pull output, 50 MHz
+GPIO_KINDS = ("stm32-moder", "stm32f1-crl")
+
+
+@dataclass(frozen=True)
+class ClockEnable:
+    """One bit to set in a clock-enable register (RCC) before a peripheral is touched."""
+    register: int
+    bit: int
+
+
+@dataclass(frozen=True)
+class Console:
+    """The UART a board's image prints on: on Nucleo boards the one wired to the ST-LINK's virtual COM port.
+
+    Every register address is data, so that adding a board of a known UART and GPIO kind is a data change.
+    ``clock_hz`` is the UART's kernel clock at reset (the image never touches the clock tree)."""
+    peripheral: str            # e.g. "USART2", for messages
+    kind: str                  # one of UART_KINDS
+    base: int
+    clock_enable: ClockEnable
+    tx_pin: str                # e.g. "PA2"
+    gpio_kind: str             # one of GPIO_KINDS
+    gpio_base: int             # the TX pin's port
+    gpio_clock_enable: ClockEnable
+    pin: int                   # the TX pin's number in its port
+    alternate_function: int    # stm32-moder only (AF7 for USART1..3 on STM32)
+    clock_hz: int
+    baud: int = 115200
+
+    @property
+    def divider(self) -> int:
+        """BRR for 16x oversampling: the clock over the baud rate, rounded (both STM32 layouts)."""
+        return (2 * self.clock_hz + self.baud) // (2 * self.baud)
+
+    @property
+    def baud_error(self) -> float:
+        return abs(self.clock_hz / self.divider - self.baud) / self.baud
+
+
 @dataclass(frozen=True)
 class Board:
     key: str
@@ -23,6 +69,17 @@ class Board:
     ram_origin: int = 0x20000000
     platform: str = ""      # PlatformIO platform; empty when PlatformIO has none for the board
     pio_board: str = ""
+    mcu: str = ""           # the part on the board, e.g. STM32F446RE
+    mcu_family: str = ""    # e.g. stm32f4
+    # The QEMU machine that models this MCU family closely enough to run the board's own image (same core,
+    # same console UART registers at the same address, flash and RAM at least as large); empty if none.
+    qemu_machine: str = ""
+    qemu_console_serial: int = 0   # which of QEMU's -serial options the console UART is (USART2 of the F405: 1)
+    console: Console | None = None
+
+    @property
+    def runs_in_qemu(self) -> bool:
+        return bool(self.qemu_machine) and self.console is not None
 
 
 @dataclass(frozen=True)
@@ -35,6 +92,9 @@ class Target:
     ldflags: tuple[str, ...] = ()
     sanitize_flags: tuple[str, ...] = ()
     pio_build_flags: tuple[str, ...] = ()
+    # The board image's flags (`make board`; PlatformIO's are pio_build_flags plus the board's CPU flags).
+    board_cflags: tuple[str, ...] = ()
+    board_ldflags: tuple[str, ...] = ()
     emulator: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
@@ -62,8 +122,8 @@ def load_target(name: str) -> Target:
     if not path.is_file():
         raise HorqError(f"unknown target {name!r} (known: {', '.join(known_targets())})")
     data = tomllib.loads(path.read_text())
-    boards = {key: Board(key=key, **value) for key, value in data.pop("boards", {}).items()}
-    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags"):
+    boards = {key: _board(name, key, value) for key, value in data.pop("boards", {}).items()}
+    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags", "board_cflags", "board_ldflags"):
         if key in data:
             data[key] = tuple(data[key])
     target = Target(boards=boards, **data)
@@ -74,3 +134,29 @@ def load_target(name: str) -> Target:
 
 
 WEIGHT_LAYOUTS = ("plain", "prefix-xor-triples")
+MAX_BAUD_ERROR = 0.025  # a UART receiver tolerates about 2-3 % between the two ends' rates
+
+
+def _console(where: str, data: dict[str, Any]) -> Console:
+    data = dict(data)
+    try:
+        for key in ("clock_enable", "gpio_clock_enable"):
+            data[key] = ClockEnable(**data[key])
+        console = Console(**data)
+    except (TypeError, KeyError) as exc:
+        raise HorqError(f"{where}: the console entry is incomplete or has an unknown field ({exc})") from None
+    if console.kind not in UART_KINDS:
+        raise HorqError(f"{where}: unknown UART kind {console.kind!r} (known: {', '.join(UART_KINDS)})")
+    if console.gpio_kind not in GPIO_KINDS:
+        raise HorqError(f"{where}: unknown GPIO kind {console.gpio_kind!r} (known: {', '.join(GPIO_KINDS)})")
+    if console.baud_error > MAX_BAUD_ERROR:
+        raise HorqError(f"{where}: {console.baud} baud from a {console.clock_hz} Hz clock is off by "
+                        f"{100 * console.baud_error:.1f} %")
+    return console
+
+
+def _board(target: str, key: str, data: dict[str, Any]) -> Board:
+    data = dict(data)
+    console = data.pop("console", None)
+    where = f"target {target}, board {key}"
+    return Board(key=key, console=_console(where, console) if console is not None else None, **data)

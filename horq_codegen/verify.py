@@ -192,12 +192,13 @@ class VerifyReport:
     samples: Samples
     comparison: Comparison | IntegerComparison
     arena_bytes: int
+    notes: tuple[str, ...] = ()   # what ran where (a board image: its bytes, its UART, cycles)
 
     def summary(self) -> str:
         c = self.comparison
         if isinstance(c, IntegerComparison):
             return "\n".join([f"verify {self.model} on {self.target}: {self.samples.description}", *c.lines(),
-                              f"  arena          : {self.arena_bytes} bytes",
+                              f"  arena          : {self.arena_bytes} bytes", *self.notes,
                               "PASS" if c.passed else "FAIL: the generated code disagrees with the model"])
         ties = f"; {c.samples_with_ties} sample(s) hold a float64 sign tie" if c.samples_with_ties else ""
         flips = f"; {c.flipped} sample(s) where rounding flipped a quantizer sign" if c.flipped else ""
@@ -214,30 +215,32 @@ class VerifyReport:
         if c.accuracy_c is not None:
             lines.append(f"  accuracy       : C {100 * c.accuracy_c:.2f} %, PyTorch {100 * c.accuracy_torch:.2f} %")
         lines.append(f"  arena          : {self.arena_bytes} bytes")
+        lines.extend(self.notes)
         lines.append("PASS" if c.passed else "FAIL: the generated code disagrees with the model")
         return "\n".join(lines)
 
 
+def compare_with_model(model: ImportedModel, graph: Graph, samples: Samples,
+                       c_out: np.ndarray) -> Comparison | IntegerComparison:
+    """C's outputs on ``samples`` against the reference (bit for bit) and PyTorch (by the mode's criteria)."""
+    if integer.is_integer(graph):
+        return compare_integer(c_out, reference.run(graph, samples.inputs), model.run_torch(samples.inputs),
+                               samples.labels)
+    return compare(c_out, expected_outputs(model, graph, samples.inputs), samples.labels)
+
+
 def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Samples,
                  work_dir: Path, *, sanitize: bool = False) -> VerifyReport:
-    integer_mode = integer.is_integer(graph)
-    if integer_mode:
-        reference_out, expected = reference.run(graph, samples.inputs), None
-    else:
-        expected = expected_outputs(model, graph, samples.inputs)
-        reference_out = expected.reference
     plan = plan_memory(graph)
+    output_size = int(np.prod(graph.shape_of(graph.output)))
     # Verification runs in the emulator's memory map, not the board's; many inputs take several images.
     chunk = fit.max_samples_for_emulator(graph, plan, target)
     outputs = []
     for start in range(0, len(samples.inputs), chunk):
         batch = samples.inputs[start:start + chunk]
         generated = generate_project(model, graph, target, work_dir / f"project-{start}", batch, check_board=False)
-        outputs.append(run_project(generated.out_dir, target, len(batch), reference_out.shape[1],
-                                   sanitize=sanitize).outputs)
-    c_out = np.concatenate(outputs)
-    comparison = compare_integer(c_out, reference_out, model.run_torch(samples.inputs), samples.labels) \
-        if integer_mode else compare(c_out, expected, samples.labels)
+        outputs.append(run_project(generated.out_dir, target, len(batch), output_size, sanitize=sanitize).outputs)
+    comparison = compare_with_model(model, graph, samples, np.concatenate(outputs))
     return VerifyReport(model.file.path, target.name, samples, comparison, plan.arena_bytes)
 
 

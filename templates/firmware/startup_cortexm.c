@@ -31,15 +31,18 @@ void _init(void);
 void _fini(void);
 
 /*
- * Every exception without its own handler stops here. A fault taken while
- * already in HardFault cannot escalate further, so QEMU reports a lock-up
- * and exits (status 134): a cheap, unmistakable crash signal for the
- * emulator layer. On a board with a debugger attached, the bkpt halts the
- * core at the fault; the loop keeps it there if the debugger resumes.
+ * Every exception without its own handler stops here. In the emulator build
+ * (semihosting) a bkpt taken in HardFault cannot escalate further, so QEMU
+ * reports a lock-up and exits (status 134): a cheap, unmistakable crash
+ * signal. The board image has no debugger to catch a bkpt (it would be a
+ * second fault): its own handlers print the fault on the UART, and anything
+ * else spins here.
  */
 void Default_Handler(void)
 {
+#ifdef HORQ_SEMIHOSTING
     __asm__ volatile("bkpt #0");
+#endif
     for (;;) {
     }
 }
@@ -135,7 +138,14 @@ void Reset_Handler(void)
     }
     /* Constructors may use globals, so they run after .data and .bss. */
     __libc_init_array();
+#ifdef HORQ_SEMIHOSTING
     /* exit() flushes stdio and, with rdimon, reports the status to the
      * host through semihosting, so QEMU exits with main's return value. */
     exit(main());
+#else
+    /* A board has nowhere to return to. */
+    (void)main();
+    for (;;) {
+    }
+#endif
 }
