@@ -92,7 +92,8 @@ def flash(project: Path, image: BoardImage, board: Board, progress: Callable[[st
     shutil.copyfile(image.bin, build_dir / "firmware.bin")
     progress(f"flashing {image.bin.name} ({image.size:,} bytes) to {board.name} with PlatformIO ...")
     try:
-        result = subprocess.run([pio, "run", "-d", str(project), "-e", board.key, "-t", "nobuild", "-t", "upload"],
+        result = subprocess.run([pio, "run", "-d", str(project), "-e", board.key, "-t", "nobuild", "-t", "upload",
+                                 "--disable-auto-clean"],
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S,
                                 env=env)
     except subprocess.TimeoutExpired:

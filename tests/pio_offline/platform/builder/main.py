@@ -13,9 +13,10 @@ Replace flags), and the Library Dependency Finder, which compiles each folder
 under lib/ into its own archive. env.BuildProgram() ties them together and
 produces $BUILD_DIR/firmware.elf.
 """
+import os
 from os.path import join
 
-from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
+from SCons.Script import COMMAND_LINE_TARGETS, AlwaysBuild, Builder, Default, DefaultEnvironment
 
 env = DefaultEnvironment()
 board = env.BoardConfig()
@@ -72,15 +73,23 @@ env.Append(
     ),
 )
 
-target_elf = env.BuildProgram()
-target_bin = env.ElfToBin(join("$BUILD_DIR", "${PROGNAME}"), target_elf)
+# As ststm32 does: with the "nobuild" target, upload what $BUILD_DIR already holds.
+if "nobuild" in COMMAND_LINE_TARGETS:
+    target_elf = join("$BUILD_DIR", "${PROGNAME}.elf")
+    target_bin = join("$BUILD_DIR", "${PROGNAME}.bin")
+else:
+    target_elf = env.BuildProgram()
+    target_bin = env.ElfToBin(join("$BUILD_DIR", "${PROGNAME}"), target_elf)
 env.Alias("buildprog", target_bin, target_bin)
+AlwaysBuild(env.Alias("nobuild", target_bin))
 
 target_size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"))
 AlwaysBuild(target_size)
 
-# No uploader: this platform only builds.
-AlwaysBuild(env.Alias("upload", target_bin, env.VerboseAction(
-    "echo 'the offline test platform cannot upload' && false", "Uploading $SOURCE")))
+# The "programmer" is whatever command HORQ_TEST_PROGRAMMER names, given the image to write (a test's
+# emulated board: tests/test_board_image.py starts QEMU on it); without one, uploading fails.
+programmer = os.environ.get("HORQ_TEST_PROGRAMMER")
+upload_command = ('%s "$SOURCE"' % programmer) if programmer else "echo 'the offline test platform has no programmer' && false"
+AlwaysBuild(env.Alias("upload", target_bin, env.VerboseAction(upload_command, "Uploading $SOURCE")))
 
 Default([target_bin, target_size])
