@@ -35,6 +35,9 @@ class Target:
     ldflags: tuple[str, ...] = ()
     sanitize_flags: tuple[str, ...] = ()
     pio_build_flags: tuple[str, ...] = ()
+    # What the model's and kernels' sources need in a library (--format library): defines and exact-float
+    # options only, never CPU flags (the user's toolchain or board supplies those).
+    library_flags: tuple[str, ...] = ()
     emulator: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
@@ -63,7 +66,7 @@ def load_target(name: str) -> Target:
         raise HorqError(f"unknown target {name!r} (known: {', '.join(known_targets())})")
     data = tomllib.loads(path.read_text())
     boards = {key: Board(key=key, **value) for key, value in data.pop("boards", {}).items()}
-    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags"):
+    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags", "library_flags"):
         if key in data:
             data[key] = tuple(data[key])
     target = Target(boards=boards, **data)
