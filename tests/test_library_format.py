@@ -304,3 +304,49 @@ def test_every_target_declares_library_flags_it_compiles_with():
         assert "-ffp-contract=off" in target.library_flags, name
         assert set(target.library_flags) <= set(target.cflags), name
         assert not any(f.startswith("-m") for f in target.library_flags), name
+
+
+def test_platformio_builds_a_firmware_with_the_library_offline(model_file, tmp_path):
+    """A firmware project (the standalone project's harness, startup code and linker script, its own
+    model files removed) takes the model from the library through ``lib_deps``, with build_flags
+    that hold none of the library's flags: library.json alone puts them on the library's sources."""
+    import pio_offline
+
+    target = load_target("cortex-m4")
+    board = target.board(None)
+    library = _library(model_file, tmp_path / "lib", "cortex-m4")
+    project = tmp_path / "firmware"
+    assert main([str(model_file), "--target", "cortex-m4", "-o", str(project)]) == 0
+    for generated in ("lib", "include", "src/model.c"):
+        path = project / generated
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (project / STAMP).unlink()
+    own_flags = [f for f in target.pio_build_flags if f not in target.library_flags]
+    ini = project / "platformio.ini"
+    lines = []
+    for line in ini.read_text().splitlines():
+        if line.startswith("platform ="):
+            line = f"platform = {pio_offline.PLATFORM_URI}"
+        elif line.startswith("build_flags ="):
+            line = f"build_flags = {' '.join(own_flags)}"
+        lines.append(line)
+    ini.write_text("\n".join(lines + [f"lib_deps = symlink://{library.as_posix()}"]) + "\n")
+
+    env = pio_offline.make_core_dir(tmp_path / "pio_core")
+    run = subprocess.run([str(pio_offline.pio_executable()), "run", "--verbose", "-d", str(project), "-e", board.key],
+                         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0 and "[SUCCESS]" in output, output[-6000:]
+
+    compiles = [line.split() for line in output.splitlines()
+                if line.startswith("arm-none-eabi-gcc ") and " -c " in line]
+    library_sources = {f"{library.as_posix()}/src/{k}" for k in ["model.c", *KERNELS] if k.endswith(".c")}
+    assert library_sources <= {flags[-1] for flags in compiles}
+    for flags in compiles:
+        if flags[-1] in library_sources:
+            assert all(f in flags for f in target.library_flags), flags
+        else:
+            assert "-DHORQ_WEIGHTS_PREFIX_XOR" not in flags, flags
+    with (project / ".pio" / "build" / board.key / "firmware.elf").open("rb") as fp:
+        symbols = ELFFile(fp).get_section_by_name(".symtab")
+        assert symbols.get_symbol_by_name("model_run") and symbols.get_symbol_by_name("Reset_Handler")
