@@ -135,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--target", default="host", type=_target_name, help="what to generate for (the list below)")
     gen.add_argument("--board", default=None, help="a real board known to the target (default: the target's)")
     gen.add_argument("-o", "--output", type=Path, default=None, help="output folder (default: <model>-<target>)")
+    gen.add_argument("--format", choices=("project", "library"), default="project",
+                     help="project: a standalone firmware with its test harness; library: the model alone as a "
+                          "PlatformIO library, CMake library and Zephyr module for your own firmware")
     gen.add_argument("--samples", type=_count, default=None,
                      help="test inputs embedded in the harness (default: 10, or all of --inputs)")
     _user_data_arguments(gen)
@@ -194,14 +197,29 @@ def _generate(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     target.board(args.board)  # an unknown board is an error before any work
     _checked_output(args.output)
+    if args.format == "library" and args.samples is not None:
+        raise HorqError("--samples sets the project's test inputs; a library (--format library) has none")
     user = read_user_data(args.inputs, args.labels)
     model, graph = load_and_lower(args.model, args.input_shape, _lowering(args, user))
+    if args.format == "library":
+        return _generate_library(args, target, model, graph)
     out = args.output or Path(f"{args.model.stem}-{target.name}")
     samples = pick_samples(model, args.samples, user, default_count=10)
     generated = generate_project(model, graph, target, out, samples.inputs, force=args.force, board=args.board)
     print(f"wrote {generated.out_dir}/ for {target.name} ({args.activations} activations, arena "
           f"{generated.plan.arena_bytes} bytes, "
           f"{samples.description}); build with: make -C {generated.out_dir}")
+    return 0
+
+
+def _generate_library(args: argparse.Namespace, target, model, graph) -> int:
+    from .library import generate_library
+
+    out = args.output or Path(f"{args.model.stem}-{target.name}-library")
+    generated = generate_library(model, graph, target, out, force=args.force, board=args.board)
+    print(f"wrote {generated.out_dir}/ as a library for {target.name} ({args.activations} activations, arena "
+          f"{generated.plan.arena_bytes} bytes); use it from PlatformIO, CMake or Zephyr: "
+          f"see {generated.out_dir}/README.md")
     return 0
 
 

@@ -389,6 +389,30 @@ def _render_tree(env: jinja2.Environment, folder: str, out_dir: Path, prefix: st
         dest.write_text(text)
 
 
+def template_context(graph: Graph, target: Target, model: ModelInfo, prefix: str = "model",
+                     board: Board | None = None, sample_count: int = 0) -> dict:
+    """What every template sees: the project's and the library's (``library.py``)."""
+    plan = plan_memory(graph)
+    return {
+        "version": __version__, "model": model, "prefix": prefix, "target": target,
+        "board": board or target.board(None), "sample_count": sample_count,
+        "layers": render_layers(graph, plan, target.weight_layout), "plan": plan,
+        "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
+        "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
+        "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
+    }
+
+
+def copy_kernels(dest: Path) -> list[str]:
+    """Copies the fixed kernels (``templates/kernels``) into ``dest``; returns their names in order."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = []
+    for source in sorted((templates_dir() / "kernels").iterdir()):
+        shutil.copyfile(source, dest / source.name)
+        names.append(source.name)
+    return names
+
+
 def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
              samples: np.ndarray, prefix: str = "model", board: Board | None = None) -> MemoryPlan:
     """Writes the whole project for ``target`` into ``out_dir`` (which must exist and be empty).
@@ -396,21 +420,10 @@ def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
     Layout: ``src/`` (model, harness, test inputs), ``include/`` (the model's API),
     ``lib/horq/`` (the fixed kernels), and the target kind's build files.
     """
-    plan = plan_memory(graph)
     env = _environment()
-    context = {
-        "version": __version__, "model": model, "prefix": prefix, "target": target,
-        "board": board or target.board(None), "sample_count": len(samples),
-        "layers": render_layers(graph, plan, target.weight_layout), "plan": plan,
-        "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
-        "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
-        "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
-    }
+    context = template_context(graph, target, model, prefix, board, len(samples))
     for folder in ("project/common", f"project/{target.kind}"):
         _render_tree(env, folder, out_dir, prefix, context)
     (out_dir / "src" / "test_inputs.c").write_text(render_inputs(samples))
-    kernels = out_dir / "lib" / "horq"
-    kernels.mkdir(parents=True)
-    for source in sorted((templates_dir() / "kernels").iterdir()):
-        shutil.copyfile(source, kernels / source.name)
-    return plan
+    copy_kernels(out_dir / "lib" / "horq")
+    return context["plan"]

@@ -95,6 +95,9 @@ class Target:
     # The board image's flags (`make board`; PlatformIO's are pio_build_flags plus the board's CPU flags).
     board_cflags: tuple[str, ...] = ()
     board_ldflags: tuple[str, ...] = ()
+    # What the model's and kernels' sources need in a library (--format library): defines and exact-float
+    # options only, never CPU flags (the user's toolchain or board supplies those).
+    library_flags: tuple[str, ...] = ()
     emulator: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
@@ -123,7 +126,8 @@ def load_target(name: str) -> Target:
         raise HorqError(f"unknown target {name!r} (known: {', '.join(known_targets())})")
     data = tomllib.loads(path.read_text())
     boards = {key: _board(name, key, value) for key, value in data.pop("boards", {}).items()}
-    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags", "board_cflags", "board_ldflags"):
+    for key in ("cflags", "ldflags", "sanitize_flags", "pio_build_flags", "board_cflags", "board_ldflags",
+                "library_flags"):
         if key in data:
             data[key] = tuple(data[key])
     target = Target(boards=boards, **data)

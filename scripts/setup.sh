@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   make gcc g++ libc6-dev python3 python3-venv
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  cmake
 )
 
 missing=()
