@@ -398,6 +398,34 @@ def _render_tree(env: jinja2.Environment, folder: str, out_dir: Path, prefix: st
         dest.write_text(text)
 
 
+#: The target flags a user's own build needs (in targets/*.toml ``cflags``), and why: by prefix.
+_USER_FLAGS = {
+    "-std=": "C99 or any later C standard (the headers also carry `extern \"C\"` for C++ callers)",
+    "-mcpu=": "the core: it sets the `__ARM_FEATURE_*` macros that pick the kernels' DSP, Helium or NEON paths; "
+              "without it they take the portable C path (correct, slower)",
+    "-mthumb": "Thumb code, as every Cortex-M runs",
+    "-mfpu=": "the FPU the core has",
+    "-mfloat-abi=": "must match the rest of your firmware (`softfp` gives the same results, with slower calls)",
+    "-DHORQ_WEIGHTS_PREFIX_XOR": "the HORQ weights in the model file are in the DSP kernels' prefix-XOR layout; "
+                                 "the model stops the build (`#error`) if the kernels are not told",
+    "-ffp-contract=off": "keeps every `a * b + c` two roundings, as the reference and PyTorch compute it: GCC in "
+                         "its GNU modes (`-std=gnu11`, most IDEs' default) and Clang fuse them into FMA "
+                         "instructions where the core has them, and outputs then differ from the verified ones "
+                         "in the last bits (an argmax can flip on a close call)",
+}
+
+
+def user_flags(target: Target) -> list[tuple[str, str]]:
+    """The target's flags a firmware that builds the model itself must set, each with why.
+
+    >>> from .targets import load_target
+    >>> [f for f, _ in user_flags(load_target("cortex-m4"))]  # doctest: +NORMALIZE_WHITESPACE
+    ['-std=c99', '-ffp-contract=off', '-mcpu=cortex-m4', '-mthumb', '-mfpu=fpv4-sp-d16', '-mfloat-abi=hard',
+     '-DHORQ_WEIGHTS_PREFIX_XOR']
+    """
+    return [(flag, why) for flag in target.cflags for prefix, why in _USER_FLAGS.items() if flag.startswith(prefix)]
+
+
 @dataclass(frozen=True)
 class U8Input:
     """What ``NAME_run_u8_hwc`` does first: a table lookup into ``destination``, then the ops from ``first``
@@ -446,6 +474,7 @@ def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
         "board": board or target.board(None), "sample_count": len(samples),
         "layers": render_layers(graph, plan, target.weight_layout), "plan": plan,
         "u8": u8_input(graph, plan, input_quantization),
+        "user_cflags": [f for f, _ in user_flags(target)], "flag_notes": user_flags(target),
         "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
         "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
         "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
