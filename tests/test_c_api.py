@@ -18,9 +18,10 @@ from horq_codegen.integer import Lowering
 from horq_codegen.memory import input_entry
 from horq_codegen.nn import HORQConv2d
 from horq_codegen.pipeline import lower_model
+from horq_codegen.programs import build_program, run_program
 from horq_codegen.targets import load_target
 
-from conftest import assert_bit_exact, export_model, settle_batchnorm
+from conftest import EXAMPLE_MODEL, assert_bit_exact, export_model, settle_batchnorm
 
 HOST = load_target("host")
 BASE_FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
@@ -187,32 +188,25 @@ static void show(const char *name, const char *entry, int sample, int status, co
 }}
 
 {"".join(data)}
+#ifdef HORQ_SEMIHOSTING
+extern void initialise_monitor_handles(void);
+#endif
+
 int main(void)
-{{{"".join(calls)}
+{{
+#ifdef HORQ_SEMIHOSTING
+    initialise_monitor_handles();
+#endif{"".join(calls)}
+    printf("done\\n");
     return 0;
 }}
 """
 
 
-def test_four_named_models_and_one_kernel_library_in_one_program(models, tmp_path):
-    """Every entry point of every model, under ASan and UBSan: outputs bit-exact with the reference,
-    the uint8 channels-last input's identical to the float input's it stands for, the caller's arena's
-    errors distinct and harmless, nothing written outside it."""
-    arrays = {name: _inputs(name, q, graph.input_shape) for name, (graph, q, _) in models.items()}
-    for graph, _, project in models.values():
-        plan_bytes = int(re.search(r"_ARENA_BYTES (\d+)", next((project / "include").glob("*.h")).read_text())[1])
-        assert 0 < plan_bytes <= 4096
-    main = tmp_path / "main.c"
-    main.write_text(_main_source(models, arrays))
-    kernels = models["alpha"][2] / "lib/horq"
-    sources = [main, *sorted(kernels.glob("*.c")), *(p / "src" / f"{n}.c" for n, (_, _, p) in models.items())]
-    includes = [f"-I{kernels}", *(f"-I{p / 'include'}" for _, _, p in models.values())]
-    exe = tmp_path / "firmware"
-    subprocess.run([HOST.cc, "-std=c99", *BASE_FLAGS, *HOST.sanitize_flags, *includes, *map(str, sources),
-                    "-o", str(exe), "-lm"], check=True)
-    printed = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+def _check_results(models, arrays: dict, printed: str) -> None:
+    assert printed.rstrip().endswith("done"), printed[-500:]
     results = {}
-    for line in printed.splitlines():
+    for line in printed.splitlines()[:-1]:
         name, entry, sample, status, *words = line.split()
         results[name, entry, int(sample)] = (int(status),
                                              np.array([int(w, 16) for w in words], np.uint32).view(np.float32))
@@ -229,6 +223,44 @@ def test_four_named_models_and_one_kernel_library_in_one_program(models, tmp_pat
             assert results[name, "null", i][0] == -3
             for entry in ("small", "misaligned", "null"):
                 assert_bit_exact(results[name, entry, i][1], sentinel)
+
+
+def _program(models, tmp_path: Path) -> tuple[dict, Path, list[str]]:
+    """The inputs, main.c, and the model sources with their include flags."""
+    arrays = {name: _inputs(name, q, graph.input_shape) for name, (graph, q, _) in models.items()}
+    for graph, _, project in models.values():
+        plan_bytes = int(re.search(r"_ARENA_BYTES (\d+)", next((project / "include").glob("*.h")).read_text())[1])
+        assert 0 < plan_bytes <= 4096
+    main = tmp_path / "main.c"
+    main.write_text(_main_source(models, arrays))
+    models_and_includes = [*(str(p / "src" / f"{n}.c") for n, (_, _, p) in models.items()),
+                           *(f"-I{p / 'include'}" for _, _, p in models.values())]
+    return arrays, main, models_and_includes
+
+
+def test_four_named_models_and_one_kernel_library_in_one_program(models, tmp_path):
+    """Every entry point of every model, under ASan and UBSan: outputs bit-exact with the reference,
+    the uint8 channels-last input's identical to the float input's it stands for, the caller's arena's
+    errors distinct and harmless, nothing written outside it."""
+    arrays, main, sources = _program(models, tmp_path)
+    kernels = models["alpha"][2] / "lib/horq"
+    exe = tmp_path / "firmware"
+    subprocess.run([HOST.cc, "-std=c99", *BASE_FLAGS, *HOST.sanitize_flags, f"-I{kernels}", str(main),
+                    *map(str, sorted(kernels.glob("*.c"))), *sources, "-o", str(exe), "-lm"], check=True)
+    _check_results(models, arrays, subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
+
+
+def test_the_same_program_on_cortex_m55(models, tmp_path):
+    """The same calls as firmware in QEMU, the kernels on their Helium paths (the models' weights
+    are plain rows, which Cortex-M55 takes)."""
+    target = load_target("cortex-m55")
+    assert target.weight_layout == "plain"
+    arrays, main, sources = _program(models, tmp_path)
+    kernels = sorted(p.name for p in (models["alpha"][2] / "lib/horq").glob("*.c"))
+    elf = build_program(target, main, kernels, tmp_path / "firmware.elf", sources)
+    result = run_program(target, elf)
+    assert result.status == "ok", result.describe()
+    _check_results(models, arrays, result.stdout)
 
 
 def test_the_static_arena_goes_in_the_named_section_with_the_asked_alignment(models, tmp_path):
@@ -262,3 +294,14 @@ def test_bad_names_and_quantizations_are_one_line_errors(argument, capsys, tmp_p
     assert cli.main([str(tmp_path / "absent.pt2"), argument]) == 2
     err = capsys.readouterr().err
     assert err.startswith("horq-codegen: error: argument --") and err.count("\n") == 1, err
+
+
+def test_raw_pixels_of_the_bundled_models_dataset_give_its_inputs_through_the_default_table():
+    """The bundled MNIST model's dataset (horq_codegen.data) is 8-bit pixels: each, looked up in the
+    default table, is exactly the float the model was trained and verified on."""
+    from horq_codegen import data
+    model = importer.load(EXAMPLE_MODEL)
+    images, _ = data.load(model.file.meta["dataset"], "test")
+    pixels = np.rint(images * 255)
+    assert pixels.min() >= 0 and pixels.max() <= 255
+    assert_bit_exact(float_table(InputQuantization())[pixels.astype(np.uint8)], images)
