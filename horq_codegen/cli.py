@@ -51,14 +51,14 @@ def _c_name(text: str) -> str:
     try:
         return check_name(text)
     except HorqError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(str(exc).split(" ", 1)[1]) from None  # argparse names the option
 
 
 def _input_quantization(text: str) -> InputQuantization:
     try:
         return parse_input_quantization(text)
     except HorqError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(str(exc).split(" ", 1)[1]) from None  # argparse names the option
 
 
 def _target_name(text: str) -> str:
