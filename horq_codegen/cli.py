@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__, diagnostics
+from .capi import InputQuantization, check_name, parse_input_quantization
 from .errors import HorqError
 from .integer import ACTIVATIONS, Lowering
 from .targets import known_targets, load_target
@@ -44,6 +45,20 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _c_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except HorqError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(" ", 1)[1]) from None  # argparse names the option
+
+
+def _input_quantization(text: str) -> InputQuantization:
+    try:
+        return parse_input_quantization(text)
+    except HorqError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(" ", 1)[1]) from None  # argparse names the option
 
 
 def _target_name(text: str) -> str:
@@ -143,6 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     _user_data_arguments(gen)
     gen.add_argument("--force", action="store_true",
                      help="write into a folder that holds files horq-codegen did not write, removing them (not .git)")
+    gen.add_argument("--name", type=_c_name, default="model",
+                     help="prefix of the model's C functions, macros and files: NAME_run, NAME_INPUT_SIZE, "
+                          "include/NAME.h (a C identifier, not starting with horq_)")
+    gen.add_argument("--input-quantization", type=_input_quantization, default=InputQuantization(),
+                     metavar="SCALE,ZERO_POINT",
+                     help="what a uint8 input q of NAME_run_u8_hwc stands for: SCALE * (q - ZERO_POINT) "
+                          "(default: 1/255,0, pixels 0..255 as 0..1, the bundled MNIST model's inputs)")
 
     ins = add("inspect", "per-layer table: shapes, order, MACs, weight bytes")
     ins.add_argument("--passes", action="store_true", help="also print the IR after each pass")
@@ -205,7 +227,8 @@ def _generate(args: argparse.Namespace) -> int:
         return _generate_library(args, target, model, graph)
     out = args.output or Path(f"{args.model.stem}-{target.name}")
     samples = pick_samples(model, args.samples, user, default_count=10)
-    generated = generate_project(model, graph, target, out, samples.inputs, force=args.force, board=args.board)
+    generated = generate_project(model, graph, target, out, samples.inputs, force=args.force, board=args.board,
+                                 name=args.name, input_quantization=args.input_quantization)
     print(f"wrote {generated.out_dir}/ for {target.name} ({args.activations} activations, arena "
           f"{generated.plan.arena_bytes} bytes, "
           f"{samples.description}); build with: make -C {generated.out_dir}")

@@ -18,7 +18,9 @@ import numpy as np
 from . import __version__
 from .errors import HorqError
 from .ir import INPUT, Activation, Graph, Node, Op
-from .memory import MemoryPlan, plan_memory
+from .capi import InputQuantization, check_name, float_of, float_table
+from .integer import requantize
+from .memory import Buffer, MemoryPlan, input_entry, plan_memory
 from .pack import prefix_xor_triples, words_for
 from .resources import templates_dir
 from .targets import Board, Target
@@ -73,6 +75,18 @@ class LayerCode:
     call: str = ""
 
 
+def arena_pointer(buf: Buffer, arena: str | None = None) -> str:
+    """A buffer's address: an offset from the run's arena base pointers (the static arena's or the caller's).
+
+    >>> arena_pointer(Buffer(8, 4)), arena_pointer(Buffer(32, 16, "i8")), arena_pointer(Buffer(4, 4), "words")
+    ('&float_arena[8]', '(int8_t *)float_arena + 32', '&word_arena[4]')
+    """
+    kind = arena or buf.arena
+    if kind == "i8":
+        return f"(int8_t *)float_arena + {buf.offset}"
+    return f"&word_arena[{buf.offset}]" if kind == "words" else f"&float_arena[{buf.offset}]"
+
+
 class _Context:
     def __init__(self, graph: Graph, plan: MemoryPlan, weight_layout: str = "plain"):
         self.graph, self.plan, self.weight_layout = graph, plan, weight_layout
@@ -85,11 +99,7 @@ class _Context:
         buf = self.plan.outputs[node.name]
         if buf is None:
             return "output"
-        if buf.arena == "i8":
-            return f"(int8_t *)&horq_float_arena[HORQ_ARENA_GUARD] + {buf.offset}"
-        if buf.arena == "words":
-            return f"&horq_word_arena[HORQ_ARENA_GUARD + {buf.offset}]"
-        return f"&horq_float_arena[HORQ_ARENA_GUARD + {buf.offset}]"
+        return arena_pointer(buf)
 
     def outputs_of(self, node: Node) -> str:
         """The float and the int8 output pointer of a kernel that writes either: one is NULL."""
@@ -114,8 +124,7 @@ class _Context:
 
     def scratch(self, node: Node) -> tuple[str, str]:
         f, w = self.plan.scratch_floats.get(node.name), self.plan.scratch_words.get(node.name)
-        return (f"&horq_float_arena[HORQ_ARENA_GUARD + {f.offset}]" if f else "NULL",
-                f"&horq_word_arena[HORQ_ARENA_GUARD + {w.offset}]" if w else "NULL")
+        return arena_pointer(f) if f else "NULL", arena_pointer(w, "words") if w else "NULL"
 
 
 def _array(layer: LayerCode, suffix: str, values: np.ndarray) -> str:
@@ -389,14 +398,76 @@ def _render_tree(env: jinja2.Environment, folder: str, out_dir: Path, prefix: st
         dest.write_text(text)
 
 
+#: The target flags a user's own build needs (in targets/*.toml ``cflags``), and why: by prefix.
+_USER_FLAGS = {
+    "-std=": "C99 or any later C standard (the headers also carry `extern \"C\"` for C++ callers)",
+    "-mcpu=": "the core: it sets the `__ARM_FEATURE_*` macros that pick the kernels' DSP, Helium or NEON paths; "
+              "without it they take the portable C path (correct, slower)",
+    "-mthumb": "Thumb code, as every Cortex-M runs",
+    "-mfpu=": "the FPU the core has",
+    "-mfloat-abi=": "must match the rest of your firmware (`softfp` gives the same results, with slower calls)",
+    "-DHORQ_WEIGHTS_PREFIX_XOR": "the HORQ weights in the model file are in the DSP kernels' prefix-XOR layout; "
+                                 "the model stops the build (`#error`) if the kernels are not told",
+    "-ffp-contract=off": "keeps every `a * b + c` two roundings, as the reference and PyTorch compute it: GCC in "
+                         "its GNU modes (`-std=gnu11`, most IDEs' default) and Clang fuse them into FMA "
+                         "instructions where the core has them, and outputs then differ from the verified ones "
+                         "in the last bits (an argmax can flip on a close call)",
+}
+
+
+def user_flags(target: Target) -> list[tuple[str, str]]:
+    """The target's flags a firmware that builds the model itself must set, each with why.
+
+    >>> from .targets import load_target
+    >>> [f for f, _ in user_flags(load_target("cortex-m4"))]  # doctest: +NORMALIZE_WHITESPACE
+    ['-std=c99', '-ffp-contract=off', '-mcpu=cortex-m4', '-mthumb', '-mfpu=fpv4-sp-d16', '-mfloat-abi=hard',
+     '-DHORQ_WEIGHTS_PREFIX_XOR']
+    """
+    return [(flag, why) for flag in target.cflags for prefix, why in _USER_FLAGS.items() if flag.startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class U8Input:
+    """What ``NAME_run_u8_hwc`` does first: a table lookup into ``destination``, then the ops from ``first``
+    on (``tail_input``: what they read as the float input, the staged copy or nothing)."""
+    kernel: str
+    ctype: str
+    table: str
+    destination: str
+    first: int
+    tail_input: str
+    scale: str
+    zero_point: int
+    quantization: str
+
+
+def u8_input(graph: Graph, plan: MemoryPlan, quantization: InputQuantization) -> U8Input:
+    entry = input_entry(graph)
+    floats = float_table(quantization)
+    if entry.node is None:
+        destination = tail_input = arena_pointer(plan.staged_input)
+    else:
+        destination, tail_input = arena_pointer(plan.outputs[entry.node]), "NULL"
+    if entry.dtype == "i8":  # the model's own quantization of these floats: horq_quantize_i8, in the reference
+        values = requantize(floats * graph.node(entry.node).params["inv_scale"][0]).astype(np.int8)
+        kernel, ctype = "horq_lookup_u8_i8", "int8_t"
+    else:
+        values, kernel, ctype = floats, "horq_lookup_u8_f32", "float"
+    return U8Input(kernel, ctype, c_array_body(values), destination, entry.first, tail_input,
+                   c_float(float_of(quantization.scale)), quantization.zero_point, quantization.text)
+
+
 def template_context(graph: Graph, target: Target, model: ModelInfo, prefix: str = "model",
-                     board: Board | None = None, sample_count: int = 0) -> dict:
+                     board: Board | None = None, sample_count: int = 0,
+                     input_quantization: InputQuantization = InputQuantization()) -> dict:
     """What every template sees: the project's and the library's (``library.py``)."""
     plan = plan_memory(graph)
     return {
         "version": __version__, "model": model, "prefix": prefix, "target": target,
         "board": board or target.board(None), "sample_count": sample_count,
         "layers": render_layers(graph, plan, target.weight_layout), "plan": plan,
+        "u8": u8_input(graph, plan, input_quantization),
+        "user_cflags": [f for f, _ in user_flags(target)], "flag_notes": user_flags(target),
         "input_size": int(np.prod(graph.input_shape)), "output_size": int(np.prod(graph.shape_of(graph.output))),
         "input_shape": graph.input_shape, "output_shape": graph.shape_of(graph.output),
         "kernel_sources": sorted(p.name for p in (templates_dir() / "kernels").glob("*.c")),
@@ -414,14 +485,17 @@ def copy_kernels(dest: Path) -> list[str]:
 
 
 def generate(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
-             samples: np.ndarray, prefix: str = "model", board: Board | None = None) -> MemoryPlan:
+             samples: np.ndarray, prefix: str = "model", board: Board | None = None,
+             input_quantization: InputQuantization = InputQuantization()) -> MemoryPlan:
     """Writes the whole project for ``target`` into ``out_dir`` (which must exist and be empty).
 
     Layout: ``src/`` (model, harness, test inputs), ``include/`` (the model's API),
-    ``lib/horq/`` (the fixed kernels), and the target kind's build files.
+    ``lib/horq/`` (the fixed kernels), and the target kind's build files. ``prefix`` names the
+    model's every global symbol and macro (``prefix_run``, ``PREFIX_INPUT_SIZE``) and its files.
     """
+    check_name(prefix)
     env = _environment()
-    context = template_context(graph, target, model, prefix, board, len(samples))
+    context = template_context(graph, target, model, prefix, board, len(samples), input_quantization)
     for folder in ("project/common", f"project/{target.kind}"):
         _render_tree(env, folder, out_dir, prefix, context)
     (out_dir / "src" / "test_inputs.c").write_text(render_inputs(samples))

@@ -6,6 +6,10 @@ packed bit-planes. int8 activations (integer mode) live in the float arena too: 
 character type (``int8_t``) access any object, so they share its space with the floats
 by liveness. Each tensor is sized by its type, in bytes. Buffers whose lifetimes do not overlap share space
 (greedy first fit, largest first). The model input and output are the caller's.
+
+A uint8 input (``NAME_run_u8_hwc``) enters through a table lookup into the buffer
+:func:`input_entry` names; only a float model whose first op reads the input in place needs a
+buffer of its own for that (``staged_input``, alive while op 0 runs).
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ class MemoryPlan:
     scratch_floats: dict[str, Buffer]
     scratch_words: dict[str, Buffer]
     input_is_scratch: frozenset[str] = frozenset()  # nodes that may overwrite their input (see scratch_sizes)
+    staged_input: Buffer | None = None    # floats: the uint8 input looked up, where no op's output takes it
 
     @property
     def arena_bytes(self) -> int:
@@ -123,6 +128,33 @@ def _last_use(graph: Graph) -> dict[str, int]:
     return last_use
 
 
+@dataclass(frozen=True)
+class InputEntry:
+    """Where a uint8 input's table lookup writes, and the first op that then runs.
+
+    ``node`` is an op whose output takes the looked-up values: a QUANTIZE of the input (or of its
+    HWC copy), written as int8 (``dtype`` "i8"), or the HWC copy itself, written as floats; None:
+    the ``staged_input`` buffer, which op 0 reads in place of the caller's float input."""
+    dtype: str
+    node: str | None
+    first: int
+
+
+def input_entry(graph: Graph) -> InputEntry:
+    nodes = graph.nodes
+    readers = lambda name: [n for n in nodes if name in n.inputs]
+    if [n.name for n in readers(INPUT)] != [nodes[0].name] or nodes[0].name == graph.output:
+        return InputEntry("f32", None, 0)
+    if nodes[0].op == Op.QUANTIZE:
+        return InputEntry("i8", nodes[0].name, 1)
+    if nodes[0].op != Op.TO_HWC:
+        return InputEntry("f32", None, 0)
+    after = readers(nodes[0].name)
+    if len(after) == 1 and after[0] is nodes[1] and nodes[1].op == Op.QUANTIZE and nodes[1].name != graph.output:
+        return InputEntry("i8", nodes[1].name, 2)
+    return InputEntry("f32", nodes[0].name, 1)
+
+
 def plan_memory(graph: Graph) -> MemoryPlan:
     step = {n.name: i for i, n in enumerate(graph.nodes)}
     if graph.nodes[-1].name != graph.output:
@@ -141,6 +173,8 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         floats, words = scratch_sizes(n, n.name in input_is_scratch, int8_input[n.name])
         byte_items.append((n.name + "#scratch", 4 * _aligned(floats), step[n.name], step[n.name]))
         word_items.append((n.name, _aligned(words), step[n.name], step[n.name]))
+    if input_entry(graph).node is None:
+        byte_items.append(("#input", 4 * _aligned(int(np.prod(graph.input_shape))), 0, 0))
     byte_buffers, arena_bytes = _first_fit(byte_items)
     word_buffers, word_arena = _first_fit(word_items)
     in_floats = lambda b: Buffer(b.offset // 4, b.size // 4)  # every offset is 16-byte aligned
@@ -154,4 +188,6 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         outputs[n.name] = None if b is None else Buffer(b.offset, int(np.prod(n.shape)), "i8") \
             if n.dtype == "i8" else in_floats(b)
     scratch_f = {k.removesuffix("#scratch"): in_floats(v) for k, v in byte_buffers.items() if k.endswith("#scratch")}
-    return MemoryPlan(arena_bytes // 4, word_arena, outputs, scratch_f, word_buffers, input_is_scratch)
+    staged = byte_buffers.get("#input")
+    return MemoryPlan(arena_bytes // 4, word_arena, outputs, scratch_f, word_buffers, input_is_scratch,
+                      in_floats(staged) if staged else None)

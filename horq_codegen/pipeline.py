@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data, fit, importer, integer, passes, shapes
+from .capi import InputQuantization
 from .emit import ModelInfo, generate
 from .errors import HorqError
 from .integer import ACTIVATIONS, Lowering
@@ -51,17 +52,20 @@ def lower_model(model: ImportedModel, lowering: Lowering = Lowering()) -> Graph:
 
 def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,
                      samples: np.ndarray, *, force: bool = False, board: str | None = None,
-                     check_board: bool = True) -> Generated:
+                     check_board: bool = True, name: str = "model",
+                     input_quantization: InputQuantization = InputQuantization()) -> Generated:
     """Renders ``graph`` for ``target`` with ``samples`` as the harness's test inputs.
 
-    Stops before writing anything if the firmware would not fit the board.
+    Stops before writing anything if the firmware would not fit the board. ``name`` prefixes the
+    model's C symbols and files; ``input_quantization`` is what its uint8 input stands for.
     """
     info = ModelInfo(model.file.path.name, model.file.sha256)
     chosen = target.board(board)
     if check_board:
         fit.check_board(graph, plan_memory(graph), target, chosen, len(samples))
     with staged_output(out_dir, force) as staging:
-        plan = generate(graph, target, staging, info, samples, board=chosen)
+        plan = generate(graph, target, staging, info, samples, prefix=name, board=chosen,
+                        input_quantization=input_quantization)
     return Generated(Path(out_dir), graph, plan)
 
 

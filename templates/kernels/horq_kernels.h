@@ -15,6 +15,8 @@
 #ifndef HORQ_KERNELS_H
 #define HORQ_KERNELS_H
 
+#include <stddef.h> /* NULL, in the inline helpers below */
+
 #include "horq_types.h"
 
 #ifdef __cplusplus
@@ -332,6 +334,12 @@ void horq_requantize_floats(const float *acc, int32_t count, const float *scale,
 
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
+
+/* ---- uint8 input (horq_lookup.c) ----------------------------------------
+ * output[i] = table[input[i]], table of 256 entries: a quantized input (a camera frame's
+ * pixels) to the floats, or straight to the int8 values, that the model's first op reads. */
+void horq_lookup_u8_f32(const uint8_t *input, float *output, int32_t count, const float *table);
+void horq_lookup_u8_i8(const uint8_t *input, int8_t *output, int32_t count, const int8_t *table);
 
 #ifdef __cplusplus
 }
