@@ -239,7 +239,8 @@ def _generate_library(args: argparse.Namespace, target, model, graph) -> int:
     from .library import generate_library
 
     out = args.output or Path(f"{args.model.stem}-{target.name}-library")
-    generated = generate_library(model, graph, target, out, force=args.force, board=args.board)
+    generated = generate_library(model, graph, target, out, force=args.force, board=args.board, prefix=args.name,
+                                 input_quantization=args.input_quantization)
     print(f"wrote {generated.out_dir}/ as a library for {target.name} ({args.activations} activations, arena "
           f"{generated.plan.arena_bytes} bytes); use it from PlatformIO, CMake or Zephyr: "
           f"see {generated.out_dir}/README.md")

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from . import fit
+from .capi import InputQuantization, check_name
 from .emit import ModelInfo, _environment, _render_tree, copy_kernels, template_context
 from .importer import ImportedModel
 from .ir import Graph
@@ -95,10 +96,12 @@ def library_manifest(target: Target, prefix: str, model: ModelInfo, version: str
     return json.dumps(manifest, indent=2) + "\n"
 
 
-def write_library(graph: Graph, target: Target, out_dir: Path, model: ModelInfo, prefix: str = "model") -> MemoryPlan:
+def write_library(graph: Graph, target: Target, out_dir: Path, model: ModelInfo, prefix: str = "model",
+                  input_quantization: InputQuantization = InputQuantization()) -> MemoryPlan:
     """Writes the library for ``target`` into ``out_dir`` (which must exist and be empty)."""
+    check_name(prefix)
     env = _environment()
-    context = template_context(graph, target, model, prefix)
+    context = template_context(graph, target, model, prefix, input_quantization=input_quantization)
     kernels = copy_kernels(out_dir / "src")
     defines, options = split_flags(target.library_flags)
     context.update({
@@ -117,7 +120,8 @@ def write_library(graph: Graph, target: Target, out_dir: Path, model: ModelInfo,
 
 
 def generate_library(model: ImportedModel, graph: Graph, target: Target, out_dir: Path, *,
-                     force: bool = False, prefix: str = "model", board: str | None = None) -> Generated:
+                     force: bool = False, prefix: str = "model", board: str | None = None,
+                     input_quantization: InputQuantization = InputQuantization()) -> Generated:
     """Renders ``graph`` as a library for ``target`` into ``out_dir``, never half-written.
 
     The library holds no test inputs; with ``board`` given, the model alone must fit that board.
@@ -126,5 +130,5 @@ def generate_library(model: ImportedModel, graph: Graph, target: Target, out_dir
     if board is not None:
         fit.check_board(graph, plan_memory(graph), target, target.board(board), 0)
     with staged_output(out_dir, force) as staging:
-        plan = write_library(graph, target, staging, info, prefix)
+        plan = write_library(graph, target, staging, info, prefix, input_quantization)
     return Generated(Path(out_dir), graph, plan)
