@@ -16,6 +16,7 @@ demo: setup
 	$(CLI) verify $(MODEL) --target host --samples 1000
 	$(CLI) $(MODEL) --target cortex-m7 -o out/mnist-cortex-m7 --force
 	$(CLI) verify $(MODEL) --target cortex-m7 --samples 100
+	$(CLI) verify $(MODEL) --board nucleo_f446re --samples 20
 	$(CLI) bench $(MODEL) --target cortex-m7 --json out/bench-cortex-m7.json
 
 test: setup

@@ -83,6 +83,9 @@ def verify_board_graph(model: ImportedModel, graph: Graph, target: Target, board
     if options.port is not None and not options.flash:
         # The board holds whatever image was flashed: read it first, then pick the same inputs it embeds.
         block = read_from_port(options.port, board, options.limits, progress)
+        if requested is not None and requested != block.header.samples:
+            raise HorqError(f"{options.port} holds an image with {block.header.samples} samples, not --samples "
+                            f"{requested}: drop --samples, or add --flash to flash an image with {requested}")
         samples = pick_samples(model, block.header.samples, user)
         _check_block(block, model, samples.inputs, output_size, options.port)
         blocks.append(block)
