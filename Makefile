@@ -27,7 +27,7 @@ test-long: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py
 
 # The benchmark suite: single layers and both examples (int8 and float activations) on Cortex-M4,
-# Cortex-M7, Cortex-M55 and Cortex-A72; writes bench/results.json.
+# Cortex-M7, Cortex-M55, Cortex-M33, Cortex-M3 and Cortex-A72; writes bench/results.json.
 bench: setup
 	$(PY) bench/run.py
 

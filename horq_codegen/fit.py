@@ -1,12 +1,12 @@
 """Does a generated firmware fit its board? An estimate made before anything is compiled.
 
 Flash holds the model's constants (weights, scales, kernel parameters), the
-embedded test inputs and the code; RAM holds the arena, the stack and the C
-library's own data. The code and library figures are allowances measured on the
-generated firmware (arm-none-eabi-gcc 12, -O2, newlib with semihosting printf:
-about 50 KB of code on Cortex-M7, whose shape-specialised assembly kernels are the
-largest, 42 KB on Cortex-M55, and 3 KB of data); ``horq-codegen bench`` reports
-the exact sizes read from the ELF.
+embedded test inputs and the code; RAM holds the arena, the stack, the harness's
+input and output buffers and the C library's own data. The code and library
+figures are allowances measured on the generated firmware (arm-none-eabi-gcc 12,
+-O2, newlib with semihosting printf: about 50 KB of code on Cortex-M7, whose
+shape-specialised assembly kernels are the largest, 42 KB on Cortex-M55, and 3 KB
+of data); ``horq-codegen bench`` reports the exact sizes read from the ELF.
 """
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def estimate(graph: Graph, plan: MemoryPlan, target: Target, samples: int) -> Fo
     sample_bytes = 4 * int(np.prod(graph.input_shape))
     output_bytes = 4 * int(np.prod(graph.shape_of(graph.output)))
     flash = model_constant_bytes(graph) + samples * sample_bytes + CODE_ALLOWANCE
-    ram = plan.arena_bytes + target.memory.get("stack_size", 0) + output_bytes + LIBRARY_RAM_ALLOWANCE
+    # The harness copies each test input into RAM (model_run's input) and keeps one output.
+    ram = (plan.arena_bytes + target.memory.get("stack_size", 0) + sample_bytes + output_bytes
+           + LIBRARY_RAM_ALLOWANCE)
     return Footprint(flash, ram)
 
 

@@ -18,7 +18,7 @@ from horq_codegen.verify import verify
 
 from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
-CORTEX_M = ["cortex-m7", "cortex-m4", "cortex-m55"]
+CORTEX_M = ["cortex-m7", "cortex-m4", "cortex-m55", "cortex-m33", "cortex-m3"]
 
 
 @pytest.mark.parametrize("target", CORTEX_M)
@@ -112,7 +112,7 @@ def test_garbled_output_is_reported(small, tmp_path):
         run_project(project, target, 1, 3)
 
 
-@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m4"])
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m4", "cortex-m33", "cortex-m3"])
 def test_platformio_project_is_valid(small, tmp_path, target):
     from platformio.project.config import ProjectConfig
     t = load_target(target)

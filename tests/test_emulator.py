@@ -37,6 +37,15 @@ MACHINES = {
         ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
         dict(flash_origin=0x0, flash_size=4 * MB, ram_origin=0x20000000, ram_size=4 * MB),
     ),
+    "mps2-an385": (
+        ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],
+        dict(flash_origin=0x0, flash_size=4 * MB, ram_origin=0x20000000, ram_size=4 * MB),
+    ),
+    # Cortex-M33, booted Secure: vector table at 0x10000000, RAM at SSRAM 2+3's Secure alias.
+    "mps2-an505": (
+        ["-mcpu=cortex-m33", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
+        dict(flash_origin=0x10000000, flash_size=4 * MB, ram_origin=0x38000000, ram_size=4 * MB),
+    ),
     "mps3-an547": (
         ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
         dict(flash_origin=0x0, flash_size=512 * KB, ram_origin=0x20000000, ram_size=512 * KB),

@@ -1,6 +1,6 @@
 """Every instruction-set path of the kernels, on a model made to reach their corners, bit for bit
-against the reference: the host (portable C, under ASan and UBSan), Cortex-M7/M4 (DSP assembly,
-prefix-XOR weights), Cortex-M55 (Helium) and Cortex-A72/A53 (NEON); and the bundled model on the
+against the reference: the host (portable C, under ASan and UBSan), Cortex-M7/M4/M33 (DSP assembly,
+prefix-XOR weights), Cortex-M3 (portable C, soft float), Cortex-M55 (Helium) and Cortex-A72/A53 (NEON); and the bundled model on the
 Cortex-A targets (the Cortex-M ones are in test_cortex_m.py)."""
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ from horq_codegen.verify import verify
 
 from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
-TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
+TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-m33", "cortex-m3", "cortex-a72", "cortex-a53"]
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ from horq_codegen.memory import plan_memory
 from horq_codegen.nn import HORQConv2d, HORQLinear
 from horq_codegen.pipeline import Lowering, generate_project, lower_model
 from horq_codegen.runners import run_project
-from horq_codegen.targets import load_target
+from horq_codegen.targets import known_targets, load_target
 from horq_codegen.verify import AGREEMENT_THRESHOLD, IntegerComparison, verify
 
 from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, export_model, settle_batchnorm
 
 STATIC_EXAMPLE = EXAMPLE_MODEL.with_name("model_static.pt2")
 
-TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-a72", "cortex-a53"]
+TARGETS = ["host", "cortex-m7", "cortex-m4", "cortex-m55", "cortex-m33", "cortex-m3", "cortex-a72", "cortex-a53"]
 SHAPE = (1, 12, 12)
 
 
@@ -157,7 +157,7 @@ def test_every_int8_path_is_bit_exact(fixture, outputs, request, tmp_path, targe
     assert_bit_exact(result.outputs, pipeline.reference(x))
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-m3", "cortex-a53"])
 def test_one_channel_convolution_of_4x4_taps_with_stride(four_by_four, tmp_path, target):
     x = _inputs(9)
     t = load_target(target)
@@ -308,7 +308,7 @@ def test_negative_scales_of_a_pooled_convolution_are_flipped_so_pooling_the_accu
     assert not np.array_equal(reference.run(unflipped, x), reference.run(pooled_int8, x))
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a53"])
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-m3", "cortex-a53"])
 def test_a_pooled_convolution_with_negative_scales_is_bit_exact(negative_scales, tmp_path, target):
     x = _inputs(13)
     t = load_target(target)
@@ -318,7 +318,7 @@ def test_a_pooled_convolution_with_negative_scales_is_bit_exact(negative_scales,
                      negative_scales.reference(x))
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-a72"])
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m55", "cortex-m3", "cortex-a72"])
 def test_pooling_windows_of_more_than_four_positions_and_dropped_rows_are_bit_exact(wide_pooling, tmp_path, target):
     assert next(n for n in wide_pooling.graph.nodes if "pool" in n.attrs).op == Op.CONV2D
     x = _inputs(19)
@@ -359,8 +359,10 @@ def test_without_calibration_data_random_inputs_are_used_with_a_warning(small_mo
 
 
 def test_both_examples_fit_every_cortex_m_board_in_integer_mode(tmp_path, capsys):
-    boards = [("cortex-m4", None), ("cortex-m4", "nucleo_l476rg"), ("cortex-m7", None), ("cortex-m55", None)]
-    for model, target, board in [(EXAMPLE_MODEL, *b) for b in boards] + [(STATIC_EXAMPLE, *b) for b in boards[:2]]:
+    boards = [("cortex-m4", None), ("cortex-m4", "nucleo_l476rg"), ("cortex-m7", None), ("cortex-m55", None),
+              ("cortex-m33", None), ("cortex-m33", "rpi_pico2")]
+    for model, target, board in ([(EXAMPLE_MODEL, *b) for b in boards] + [(STATIC_EXAMPLE, *b) for b in boards[:2]]
+                                 + [(STATIC_EXAMPLE, "cortex-m3", None)]):
         out = tmp_path / f"{model.stem}-{target}-{board}"
         args = [str(model), "--target", target, "-o", str(out)] + (["--board", board] if board else [])
         assert main(args) == 0, capsys.readouterr().err
@@ -368,6 +370,19 @@ def test_both_examples_fit_every_cortex_m_board_in_integer_mode(tmp_path, capsys
     assert main([str(EXAMPLE_MODEL), "--target", "cortex-m4", "--activations", "float", "-o",
                  str(tmp_path / "float")]) == 2
     assert "does not fit ST NUCLEO-F446RE" in capsys.readouterr().err
+
+
+def test_the_static_example_alone_fits_the_20_kb_of_a_nucleo_f103rb(tmp_path, capsys):
+    """The estimate counts what the linker places: the static example in integer mode links for the
+    board (the linker script asserts that .data, .bss and the stack fit); the patch example, whose
+    arena, stack, input copy and C library need about 22.7 KB, is refused before anything is written."""
+    out = tmp_path / "static"
+    assert main([str(STATIC_EXAMPLE), "--target", "cortex-m3", "-o", str(out)]) == 0, capsys.readouterr().err
+    build = subprocess.run(["make", "-C", str(out), "board"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-800:]
+    for model, mode in [(EXAMPLE_MODEL, "int8"), (STATIC_EXAMPLE, "float")]:
+        assert main([str(model), "--target", "cortex-m3", "--activations", mode, "-o", str(tmp_path / mode)]) == 2
+        assert "does not fit ST NUCLEO-F103RB" in capsys.readouterr().err and not (tmp_path / mode).exists()
 
 
 def test_the_plan_sizes_int8_tensors_in_bytes():
@@ -428,9 +443,9 @@ def test_static_example_agrees_with_pytorch_in_integer_mode():
 @pytest.mark.parametrize("compiler", ["cc -std=c99", "c++ -x c++ -std=c++11"])
 def test_generated_c_is_warning_free_at_every_level_in_c_and_cpp(int8_corners, tmp_path, compiler):
     """The whole int8 project (model, harness, every kernel) for the host; every kernel also for
-    Cortex-M4, M7 (DSP) and M55 (Helium) with each target's own flags (arm-none-eabi-gcc and g++):
-    -Wall -Wextra -Werror at -O0 (a debug build: the kernels' asm steps aside there), -Og, -O1 to -O3
-    and -Os."""
+    every Cortex-M target (M3 portable and soft float, M4, M7 and M33 DSP, M55 Helium) with its own
+    flags (arm-none-eabi-gcc and g++): -Wall -Wextra -Werror at -O0 (a debug build: the kernels' asm
+    steps aside there), -Og, -O1 to -O3 and -Os."""
     x = _inputs(11, 1)
     generated = generate_project(int8_corners.model, int8_corners.graph, load_target("host"), tmp_path / "p", x)
     project = generated.out_dir
@@ -439,7 +454,8 @@ def test_generated_c_is_warning_free_at_every_level_in_c_and_cpp(int8_corners, t
         compiler.replace("c++", "arm-none-eabi-g++", 1)
     kernels = sorted(project.glob("lib/horq/*.c"))
     arm_flags = {name: [f for f in load_target(name).cflags if not f.startswith(("-O", "-std="))]
-                 for name in ("cortex-m4", "cortex-m7", "cortex-m55")}
+                 for name in known_targets() if load_target(name).kind == "cortex-m"}
+    assert {"cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"} <= set(arm_flags)
     for level in ["-O0", "-Og", "-O1", "-O2", "-O3", "-Os"]:
         for source in sources:
             subprocess.run([*compiler.split(), level, "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",

@@ -33,6 +33,8 @@ EF_ARM_ABI_FLOAT_HARD = 0x400
 CORES = {
     "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
     "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "cortex-m33": ["-mcpu=cortex-m33", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
+    "cortex-m3": ["-mcpu=cortex-m3", "-mthumb"],  # no FPU: soft float, the compiler's default
 }
 
 
@@ -110,7 +112,8 @@ def test_pio_run_builds_the_generated_project_offline(model_file, tmp_path, targ
     with elf_path.open("rb") as fp:
         elf = ELFFile(fp)
         assert elf["e_machine"] == "EM_ARM"
-        assert elf["e_flags"] & EF_ARM_ABI_FLOAT_HARD, hex(elf["e_flags"])
+        hard_float = "-mfloat-abi=hard" in CORES[target_name]
+        assert bool(elf["e_flags"] & EF_ARM_ABI_FLOAT_HARD) == hard_float, hex(elf["e_flags"])
         entry = elf["e_entry"]
 
         # The vector table is the first thing in flash: initial SP = top of RAM,

@@ -5,7 +5,7 @@ short and long rows, orders 1..4, spaced planes, largest counts) and compares it
 with horq_xor_popcount. It runs on the host under AddressSanitizer and UBSan
 (the portable path, and the SWAR path by -DHORQ_FORCE_SWAR), under QEMU user mode
 for Cortex-A72 (NEON) and as bare-metal firmware for Cortex-M55 (Helium),
-Cortex-M7 and Cortex-M4 (DSP SWAR).
+Cortex-M7, Cortex-M4 and Cortex-M33 (DSP SWAR) and Cortex-M3 (portable).
 """
 import subprocess
 
@@ -30,7 +30,7 @@ def test_host_with_sanitizers(tmp_path, extra):
     _assert_no_failures(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
 
 
-@pytest.mark.parametrize("name", ["cortex-a72", "cortex-m55", "cortex-m7", "cortex-m4"])
+@pytest.mark.parametrize("name", ["cortex-a72", "cortex-m55", "cortex-m7", "cortex-m4", "cortex-m33", "cortex-m3"])
 def test_target_in_qemu(tmp_path, name):
     target = load_target(name)
     exe = build_program(target, SOURCE, ["horq_popcount.c"], tmp_path / f"popcount_check-{name}")

@@ -3,7 +3,8 @@
 tests/c/quantize_i8_check.c compares horq_binarize_rows_i8 and the patch quantizer with the
 definition written out plainly, on values drawn for the corners (ties, -128, zeros); it runs on
 the host under AddressSanitizer and UBSan, under QEMU user mode for Cortex-A72 (NEON) and as
-bare-metal firmware for Cortex-M55 (Helium), Cortex-M7 and Cortex-M4 (DSP). The models' tests
+bare-metal firmware for Cortex-M55 (Helium), Cortex-M7, Cortex-M4 and Cortex-M33 (DSP) and Cortex-M3
+(portable, soft float). The models' tests
 compare the same kernels with the numpy reference (horq_codegen.integer_quantizer).
 """
 import subprocess
@@ -31,7 +32,7 @@ def test_host_with_sanitizers(tmp_path):
     _assert_no_failures(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
 
 
-@pytest.mark.parametrize("name", ["cortex-a72", "cortex-m55", "cortex-m7", "cortex-m4"])
+@pytest.mark.parametrize("name", ["cortex-a72", "cortex-m55", "cortex-m7", "cortex-m4", "cortex-m33", "cortex-m3"])
 def test_target_in_qemu(tmp_path, name):
     target = load_target(name)
     exe = build_program(target, SOURCE, KERNELS, tmp_path / f"quantize_i8_check-{name}")

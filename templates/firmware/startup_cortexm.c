@@ -1,11 +1,15 @@
 /*
- * startup_cortexm.c - minimal bare-metal startup for Cortex-M (M4, M7, M55).
+ * startup_cortexm.c - minimal bare-metal startup for Cortex-M (M3, M4, M7, M33, M55).
  *
  * Newlib ships no startup code for these cores, and the build links with
  * -nostartfiles (rdimon's own crt0 expects a semihosting heap setup we do
  * not want), so this file provides what runs between reset and main():
  * the vector table and Reset_Handler. It works the same under QEMU
- * (mps2-an500, mps2-an386, mps3-an547) and on real boards.
+ * (mps2-an385, mps2-an386, mps2-an500, mps2-an505, mps3-an547) and on real
+ * boards. On mps2-an505 the Cortex-M33 boots Secure with its vector table at
+ * 0x10000000; the target's memory map (targets/cortex-m33.toml) links the
+ * firmware there, and nothing here needs to know: the SAU stays disabled, so
+ * all memory is Secure.
  *
  * Symbols it needs from the linker script (link.ld.jinja):
  *   __stack_top                     initial stack pointer (top of RAM)

@@ -24,7 +24,9 @@
 #endif
 
 /* The SWAR path serves the DSP targets and compilers without a popcount builtin;
- * -DHORQ_FORCE_SWAR selects it anywhere, so host tests cover it too. */
+ * -DHORQ_FORCE_SWAR selects it anywhere: host tests cover it so, and cores
+ * without the DSP extension, where the builtin is a libgcc call a word, take it
+ * from their target's flags (targets/cortex-m3.toml). */
 #if defined(HORQ_ARM_DSP) || defined(HORQ_FORCE_SWAR) || !defined(__GNUC__)
 #define HORQ_SWAR 1
 #endif

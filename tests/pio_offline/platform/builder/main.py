@@ -23,10 +23,12 @@ board = env.BoardConfig()
 
 # -mcpu comes from the board json (build.cpu); the FPU/ABI flags per core
 # (ST's boards have the single-precision FPv4 on M4, the double-precision
-# FPv5 on F7/H7 M7s).
+# FPv5 on F7/H7 M7s, the single-precision FPv5 on U5 M33s, no FPU on F1 M3s).
 CORE_FLAGS = {
+    "cortex-m3": [],
     "cortex-m4": ["-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
     "cortex-m7": ["-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+    "cortex-m33": ["-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
 }
 cpu = board.get("build.cpu")
 if cpu not in CORE_FLAGS:
