@@ -38,13 +38,13 @@ void _fini(void);
  * Every exception without its own handler stops here. In the emulator build
  * (semihosting) a bkpt taken in HardFault cannot escalate further, so QEMU
  * reports a lock-up and exits (status 134): a cheap, unmistakable crash
- * signal. The board image has no debugger to catch a bkpt (it would be a
- * second fault): its own handlers print the fault on the UART, and anything
- * else spins here.
+ * signal. The board image (HORQ_BOARD_IMAGE) has no debugger to catch a
+ * bkpt (it would be a second fault): its own handlers print the fault on
+ * the UART, and anything else spins here.
  */
 void Default_Handler(void)
 {
-#ifdef HORQ_SEMIHOSTING
+#ifndef HORQ_BOARD_IMAGE
     __asm__ volatile("bkpt #0");
 #endif
     for (;;) {
@@ -142,7 +142,7 @@ void Reset_Handler(void)
     }
     /* Constructors may use globals, so they run after .data and .bss. */
     __libc_init_array();
-#ifdef HORQ_SEMIHOSTING
+#ifndef HORQ_BOARD_IMAGE
     /* exit() flushes stdio and, with rdimon, reports the status to the
      * host through semihosting, so QEMU exits with main's return value. */
     exit(main());
