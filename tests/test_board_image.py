@@ -249,3 +249,21 @@ def test_boards_qemu_does_not_model_are_refused_with_a_pointer_to_port(tmp_path,
     assert "--board" in capsys.readouterr().err
     assert main(["verify", str(MODEL), "--board", BOARD, "--port", str(tmp_path / "no-such-tty")]) == 2
     assert "cannot open the serial port" in capsys.readouterr().err
+
+
+CONSOLE_BOARDS = [(name, key) for name in known_targets() for key, board in sorted(load_target(name).boards.items())
+                  if board.console is not None]
+
+
+@pytest.mark.parametrize("target_name, board_key", CONSOLE_BOARDS)
+def test_every_boards_image_builds_warning_free_with_its_console_driver(tiny_model, tmp_path, target_name,
+                                                                         board_key):
+    out = tmp_path / "project"
+    assert main([str(tiny_model), "--target", target_name, "--board", board_key, "--samples", "1", "-o", str(out)]) == 0
+    image = build_image(out)  # -Wall -Wextra -Werror, the board's console registers compiled in
+    board = load_target(target_name).board(board_key)
+    initial_sp, reset = struct.unpack_from("<II", image.bin.read_bytes())
+    assert initial_sp == board.ram_origin + board.ram_bytes
+    assert board.flash_origin <= reset < board.flash_origin + board.flash_bytes
+    driver = (out / "src" / "board_console.c").read_text()
+    assert f"0x{board.console.base:08X}u" in driver and f"CONSOLE_DIVIDER {board.console.divider}u" in driver
