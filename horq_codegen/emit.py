@@ -91,8 +91,8 @@ class _Context:
     def __init__(self, graph: Graph, plan: MemoryPlan, weight_layout: str = "plain"):
         self.graph, self.plan, self.weight_layout = graph, plan, weight_layout
 
-    def input_of(self, node: Node) -> str:
-        src = node.inputs[0]
+    def input_of(self, node: Node, index: int = 0) -> str:
+        src = node.inputs[index]
         return "input" if src == INPUT else self.output_of(self.graph.node(src))
 
     def output_of(self, node: Node) -> str:
@@ -329,6 +329,51 @@ def _standalone_activation(layer: LayerCode, node: Node, ctx: _Context) -> None:
                   f"{int(np.prod(node.shape))}, &{layer.name}_act);")
 
 
+def _add(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    count = int(np.prod(node.shape))
+    layer.params = f"static const horq_activation {layer.name}_act = {_activation(node)};"
+    a, b = ctx.input_of(node, 0), ctx.input_of(node, 1)
+    if node.dtype == "i8":
+        ra, rb = (c_float(r) for r in node.params["ratios"])
+        layer.call = f"horq_add_i8({a}, {b}, {ctx.output_of(node)}, {count}, {ra}, {rb}, &{layer.name}_act);"
+    else:
+        layer.call = f"horq_add({a}, {b}, {ctx.output_of(node)}, {count}, &{layer.name}_act);"
+
+
+def _channels_and_pixels(shape: tuple[int, ...]) -> tuple[int, int]:
+    """A tensor's channels and pixels in [h][w][c] memory (a vector: its features, one pixel)."""
+    if len(shape) == 3 and shape[1] * shape[2] > 1:
+        return shape[0], shape[1] * shape[2]
+    return int(np.prod(shape)), 1
+
+
+def _concat(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    """One strided copy per input into its channels of the output."""
+    stride, pixels = _channels_and_pixels(node.shape)
+    calls, first = [], 0
+    for index, name in enumerate(node.inputs):
+        channels, _ = _channels_and_pixels(ctx.graph.shape_of(name))
+        args = f"{ctx.input_of(node, index)}, {ctx.output_of(node)}, {pixels}, {channels}, {stride}, {first}"
+        if node.dtype == "i8":
+            calls.append(f"horq_copy_channels_i8({args}, {c_float(node.params['ratios'][index])});")
+        else:
+            calls.append(f"horq_copy_channels({args});")
+        first += channels
+    layer.call = "\n    ".join(calls)
+
+
+def _prelu(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    count = int(np.prod(node.shape))
+    channels = int(node.params["negative" if node.dtype == "i8" else "slope"].size)
+    if node.dtype == "i8":
+        negative = _array(layer, "negative", node.params["negative"])
+        layer.call = (f"horq_prelu_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {count}, {channels}, "
+                      f"{c_float(node.params['positive'][0])}, {negative});")
+    else:
+        slope = _array(layer, "slope", node.params["slope"])
+        layer.call = f"horq_prelu({ctx.input_of(node)}, {ctx.output_of(node)}, {count}, {channels}, {slope});"
+
+
 def _layout(kernel: str, dims_attr: str | None) -> Callable[[LayerCode, Node, _Context], None]:
     def render(layer: LayerCode, node: Node, ctx: _Context) -> None:
         c, h, w = node.attrs[dims_attr] if dims_attr else node.shape
@@ -343,6 +388,7 @@ _RENDERERS: dict[Op, Callable[[LayerCode, Node, _Context], None]] = {
     Op.AFFINE: _affine, Op.RELU: _standalone_activation, Op.HARDTANH: _standalone_activation,
     Op.TO_CHW: _layout("horq_hwc_to_chw", "dims"), Op.TO_HWC: _layout("horq_chw_to_hwc", None),
     Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize,
+    Op.ADD: _add, Op.CONCAT: _concat, Op.PRELU: _prelu,
 }
 
 

@@ -246,7 +246,23 @@ def _node_bound(node: Node, x: np.ndarray, value: _Value, y: np.ndarray, u: floa
         return _Value(reference._to_chw(node, e, {}), value.nonnegative), 0
     if node.op == Op.TO_HWC:
         return _Value(reference._to_hwc(node, e, {}), value.nonnegative), 0
+    if node.op == Op.PRELU:  # Lipschitz with the larger of 1 and |slope|; the product rounds on either side
+        slope = np.abs(node.params["slope"]).astype(np.float64)
+        flat = e.reshape(-1, slope.size)
+        bound = flat * np.maximum(1.0, slope) + 2 * u * np.abs(y.reshape(flat.shape))
+        return _Value(bound.reshape(e.shape), False), 0
     raise AssertionError(f"no error bound for {node.op}")
+
+
+def _join_bound(node: Node, values: dict[str, np.ndarray], bounds: dict[str, _Value], u: float) -> _Value:
+    """ADD: both operands' errors, one rounding of the sum on either side (an activation after it is
+    1-Lipschitz); CONCAT: the inputs' errors side by side."""
+    errors = [bounds[name].error for name in node.inputs]
+    nonnegative = all(bounds[name].nonnegative for name in node.inputs) or node.activation.kind == "relu"
+    if node.op == Op.CONCAT:
+        return _Value(reference.concat(node, errors), nonnegative)
+    y = values[node.name]
+    return _Value((errors[0].reshape(y.shape) + errors[1].reshape(y.shape)) + 2 * u * np.abs(y), nonnegative)
 
 
 def sample_bound(graph: Graph, values: dict[str, np.ndarray], u: float = FLOAT64_U) -> SampleBound:
@@ -255,6 +271,9 @@ def sample_bound(graph: Graph, values: dict[str, np.ndarray], u: float = FLOAT64
     ties = 0
     with np.errstate(all="ignore"):
         for node in graph.nodes:
+            if node.op in (Op.ADD, Op.CONCAT):
+                bounds[node.name] = _join_bound(node, values, bounds, u)
+                continue
             source = node.inputs[0]
             x, value = values[source], bounds[source]
             if len(node.shape) == 1 and node.op != Op.TO_CHW:

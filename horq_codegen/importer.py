@@ -103,15 +103,23 @@ class _Importer:
             raise HorqError(f"input {value} of an op is not produced by a supported layer")
         return self.alias[value.name]
 
-    def emit(self, fx_node, op: Op, inputs, attrs=None, params=None, activation=None) -> None:
-        val = fx_node.meta["val"]
-        if isinstance(val, (list, tuple)):  # multi-output ops (batch norm, pool with indices): getitem 0 reads the value
-            val = val[0]
-        shape = tuple(int(d) for d in val.shape)
+    def is_constant(self, value) -> bool:
+        """A parameter, buffer or constant of the model (not a tensor computed from the input)."""
+        return hasattr(value, "name") and value.name in self.tensors
+
+    def emit(self, fx_node, op: Op, inputs, attrs=None, params=None, activation=None,
+             shape: tuple[int, ...] | None = None) -> str:
+        """Appends one IR node for ``fx_node`` (its shape from the export's metadata unless given, per sample)."""
+        if shape is None:
+            val = fx_node.meta["val"]
+            if isinstance(val, (list, tuple)):  # multi-output ops (batch norm, pool with indices): getitem 0 reads the value
+                val = val[0]
+            shape = tuple(int(d) for d in val.shape)[1:]
         name = f"l{len(self.nodes)}_{op.value}"
-        self.nodes.append(Node(name, op, tuple(inputs), shape[1:], attrs or {}, params or {},
+        self.nodes.append(Node(name, op, tuple(inputs), tuple(shape), attrs or {}, params or {},
                                activation or Activation(), source_of(fx_node)))
         self.alias[fx_node.name] = name
+        return name
 
     # -- the walk -----------------------------------------------------------------
     def run(self) -> Graph:
@@ -268,6 +276,12 @@ def _avg_pool2d(imp: _Importer, n, a) -> None:
 
 def _reshape(imp: _Importer, n, a) -> None:
     source = a.get("self", a.get("input"))
+    if imp.is_constant(source):  # a constant's new shape (a per-channel vector viewed as (1, C, 1, 1))
+        tensor = imp.tensors[source.name]
+        shape = tuple(int(d) for d in n.meta["val"].shape)
+        _require(tensor.numel() == int(np.prod(shape)), f"a reshape of a constant {tuple(tensor.shape)} to {shape}")
+        imp.tensors[n.name] = tensor.reshape(shape)
+        return
     in_shape = tuple(int(d) for d in source.meta["val"].shape)
     out_shape = tuple(int(d) for d in n.meta["val"].shape)
     if in_shape == out_shape:
@@ -279,6 +293,9 @@ def _reshape(imp: _Importer, n, a) -> None:
 
 def _identity(imp: _Importer, n, a) -> None:
     source = a.get("self", a.get("input"))
+    if imp.is_constant(source):  # e.g. a detached constant: still the constant
+        imp.tensors[n.name] = imp.tensors[source.name]
+        return
     imp.alias[n.name] = imp.ref(source)
 
 
@@ -287,10 +304,145 @@ def _dropout(imp: _Importer, n, a) -> None:
     _identity(imp, n, a)
 
 
+def _constant_copy(imp: _Importer, n, a) -> None:
+    """A copy of a constant (``torch.tensor(...)`` in a forward): the same constant."""
+    source = a.get("self")
+    _require(imp.is_constant(source), "a copy of a tensor computed at run time")
+    imp.tensors[n.name] = imp.tensors[source.name]
+
+
 def _getitem(imp: _Importer, n, a) -> None:
     source, index = n.args
     _require(index == 0 and source.name in imp.alias, f"uses output {index} of {source.target}")
     imp.alias[n.name] = imp.alias[source.name]
+
+
+def _shape_of(value) -> tuple[int, ...]:
+    return tuple(int(d) for d in value.meta["val"].shape)
+
+
+def _per_channel_constant(imp: _Importer, value, like, what: str) -> np.ndarray:
+    """A constant operand of an elementwise op against the tensor ``like`` as one value per channel
+    (a feature map's channels, a vector's features): a scalar, or a tensor broadcast only along the
+    batch and spatial axes (``(1, C, 1, 1)``, ``(C, 1, 1)``, ``(1, N)``, ``(N,)``)."""
+    shape = _shape_of(like)
+    channels = shape[1]
+    if isinstance(value, (int, float)):
+        return np.full(channels, value, np.float32)
+    array = imp.array(value)
+    dims = array.shape
+    if array.size == 1:
+        return np.full(channels, array.reshape(-1)[0], np.float32)
+    # Align to the tensor's rank from the right, as broadcasting does; only the channel axis may be > 1.
+    aligned = (1,) * (len(shape) - len(dims)) + tuple(dims)
+    _require(len(aligned) == len(shape) and aligned[1] == channels and
+             all(d == 1 for i, d in enumerate(aligned) if i != 1),
+             f"{what} by a constant of shape {tuple(dims)} (only one value per channel, or a scalar, is supported)")
+    return array.reshape(channels).astype(np.float32)
+
+
+def _affine_node(imp: _Importer, n, source, scale: np.ndarray, offset: np.ndarray) -> None:
+    """``x * scale + offset`` per channel: a learnable shift (ReActNet), a per-channel scaling."""
+    imp.emit(n, Op.AFFINE, [imp.ref(source)], {},
+             {"scale": scale.astype(np.float32), "offset": offset.astype(np.float32),
+              "exact_scale": scale.astype(np.float64), "exact_offset": offset.astype(np.float64),
+              "offset_terms": np.abs(offset).astype(np.float64)})
+
+
+def _add(imp: _Importer, n, a, sign: float = 1.0) -> None:
+    """``x + alpha * y``: two tensors (a residual shortcut) or a tensor and a per-channel constant (a shift)."""
+    x, y, alpha = a["self"], a["other"], float(a.get("alpha", 1))
+    x_const, y_const = not hasattr(x, "meta") or imp.is_constant(x), not hasattr(y, "meta") or imp.is_constant(y)
+    if x_const and y_const:
+        raise _Unsupported("an addition of two constants")
+    if not x_const and not y_const:
+        _require(sign > 0, "a subtraction of two tensors is not supported (only their sum)")
+        _require(alpha == 1.0, f"a sum of two tensors with alpha={alpha:g} is not supported")
+        _require(_shape_of(x) == _shape_of(y) == _shape_of(n),
+                 f"adding tensors of shapes {_shape_of(x)} and {_shape_of(y)} (only equal shapes are supported)")
+        imp.emit(n, Op.ADD, [imp.ref(x), imp.ref(y)])
+        return
+    tensor, constant = (y, x) if x_const else (x, y)
+    _require(_shape_of(tensor) == _shape_of(n), f"an addition that broadcasts the tensor {_shape_of(tensor)}")
+    offset = _per_channel_constant(imp, constant, tensor, "an addition")
+    if x_const:  # c + alpha * t, or c - alpha * t
+        scale = np.full(offset.shape, alpha * sign, np.float32)
+    else:
+        scale, offset = np.ones(offset.shape, np.float32), offset * np.float32(alpha * sign)
+    _affine_node(imp, n, tensor, scale, offset)
+
+
+def _sub(imp: _Importer, n, a) -> None:
+    _add(imp, n, a, sign=-1.0)
+
+
+def _rsub(imp: _Importer, n, a) -> None:
+    """``other - alpha * self``."""
+    _add(imp, n, {"self": a["other"], "other": a["self"], "alpha": a.get("alpha", 1)}, sign=-1.0)
+
+
+def _mul(imp: _Importer, n, a) -> None:
+    x, y = a["self"], a["other"]
+    x_const, y_const = not hasattr(x, "meta") or imp.is_constant(x), not hasattr(y, "meta") or imp.is_constant(y)
+    _require(x_const != y_const, "a product of two tensors is not supported (only by a per-channel constant)")
+    tensor, constant = (y, x) if x_const else (x, y)
+    _require(_shape_of(tensor) == _shape_of(n), f"a product that broadcasts the tensor {_shape_of(tensor)}")
+    scale = _per_channel_constant(imp, constant, tensor, "a product")
+    _affine_node(imp, n, tensor, scale, np.zeros(scale.shape, np.float32))
+
+
+def _cat(imp: _Importer, n, a) -> None:
+    tensors = list(a["tensors"])
+    rank = len(_shape_of(n))
+    dim = int(a.get("dim", 0))
+    dim = dim + rank if dim < 0 else dim
+    _require(dim == 1, f"concatenation along dim {a.get('dim')} (only the channel axis, dim 1, is supported)")
+    _require(all(hasattr(t, "meta") and not imp.is_constant(t) for t in tensors), "concatenation of a constant")
+    if len(tensors) == 1:
+        imp.alias[n.name] = imp.ref(tensors[0])
+        return
+    imp.emit(n, Op.CONCAT, [imp.ref(t) for t in tensors])
+
+
+def _prelu(imp: _Importer, n, a) -> None:
+    source = a["self"]
+    channels = _shape_of(source)[1]
+    slope = imp.array(a["weight"]).reshape(-1)
+    _require(slope.size in (1, channels), f"PReLU with {slope.size} slopes for {channels} channels")
+    imp.emit(n, Op.PRELU, [imp.ref(source)], {}, {"slope": np.broadcast_to(slope, (channels,)).astype(np.float32)})
+
+
+def _global_average(imp: _Importer, n, source, keepdim: bool) -> None:
+    """The mean over each channel's whole plane: an average pooling whose window is the plane."""
+    shape = _shape_of(source)
+    _require(len(shape) == 4, f"a spatial mean of a tensor of shape {shape}")
+    c, h, w = shape[1:]
+    attrs = {"kernel": (h, w), "stride": (h, w), "padding": (0, 0)}
+    name = imp.emit(n, Op.AVGPOOL2D, [imp.ref(source)], attrs, shape=(c, 1, 1))
+    if not keepdim:
+        imp.emit(n, Op.FLATTEN, [name], shape=(c,))
+
+
+def _adaptive_avg_pool2d(imp: _Importer, n, a) -> None:
+    source = a["self"]
+    _, _, h, w = _shape_of(source)
+    out_h, out_w = _pair(a["output_size"])
+    if (out_h, out_w) == (1, 1):
+        _global_average(imp, n, source, keepdim=True)
+        return
+    _require(out_h > 0 and out_w > 0 and h % out_h == 0 and w % out_w == 0,
+             f"adaptive average pooling of {h}x{w} to {out_h}x{out_w} (only sizes that divide the input are supported)")
+    kernel = (h // out_h, w // out_w)
+    imp.emit(n, Op.AVGPOOL2D, [imp.ref(source)], {"kernel": kernel, "stride": kernel, "padding": (0, 0)})
+
+
+def _mean(imp: _Importer, n, a) -> None:
+    source = a["self"]
+    rank = len(_shape_of(source))
+    dims = sorted(int(d) % rank for d in (a.get("dim") or []))
+    _require(rank == 4 and dims == [2, 3], f"a mean over dims {a.get('dim')} (only over height and width is supported)")
+    _require(a.get("dtype") is None, "a mean with a dtype")
+    _global_average(imp, n, source, keepdim=bool(a.get("keepdim", False)))
 
 
 _Handler = Callable[[_Importer, Any, dict], None]
@@ -317,8 +469,25 @@ _HANDLERS: dict[str, _Handler] = {
     "clone.default": _identity,
     "contiguous.default": _identity,
     "detach.default": _identity,
+    "detach_.default": _identity,
     "alias.default": _identity,
     "<built-in function getitem>": _getitem,
+    "add.Tensor": _add,
+    "add_.Tensor": _add,
+    "sub.Tensor": _sub,
+    "mul.Tensor": _mul,
+    "add.Scalar": _add,
+    "sub.Scalar": _sub,
+    "mul.Scalar": _mul,
+    "rsub.Scalar": _rsub,
+    "rsub.Tensor": _rsub,
+    "cat.default": _cat,
+    "prelu.default": _prelu,
+    "_prelu_kernel.default": _prelu,
+    "adaptive_avg_pool2d.default": _adaptive_avg_pool2d,
+    "_adaptive_avg_pool2d.default": _adaptive_avg_pool2d,
+    "mean.dim": _mean,
+    "lift_fresh_copy.default": _constant_copy,
 }
 
 

@@ -185,9 +185,33 @@ class _Builder:
                 peak = min(peak, STATIC_HEADROOM * threshold) if peak > 0 else STATIC_HEADROOM * threshold
         return "i8", tensor_scale(peak)
 
+    def join_scale(self, node: Node) -> float:
+        """The int8 scale of an ADD, CONCAT or PReLU output; the graph's output too is int8 here (the
+        kernels write int8 only), dequantized after (:meth:`finish`)."""
+        if node.name == self.graph.output:
+            return tensor_scale(self.peaks.get(node.name, 0.0))
+        return self.output_scale(node)[1]
+
+    def lower_join(self, node: Node) -> None:
+        """ADD, CONCAT and PReLU on int8 tensors: each input's scale over the output's folded into
+        the kernel's ratios (``horq_add_i8``, ``horq_copy_channels_i8``, ``horq_prelu_i8``)."""
+        sources = tuple(self.int8_input(name) for name in node.inputs)
+        s_out = self.join_scale(node)
+        ratios = np.array([self.scale_of[name] / s_out for name in sources], np.float32)
+        if node.op == Op.PRELU:
+            negative = node.params["slope"].astype(np.float64) * self.scale_of[sources[0]] / s_out
+            params = {"positive": ratios, "negative": negative.astype(np.float32)}
+        else:
+            params = {"ratios": ratios}
+        self.add(node.replace(inputs=sources, params=params, activation=_in_steps(node.activation, s_out),
+                              dtype="i8", out_scale=s_out))
+
     def lower(self, node: Node) -> None:
         if node.op == Op.TO_HWC:  # the caller's float input, reordered: quantized after the copy
             self.add(node)
+            return
+        if node.op in (Op.ADD, Op.CONCAT, Op.PRELU):
+            self.lower_join(node)
             return
         source = self.int8_input(node.inputs[0])
         s_in = self.scale_of[source]

@@ -1,7 +1,8 @@
 """The intermediate representation: a tiny op enum and frozen dataclasses.
 
-A :class:`Graph` is a list of :class:`Node` in execution order; each node names
-the nodes it reads (``"input"`` is the model input). Shapes are per sample and
+A :class:`Graph` is a DAG: a list of :class:`Node` in execution order (each after
+every node it reads), each naming the nodes it reads (``"input"`` is the model
+input); a node may have several readers, and ADD and CONCAT read several nodes. Shapes are per sample and
 logical (``(C, H, W)`` or ``(N,)``); where a tensor lives in memory channels-last
 (after :func:`horq_codegen.passes.to_channels_last`), ``Graph.layout`` says so.
 """
@@ -31,6 +32,9 @@ class Op(str, enum.Enum):
     MAXPOOL2D = "maxpool2d"
     AVGPOOL2D = "avgpool2d"
     FLATTEN = "flatten"
+    ADD = "add"                  # elementwise sum of two tensors of one shape (a residual shortcut)
+    CONCAT = "concat"            # channel concatenation of its inputs, in input order
+    PRELU = "prelu"              # x if x > 0 else slope[c] * x, per channel
     TO_CHW = "to_chw"            # channels-last [h][w][c] to PyTorch's [c][h][w] (a copy)
     TO_HWC = "to_hwc"            # the model input from PyTorch's order to channels-last
     # Integer mode (horq_codegen.integer): int8 tensors between layers.
@@ -53,6 +57,10 @@ def emitted_params(node: "Node") -> dict[str, np.ndarray]:
 
 #: Ops with a per-channel output transform ``y = acc * scale + offset`` and an activation slot.
 TRANSFORM_OPS = frozenset({Op.CONV2D, Op.LINEAR, Op.HORQ_CONV2D, Op.HORQ_LINEAR, Op.AFFINE})
+#: Ops with an activation slot (a ReLU or Hardtanh after them is fused into it).
+ACTIVATION_OPS = TRANSFORM_OPS | {Op.ADD}
+#: Ops that read several tensors.
+MULTI_INPUT_OPS = frozenset({Op.ADD, Op.CONCAT})
 HORQ_OPS = frozenset({Op.HORQ_CONV2D, Op.HORQ_LINEAR})
 CONV_OPS = frozenset({Op.CONV2D, Op.HORQ_CONV2D})
 LINEAR_OPS = frozenset({Op.LINEAR, Op.HORQ_LINEAR})

@@ -53,17 +53,23 @@ class MemoryPlan:
         """The bytes the int8 tensors take, shared or not (a part of the float arena)."""
         return sum(b.size for b in self.outputs.values() if b is not None and b.arena == "i8")
 
-    def live_bytes(self, graph: Graph) -> list[int]:
-        """Per op: the bytes of every buffer alive while it runs (its inputs, its output, its scratch)."""
+    def live_tensors(self, graph: Graph, index: int) -> list[str]:
+        """The arena tensors alive while op ``index`` runs (its inputs, its output, any still to be read),
+        one name per buffer: a tensor computed in place of another stands for both."""
         step = {n.name: i for i, n in enumerate(graph.nodes)}
         last = _last_use(graph)
+        seen: dict[tuple[str, int], str] = {}
+        for n in graph.nodes:
+            buf = self.outputs.get(n.name)
+            if buf is not None and step[n.name] <= index <= last[n.name]:
+                seen[(buf.arena, buf.offset)] = n.name  # the later tensor of a shared buffer
+        return list(seen.values())
+
+    def live_bytes(self, graph: Graph) -> list[int]:
+        """Per op: the bytes of every buffer alive while it runs (its inputs, its output, its scratch)."""
         sizes = []
         for i, node in enumerate(graph.nodes):
-            total = 0
-            for n in graph.nodes:
-                buf = self.outputs.get(n.name)
-                if buf is not None and step[n.name] <= i <= last[n.name]:
-                    total += n.tensor_bytes
+            total = sum(graph.node(name).tensor_bytes for name in self.live_tensors(graph, i))
             for scratch in (self.scratch_floats.get(node.name), self.scratch_words.get(node.name)):
                 total += 4 * scratch.size if scratch else 0
             sizes.append(total)
@@ -155,18 +161,46 @@ def input_entry(graph: Graph) -> InputEntry:
     return InputEntry("f32", nodes[0].name, 1)
 
 
+#: Elementwise ops whose kernels may write over their (first suitable) input.
+IN_PLACE_OPS = frozenset({Op.ADD, Op.PRELU})
+
+
+def in_place_inputs(graph: Graph) -> dict[str, str]:
+    """Tensor -> the tensor whose buffer it takes: an ADD or PReLU computed over an input that
+    nothing reads after it, of the same type and size (so the residual sum needs no third buffer)."""
+    step = {n.name: i for i, n in enumerate(graph.nodes)}
+    last_use = _last_use(graph)
+    shared: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op not in IN_PLACE_OPS or node.name == graph.output:
+            continue
+        for name in node.inputs:
+            if name == INPUT or last_use[name] != step[node.name]:
+                continue
+            source = graph.node(name)
+            if source.dtype == node.dtype != "bits" and source.tensor_bytes == node.tensor_bytes:
+                shared[node.name] = shared.get(name, name)  # the first tensor of the chain owns the buffer
+                break
+    return shared
+
+
 def plan_memory(graph: Graph) -> MemoryPlan:
     step = {n.name: i for i, n in enumerate(graph.nodes)}
     if graph.nodes[-1].name != graph.output:
         raise HorqError("internal: the output must be computed by the last op")
     last_use = _last_use(graph)
+    shared = in_place_inputs(graph)
+    for name, owner in shared.items():  # the owner's buffer lives until the last reader of any tensor in it
+        last_use[owner] = max(last_use[owner], last_use[name])
     byte_items, word_items = [], []  # the float arena in bytes; the word arena in words
     # A HORQ conv may overwrite an input that is an arena buffer read by nothing after it.
     int8_input = {n.name: n.inputs[0] != INPUT and graph.node(n.inputs[0]).dtype != "f32" for n in graph.nodes}
     input_is_scratch = frozenset(n.name for n in graph.nodes if n.op == Op.HORQ_CONV2D and n.inputs[0] != INPUT
                                  and last_use[n.inputs[0]] == step[n.name] and not int8_input[n.name])
     for n in graph.nodes:
-        if n.name != graph.output and n.dtype == "bits":  # bit-planes: words, in the word arena
+        if n.name in shared:
+            pass  # no buffer of its own
+        elif n.name != graph.output and n.dtype == "bits":  # bit-planes: words, in the word arena
             word_items.append((n.name + "#output", _aligned(n.tensor_bytes // 4), step[n.name], last_use[n.name]))
         elif n.name != graph.output:
             byte_items.append((n.name, 4 * _aligned(-(-n.tensor_bytes // 4)), step[n.name], last_use[n.name]))
@@ -184,7 +218,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
             b = word_buffers.pop(n.name + "#output")
             outputs[n.name] = Buffer(b.offset, n.tensor_bytes // 4, "words")
             continue
-        b = byte_buffers.get(n.name)
+        b = byte_buffers.get(shared.get(n.name, n.name))
         outputs[n.name] = None if b is None else Buffer(b.offset, int(np.prod(n.shape)), "i8") \
             if n.dtype == "i8" else in_floats(b)
     scratch_f = {k.removesuffix("#scratch"): in_floats(v) for k, v in byte_buffers.items() if k.endswith("#scratch")}

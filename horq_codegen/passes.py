@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .ir import (CONV_OPS, HORQ_OPS, INPUT, LINEAR_OPS, TRANSFORM_OPS, Activation, Graph, Node, Op)
+from .ir import (ACTIVATION_OPS, CONV_OPS, HORQ_OPS, INPUT, LINEAR_OPS, TRANSFORM_OPS, Activation, Graph, Node, Op)
 from .pack import pack_signs, words_for
 
 
@@ -18,14 +18,14 @@ def _rewire(nodes: list[Node], old: str, new: str) -> list[Node]:
     return [n.replace(inputs=tuple(new if i == old else i for i in n.inputs)) for n in nodes]
 
 
-def _fusable_producer(nodes: list[Node], output: str, node: Node) -> Node | None:
-    """The transform op right before ``node`` if ``node`` is its only reader and no activation sits between."""
+def _fusable_producer(nodes: list[Node], output: str, node: Node, ops=TRANSFORM_OPS) -> Node | None:
+    """The op (one of ``ops``) right before ``node`` if ``node`` is its only reader and no activation sits between."""
     src = node.inputs[0]
     if src == INPUT:
         return None
     producer = _find(nodes, src)
     readers = [n for n in nodes if src in n.inputs]
-    if producer.op in TRANSFORM_OPS and producer.activation.kind == "none" and len(readers) == 1 \
+    if producer.op in ops and producer.activation.kind == "none" and len(readers) == 1 \
             and src != output:
         return producer
     return None
@@ -46,16 +46,26 @@ def _remove(nodes: list[Node], output: str, node: Node, replacement: str) -> tup
     return nodes, (replacement if output == node.name else output)
 
 
+def _batchnorm_transform(bn: Node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A BatchNorm's (or an AFFINE's) float64 ``scale``, ``offset`` and offset terms."""
+    p = bn.params
+    if bn.op == Op.AFFINE:
+        return p["exact_scale"], p["exact_offset"], p["offset_terms"]
+    scale = p["weight"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["eps"])
+    offset = p["bias"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+    shift_terms = np.abs(p["bias"].astype(np.float64)) + np.abs(p["mean"].astype(np.float64) * scale)
+    return scale, offset, shift_terms
+
+
 def fold_batchnorm(graph: Graph) -> Graph:
-    """BatchNorm into the scale/offset of the conv/linear before it, else into an AFFINE op."""
+    """BatchNorm, and a per-channel shift or scaling (an imported AFFINE), into the scale/offset of
+    the conv/linear/affine before it when nothing else reads that; else a BatchNorm becomes an AFFINE op."""
     nodes = list(graph.nodes)
     output = graph.output
-    for name in [n.name for n in graph.nodes if n.op == Op.BATCHNORM]:
+    for name in [n.name for n in graph.nodes
+                 if n.op == Op.BATCHNORM or (n.op == Op.AFFINE and n.activation.kind == "none")]:
         bn = _find(nodes, name)
-        p = bn.params
-        scale = p["weight"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["eps"])
-        offset = p["bias"].astype(np.float64) - p["mean"].astype(np.float64) * scale
-        shift_terms = np.abs(p["bias"].astype(np.float64)) + np.abs(p["mean"].astype(np.float64) * scale)
+        scale, offset, shift_terms = _batchnorm_transform(bn)
         producer = _fusable_producer(nodes, output, bn)
         if producer is not None:
             folded = producer.replace(params={
@@ -67,7 +77,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 "offset_terms": producer.params["offset_terms"] * np.abs(scale) + shift_terms})
             nodes = _put(nodes, folded)
             nodes, output = _remove(nodes, output, bn, producer.name)
-        else:
+        elif bn.op == Op.BATCHNORM:
             affine = bn.replace(op=Op.AFFINE, attrs={}, params={"scale": scale.astype(np.float32),
                                                                  "offset": offset.astype(np.float32),
                                                                  "exact_scale": scale, "exact_offset": offset,
@@ -82,7 +92,7 @@ def fuse_activations(graph: Graph) -> Graph:
     output = graph.output
     for name in [n.name for n in graph.nodes if n.op in (Op.RELU, Op.HARDTANH)]:
         act = _find(nodes, name)
-        producer = _fusable_producer(nodes, output, act)
+        producer = _fusable_producer(nodes, output, act, ACTIVATION_OPS)
         if producer is None:
             continue
         activation = Activation("relu") if act.op == Op.RELU else \

@@ -325,6 +325,40 @@ def _hardtanh(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return activate(x, Activation("hardtanh", node.attrs["low"], node.attrs["high"]))
 
 
+def _prelu(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    """``x if x > 0 else slope[c] * x`` (as PyTorch: NaN and -0.0 take the slope); an int8 tensor:
+    each side's ratio of scales and the slope folded into ``positive`` and ``negative`` (per channel)."""
+    channels = node.params["negative" if x.dtype == np.int8 else "slope"].size
+    flat = x.reshape(-1, channels)
+    if x.dtype == np.int8:
+        values = flat.astype(np.float32)
+        y = np.where(flat > 0, values * node.params["positive"], values * node.params["negative"])
+        return requantize(y.astype(np.float32)).reshape(x.shape)
+    return np.where(flat > 0, flat, (flat * node.params["slope"].astype(f32)).astype(f32)).astype(f32).reshape(x.shape)
+
+
+def add(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``act(a + b)``; int8 tensors: ``requantize(act(a * ratio_a + b * ratio_b))``, each ratio the
+    operand's scale over the output's (``horq_add_i8``: two products, then the sum)."""
+    if a.dtype == np.int8:
+        ra, rb = node.params["ratios"]
+        y = (a.astype(np.float32) * ra).astype(np.float32) + (b.astype(np.float32) * rb).astype(np.float32)
+        return requantize(activate(y.astype(np.float32), node.activation))
+    return activate((a.astype(f32) + b.astype(f32)).astype(f32), node.activation)
+
+
+def concat(node: Node, parts: list[np.ndarray]) -> np.ndarray:
+    """Channels of the inputs side by side, per pixel ([h][w][c] memory: each pixel's channels are
+    the inputs' channels in input order); int8 inputs at another scale than the output's are
+    requantized (``ratios``: each input's scale over the output's; 1 copies the values)."""
+    if parts[0].dtype == np.int8:
+        parts = [p if r == 1 else requantize(p.astype(np.float32) * np.float32(r))
+                 for p, r in zip(parts, node.params["ratios"])]
+    if len(node.shape) == 3 and node.shape[1] * node.shape[2] > 1:
+        return np.concatenate(parts, axis=-1)
+    return np.concatenate([p.reshape(-1) for p in parts]).reshape(node.shape if len(node.shape) == 1 else (1, 1, -1))
+
+
 def _to_chw(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)).reshape(-1)
 
@@ -346,7 +380,7 @@ _KERNELS: dict[Op, Callable[[Node, np.ndarray, dict], np.ndarray]] = {
     Op.CONV2D: _convolution, Op.LINEAR: _linear, Op.HORQ_CONV2D: _convolution, Op.HORQ_LINEAR: _horq_linear,
     Op.MAXPOOL2D: _maxpool, Op.AVGPOOL2D: _avgpool, Op.AFFINE: _affine, Op.RELU: _relu,
     Op.HARDTANH: _hardtanh, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
-    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize,
+    Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize, Op.PRELU: _prelu,
 }
 
 
@@ -371,6 +405,13 @@ def _run_node(node: Node, values: dict[str, np.ndarray]) -> None:
     x = values[node.inputs[0]]
     if len(node.shape) == 1 and node.op != Op.TO_CHW:
         x = x.reshape(-1)  # a vector op reading a feature map whose flattening was folded away
+    if node.op == Op.ADD:
+        b = values[node.inputs[1]].reshape(x.shape)
+        values[node.name] = add(node, x, b)
+        return
+    if node.op == Op.CONCAT:
+        values[node.name] = concat(node, [values[i] for i in node.inputs])
+        return
     if "pool" in node.attrs:  # a fused max pooling (integer.fuse_max_pooling): on the accumulators
         k = node.attrs["pool"]
         acc = _ACCUMULATORS[node.op](node.replace(shape=node.attrs["conv_out"]), x, values)

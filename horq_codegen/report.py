@@ -87,4 +87,7 @@ def format_table(graph: Graph) -> str:
                  f"{plan.int8_bytes():,} bytes of them before sharing, + {plan.word_arena:,} words of bit-planes); "
                  f"the peak is at {rows[peak].name} "
                  "(live bytes: what its inputs, output and scratch take, before sharing by first fit)")
+    live = plan.live_tensors(graph, peak)
+    lines.append("live at the peak: " + ", ".join(f"{name} ({graph.node(name).tensor_bytes:,} bytes)" for name in live)
+                 if live else "live at the peak: no arena tensor (the caller's input and output only)")
     return "\n".join(lines)

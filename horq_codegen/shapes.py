@@ -175,16 +175,46 @@ def _to_hwc(node: Node, in_shape: tuple[int, ...], lowered: bool) -> tuple[int, 
     return in_shape
 
 
+def _prelu(node: Node, in_shape: tuple[int, ...], lowered: bool) -> tuple[int, ...]:
+    _param(node, "slope", (_per_channel(in_shape),))
+    return in_shape
+
+
+def _add(node: Node, in_shapes: list[tuple[int, ...]], lowered: bool) -> tuple[int, ...]:
+    _require(len(in_shapes) == 2, f"it adds {len(in_shapes)} tensors, not two")
+    _require(math.prod(in_shapes[0]) == math.prod(in_shapes[1]) and (lowered or in_shapes[0] == in_shapes[1]),
+             f"it adds tensors of shapes {in_shapes[0]} and {in_shapes[1]}")
+    return in_shapes[0] if len(in_shapes[0]) >= len(in_shapes[1]) else in_shapes[1]
+
+
+def _concat(node: Node, in_shapes: list[tuple[int, ...]], lowered: bool) -> tuple[int, ...]:
+    _require(len(in_shapes) >= 2, f"it concatenates {len(in_shapes)} tensor")
+    if all(len(s) == 1 or math.prod(s[1:]) == 1 for s in in_shapes):  # vectors (or 1x1 maps): appended
+        features = sum(_per_channel(s) for s in in_shapes)
+        return (features,) if len(in_shapes[0]) == 1 else (features, 1, 1)
+    spatial = {tuple(s[1:]) for s in in_shapes}
+    _require(all(len(s) == 3 for s in in_shapes) and len(spatial) == 1,
+             f"it concatenates the channels of tensors of shapes {', '.join(map(str, in_shapes))}")
+    return (sum(s[0] for s in in_shapes), *in_shapes[0][1:])
+
+
 _Rule = Callable[[Node, tuple, bool], tuple]
 _RULES: dict[Op, _Rule] = {
     Op.CONV2D: _conv, Op.HORQ_CONV2D: _conv, Op.LINEAR: _linear, Op.HORQ_LINEAR: _linear,
     Op.BATCHNORM: _batchnorm, Op.AFFINE: _affine, Op.RELU: _elementwise, Op.HARDTANH: _elementwise,
     Op.MAXPOOL2D: _pool, Op.AVGPOOL2D: _pool, Op.FLATTEN: _flatten, Op.TO_CHW: _to_chw, Op.TO_HWC: _to_hwc,
+    Op.PRELU: _prelu,
 }
+#: Rules of the ops that read several tensors: they get every input's shape.
+_MULTI_RULES: dict[Op, Callable[[Node, list, bool], tuple]] = {Op.ADD: _add, Op.CONCAT: _concat}
 
 
-def expected_shape(node: Node, in_shape: tuple[int, ...], lowered: bool = False) -> tuple[int, ...]:
-    """The output shape that ``node``'s op gives for an input of ``in_shape``; raises on a broken rule."""
+def expected_shape(node: Node, in_shape, lowered: bool = False) -> tuple[int, ...]:
+    """The output shape that ``node``'s op gives for an input of ``in_shape`` (a list of shapes for
+    ADD and CONCAT); raises on a broken rule."""
+    if node.op in _MULTI_RULES:
+        return tuple(int(d) for d in _MULTI_RULES[node.op](node, [tuple(s) for s in in_shape], lowered))
+    _require(node.op in _RULES, f"op {node.op.value} has no shape rule")
     return tuple(int(d) for d in _RULES[node.op](node, tuple(in_shape), lowered))
 
 
@@ -197,11 +227,14 @@ def check_graph(graph: Graph) -> None:
             raise HorqError(f"the model input has shape {tuple(graph.input_shape)}")
     for node in graph.nodes:
         where = f"layer {node.name} ({node.source or node.op.value})"
-        if len(node.inputs) != 1 or node.inputs[0] not in shapes:
+        arity_ok = len(node.inputs) >= 2 if node.op in _MULTI_RULES else len(node.inputs) == 1
+        if not arity_ok or any(i not in shapes for i in node.inputs):
             raise HorqError(f"{where} reads {node.inputs}, which no earlier layer computes")
-        in_shape = shapes[node.inputs[0]]
-        if lowered and len(node.shape) == 1 and len(in_shape) == 3 and node.op != Op.TO_CHW:
-            in_shape = (math.prod(in_shape),)  # a vector op reading a feature map whose flattening was folded away
+        in_shapes = [shapes[i] for i in node.inputs]
+        if lowered and len(node.shape) == 1 and node.op != Op.TO_CHW:
+            # A vector op reading a feature map whose flattening was folded away.
+            in_shapes = [(math.prod(s),) if len(s) == 3 else s for s in in_shapes]
+        in_shape = in_shapes if node.op in _MULTI_RULES else in_shapes[0]
         try:
             expected = expected_shape(node, in_shape, lowered)
         except _Mismatch as exc:

@@ -335,6 +335,35 @@ void horq_requantize_floats(const float *acc, int32_t count, const float *scale,
 /* Layout copies of int8 tensors, as horq_hwc_to_chw and horq_chw_to_hwc. */
 void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
 
+/* ---- graph joins (horq_residual.c): residual sums, concatenation, PReLU ------
+ * Each reads and writes whole tensors in the same [h][w][c] order; the elementwise ones may
+ * write over an input (out == a, out == b, out == input): the memory plan computes a residual
+ * sum in place of an operand that nothing reads after it. */
+
+/* out[i] = act(a[i] + b[i]). */
+void horq_add(const float *a, const float *b, float *out, int32_t count, const horq_activation *act);
+
+/* int8: out[i] = requantize(act(a[i] * ratio_a + b[i] * ratio_b)), each ratio an operand's scale over
+ * the output's (two products rounded, then their sum). */
+void horq_add_i8(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, float ratio_a, float ratio_b,
+                 const horq_activation *act);
+
+/* One input of a channel concatenation: its `channels` values of each of `pixels` pixels go to
+ * channels [first, first + channels) of an output of `stride` channels a pixel. */
+void horq_copy_channels(const float *input, float *output, int32_t pixels, int32_t channels, int32_t stride,
+                        int32_t first);
+
+/* The same for int8 values, requantized by `ratio` (input scale over output scale; 1: copied). */
+void horq_copy_channels_i8(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels, int32_t stride,
+                           int32_t first, float ratio);
+
+/* PReLU over `count` values, c = i % channels: y = x > 0 ? x : slope[c] * x (NaN takes the slope). */
+void horq_prelu(const float *input, float *output, int32_t count, int32_t channels, const float *slope);
+
+/* int8: y = requantize(q > 0 ? q * positive : q * negative[c]), the scales and slope folded in. */
+void horq_prelu_i8(const int8_t *input, int8_t *output, int32_t count, int32_t channels, float positive,
+                   const float *negative);
+
 /* ---- uint8 input (horq_lookup.c) ----------------------------------------
  * output[i] = table[input[i]], table of 256 entries: a quantized input (a camera frame's
  * pixels) to the floats, or straight to the int8 values, that the model's first op reads. */

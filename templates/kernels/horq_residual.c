@@ -1,0 +1,75 @@
+/* Graph joins: residual sums, channel concatenation, PReLU (horq_kernels.h documents each).
+ *
+ * Portable C on every target: each is one pass over a tensor that a convolution took many
+ * times longer to make. The elementwise loops read element i before they write it, so an
+ * output may be one of the inputs (the residual sum is computed in place). */
+#include <stddef.h>
+
+#include "horq_kernels.h"
+
+void horq_add(const float *a, const float *b, float *out, int32_t count, const horq_activation *act)
+{
+    for (int32_t i = 0; i < count; ++i) {
+        out[i] = horq_activate(a[i] + b[i], act);
+    }
+}
+
+void horq_add_i8(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, float ratio_a, float ratio_b,
+                 const horq_activation *act)
+{
+    for (int32_t i = 0; i < count; ++i) {
+        const float sum = (float)a[i] * ratio_a + (float)b[i] * ratio_b;
+        out[i] = horq_requantize(horq_activate(sum, act));
+    }
+}
+
+void horq_copy_channels(const float *input, float *output, int32_t pixels, int32_t channels, int32_t stride,
+                        int32_t first)
+{
+    for (int32_t p = 0; p < pixels; ++p) {
+        const float *in = input + (size_t)p * (size_t)channels;
+        float *out = output + (size_t)p * (size_t)stride + first;
+        for (int32_t c = 0; c < channels; ++c) {
+            out[c] = in[c];
+        }
+    }
+}
+
+void horq_copy_channels_i8(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels, int32_t stride,
+                           int32_t first, float ratio)
+{
+    for (int32_t p = 0; p < pixels; ++p) {
+        const int8_t *in = input + (size_t)p * (size_t)channels;
+        int8_t *out = output + (size_t)p * (size_t)stride + first;
+        if (ratio == 1.0f) { /* the output's scale: the values as they are */
+            for (int32_t c = 0; c < channels; ++c) {
+                out[c] = in[c];
+            }
+        } else {
+            for (int32_t c = 0; c < channels; ++c) {
+                out[c] = horq_requantize((float)in[c] * ratio);
+            }
+        }
+    }
+}
+
+void horq_prelu(const float *input, float *output, int32_t count, int32_t channels, const float *slope)
+{
+    for (int32_t i = 0; i < count; i += channels) {
+        for (int32_t c = 0; c < channels; ++c) {
+            const float x = input[i + c];
+            output[i + c] = x > 0.0f ? x : slope[c] * x;
+        }
+    }
+}
+
+void horq_prelu_i8(const int8_t *input, int8_t *output, int32_t count, int32_t channels, float positive,
+                   const float *negative)
+{
+    for (int32_t i = 0; i < count; i += channels) {
+        for (int32_t c = 0; c < channels; ++c) {
+            const int8_t q = input[i + c];
+            output[i + c] = horq_requantize((float)q * (q > 0 ? positive : negative[c]));
+        }
+    }
+}
