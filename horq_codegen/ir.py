@@ -2,9 +2,10 @@
 
 A :class:`Graph` is a DAG: a list of :class:`Node` in execution order (each after
 every node it reads), each naming the nodes it reads (``"input"`` is the model
-input); a node may have several readers, and ADD and CONCAT read several nodes. Shapes are per sample and
-logical (``(C, H, W)`` or ``(N,)``); where a tensor lives in memory channels-last
-(after :func:`horq_codegen.passes.to_channels_last`), ``Graph.layout`` says so.
+input); a node may have several readers, and ADD and CONCAT read several nodes.
+Shapes are per sample and logical (``(C, H, W)`` or ``(N,)``); where a tensor lives
+in memory channels-last (after :func:`horq_codegen.passes.to_channels_last`),
+``Graph.layout`` says so.
 """
 from __future__ import annotations
 

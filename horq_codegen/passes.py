@@ -139,7 +139,7 @@ def to_channels_last(graph: Graph) -> Graph:
     return graph.replace(nodes=tuple(nodes), output=output, layout="hwc")
 
 
-_PER_FEATURE = (Op.AFFINE, Op.RELU, Op.HARDTANH)
+_PER_FEATURE = (Op.AFFINE, Op.RELU, Op.HARDTANH, Op.PRELU)
 
 
 def fold_reorders(graph: Graph) -> Graph:
@@ -169,7 +169,7 @@ def fold_reorders(graph: Graph) -> Graph:
         for n in chain:
             if n.op in LINEAR_OPS:
                 replaced[n.name] = n.replace(params={**n.params, "weight": np.ascontiguousarray(n.params["weight"][:, perm])})
-            elif n.op == Op.AFFINE:
+            elif n.op in (Op.AFFINE, Op.PRELU):
                 replaced[n.name] = n.replace(params={k: v[perm] for k, v in n.params.items()})
         nodes = [replaced.get(n.name, n) for n in nodes]
         nodes, output = _remove(nodes, output, reorder, reorder.inputs[0])
