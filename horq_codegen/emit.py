@@ -174,10 +174,11 @@ def small_row(channels: int, patch: int) -> int:
 def _int8_conv_weights(node: Node) -> np.ndarray:
     """The int8 kernel's weight layout: rows ([kh][kw][in], a patch's channels-last order) padded
     with zeros to 16 bytes (one channel, at most 16 taps) or 32 for the small-patch kernel (a first
-    layer whose in * kh * kw is at most 32), else as they are."""
+    layer whose in * kh * kw is at most 32), else as they are; always as they are for a grouped
+    convolution (``horq_conv2d_i8_grouped_hwc`` reads plain rows of [kh][kw][in / groups])."""
     weight = node.params["weight"]
     rows = weight.reshape(weight.shape[0], -1)
-    if rows.shape[1] > SMALL_PATCH:
+    if rows.shape[1] > SMALL_PATCH or node.attrs.get("groups", 1) > 1:
         return weight
     return np.pad(rows, ((0, 0), (0, small_row(weight.shape[-1], rows.shape[1]) - rows.shape[1])))
 
@@ -217,16 +218,17 @@ def _conv2d(layer: LayerCode, node: Node, ctx: _Context) -> None:
     in_shape = ctx.graph.shape_of(node.inputs[0])
     kind = "i8" if int8 else "f32"
     store = f", {_clamps(layer, node)},\n    {_i8_store(layer, node)}" if int8 else ""
+    groups = node.attrs.get("groups", 1)
     layer.params = (f"static const horq_conv2d_{kind}_params {layer.name}_params = {{\n"
                     f"    {_window(node, in_shape)},\n    {weights}, {scale}, {offset},\n"
-                    f"    {_activation(node)}{store}\n}};")
+                    f"    {_activation(node)}{store}, {groups}\n}};")
+    kernel = f"horq_conv2d_{kind}_grouped_hwc" if groups > 1 else f"horq_conv2d_{kind}_hwc"
     if not int8:
-        layer.call = f"horq_conv2d_f32_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
+        layer.call = f"{kernel}(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)});"
     elif node.dtype == "f32":
-        layer.call = f"horq_conv2d_i8_hwc(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, NULL);"
+        layer.call = f"{kernel}(&{layer.name}_params, {ctx.input_of(node)}, {ctx.output_of(node)}, NULL);"
     else:
-        layer.call = _i8_output_call(ctx, node, f"horq_conv2d_i8_hwc(&{layer.name}_params, {ctx.input_of(node)}, "
-                                                f"NULL, &out);")
+        layer.call = _i8_output_call(ctx, node, f"{kernel}(&{layer.name}_params, {ctx.input_of(node)}, NULL, &out);")
 
 
 def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:

@@ -92,17 +92,32 @@ def _pre_activation(node: Node, acc: np.ndarray) -> np.ndarray:
 
 def _float_layer(node: Node, x: np.ndarray, e: np.ndarray, y: np.ndarray, u: float) -> np.ndarray:
     flat_w = node.params["weight"].astype(np.float64).reshape(node.params["weight"].shape[0], -1)
+    g = gamma(flat_w.shape[1], u)  # the terms of one output's sum
+    if node.op == Op.CONV2D and node.attrs.get("groups", 1) > 1:
+        flat_w = _dense_weights(node).reshape(flat_w.shape[0], -1)
     if node.op == Op.CONV2D:
         xs = reference._patches(x, node).reshape(-1, flat_w.shape[1]).astype(np.float64)
         es = reference._patches(e, node).reshape(xs.shape)
     else:
         xs, es = x.reshape(1, -1).astype(np.float64), e.reshape(1, -1)
-    g = gamma(flat_w.shape[1], u)
     abs_w = np.abs(flat_w).T
     acc_abs = np.abs(xs) @ abs_w
     e_acc = (1 + g) * (es @ abs_w) + 2 * g * acc_abs
     pre = _pre_activation(node, xs @ flat_w.T)
     return _transform(node, e_acc, acc_abs, pre, y.reshape(pre.shape), u).reshape(y.shape)
+
+
+def _dense_weights(node: Node) -> np.ndarray:
+    """A grouped convolution's weights (O, kh, kw, C / groups) as an ungrouped one's (O, kh, kw, C),
+    zero outside each output's group: the same sums of products, exact zeros added."""
+    weight = node.params["weight"].astype(np.float64)
+    out_c, per_group = weight.shape[0], weight.shape[-1]
+    groups = node.attrs["groups"]
+    dense = np.zeros(weight.shape[:-1] + (per_group * groups,))
+    for o in range(out_c):
+        g = o // (out_c // groups)
+        dense[o, ..., g * per_group:(g + 1) * per_group] = weight[o]
+    return dense
 
 
 @dataclass(frozen=True)

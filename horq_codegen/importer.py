@@ -178,7 +178,6 @@ def _require(cond: bool, message: str) -> None:
 
 def _conv_attrs(a: dict, weight: np.ndarray, source) -> dict:
     _require(_pair(a.get("dilation", 1)) == (1, 1), f"dilation {a.get('dilation')} is not supported")
-    _require(int(a.get("groups", 1)) == 1, f"groups={a.get('groups')} is not supported")
     _require(not isinstance(a.get("padding"), str), f"padding={a.get('padding')!r} is not supported")
     return {"kernel": tuple(int(k) for k in weight.shape[2:]), "stride": _pair(a["stride"]),
             "padding": _pair(a["padding"]), "in_shape": tuple(int(d) for d in source.meta["val"].shape[1:])}
@@ -193,8 +192,10 @@ def _output_transform(bias: np.ndarray | None, channels: int) -> dict[str, np.nd
 
 
 def _conv2d(imp: _Importer, n, a) -> None:
+    """A float convolution; grouped ones (depthwise included) keep ``groups``: weights (O, C / groups, kh, kw)."""
     weight = imp.array(a["weight"])
-    imp.emit(n, Op.CONV2D, [imp.ref(a["input"])], _conv_attrs(a, weight, a["input"]),
+    attrs = {**_conv_attrs(a, weight, a["input"]), "groups": int(a.get("groups", 1))}
+    imp.emit(n, Op.CONV2D, [imp.ref(a["input"])], attrs,
              {"weight": weight, **_output_transform(imp.array(a.get("bias")), weight.shape[0])})
 
 
@@ -214,6 +215,11 @@ def _horq_params(imp: _Importer, a, weight: np.ndarray) -> tuple[dict, dict]:
 
 def _horq_conv2d(imp: _Importer, n, a) -> None:
     weight = imp.array(a["weight"])
+    channels = int(a["x"].meta["val"].shape[1])
+    if weight.ndim == 4 and weight.shape[1] != channels:  # weights of a grouped convolution (O, C / groups, kh, kw)
+        groups = channels // weight.shape[1] if weight.shape[1] and channels % weight.shape[1] == 0 else "?"
+        raise _Unsupported(f"groups={groups} is not supported for HORQ convolutions "
+                           f"(weights {tuple(weight.shape)} on {channels} input channels)")
     attrs, params = _horq_params(imp, a, weight)
     attrs = {**_conv_attrs({"stride": a["stride"], "padding": a["padding"]}, weight, a["x"]), **attrs}
     imp.emit(n, Op.HORQ_CONV2D, [imp.ref(a["x"])], attrs, params)

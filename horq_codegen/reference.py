@@ -180,14 +180,41 @@ def _pool_taps(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
     return np.stack(taps, axis=-1)  # (out_h, out_w, c, taps)
 
 
+def _group_patches(x: np.ndarray, node: Node) -> np.ndarray:
+    """A grouped convolution's receptive fields, (out_h * out_w, groups, kh * kw * C / groups): group
+    g's channels [g C / groups, (g + 1) C / groups) of each patch, in [kh][kw][channel] order, the
+    order of a weight row (O, kh, kw, C / groups) and of the grouped kernels' sums."""
+    patches = _patches(x, node)                                          # (P, taps, C)
+    count, taps, channels = patches.shape
+    groups = node.attrs.get("groups", 1)
+    per_group = patches.reshape(count, taps, groups, channels // groups).transpose(0, 2, 1, 3)
+    return per_group.reshape(count, groups, -1)
+
+
 def _conv2d_accumulators(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
     """(out_h, out_w, O) sums of products: exact int32 for an int8 input, float ones in order otherwise."""
     weights = node.params["weight"].reshape(node.params["weight"].shape[0], -1)
+    if node.attrs.get("groups", 1) > 1:  # output channel o reads group o // (O / groups)
+        return _grouped_accumulators(node, x, weights)
     if x.dtype == np.int8:
         acc = _int_dot(_patches(x, node).reshape(-1, weights.shape[1]), weights)
     else:
         patches = _patches(x, node).reshape(-1, 1, node.params["weight"][0].size)
         acc = sequential_sum(patches * weights[None])            # (P, O)
+    _, out_h, out_w = node.shape
+    return acc.reshape(out_h, out_w, -1)
+
+
+def _grouped_accumulators(node: Node, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    patches = _group_patches(x, node)                                    # (P, G, n)
+    groups = patches.shape[1]
+    per_group = weights.shape[0] // groups
+    if x.dtype == np.int8:
+        acc = np.concatenate([_int_dot(patches[:, g], weights[g * per_group:(g + 1) * per_group])
+                              for g in range(groups)], axis=1)
+    else:
+        rows = np.repeat(patches, per_group, axis=1)                     # (P, O, n): output o's group
+        acc = sequential_sum(rows * weights[None])
     _, out_h, out_w = node.shape
     return acc.reshape(out_h, out_w, -1)
 

@@ -29,7 +29,7 @@ class LayerRow:
 def _weight_count(node: Node, in_shape: tuple[int, ...]) -> int:
     if node.op in CONV_OPS:
         kh, kw = node.attrs["kernel"]
-        return node.shape[0] * in_shape[0] * kh * kw
+        return node.shape[0] * in_shape[0] // node.attrs.get("groups", 1) * kh * kw
     if node.op in LINEAR_OPS:
         return node.shape[0] * node.attrs["in_features"]
     return 0

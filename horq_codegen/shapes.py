@@ -99,14 +99,19 @@ def _conv(node: Node, in_shape: tuple[int, ...], lowered: bool) -> tuple[int, ..
     weights = node.params.get("weight_bits" if lowered and node.op == Op.HORQ_CONV2D else "weight")
     _require(weights is not None and weights.ndim >= 1, "its weights are missing")
     out_channels = _positive(weights.shape[0], "the output channel count")
+    groups = node.attrs.get("groups", 1)
     if node.op == Op.HORQ_CONV2D:
         _horq_attrs(node)
+        _require(groups == 1, f"groups={groups!r} is not supported for HORQ convolutions")
+    groups = _positive(groups, "groups")
+    _require(c % groups == 0 and out_channels % groups == 0,
+             f"groups={groups} does not divide both its {c} input and {out_channels} output channels")
     if lowered and node.op == Op.HORQ_CONV2D:
         _param(node, "weight_bits", (out_channels, kh * kw * words_for(c)))
     elif lowered:
-        _param(node, "weight", (out_channels, kh, kw, c))
+        _param(node, "weight", (out_channels, kh, kw, c // groups))
     else:
-        _param(node, "weight", (out_channels, c, kh, kw))
+        _param(node, "weight", (out_channels, c // groups, kh, kw))
     _transform_params(node, out_channels)
     return _window(node, in_shape, out_channels)
 

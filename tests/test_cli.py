@@ -73,10 +73,12 @@ def test_zip_that_is_not_a_model_is_refused(capsys, tmp_path):
     assert "not a torch.export program" in _error(["inspect", str(tmp_path / "photos.pt2")], capsys)
 
 
-def test_grouped_convolution_is_refused(capsys, tmp_path):
-    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)).eval()
-    path = export_model(model, (4, 6, 6), tmp_path / "groups.pt2")
-    assert "groups=2" in _error(["inspect", str(path)], capsys)
+def test_dilated_convolution_is_refused_and_a_grouped_one_inspected(capsys, tmp_path):
+    dilated = export_model(nn.Sequential(nn.Conv2d(4, 4, 3, dilation=2)).eval(), (4, 6, 6), tmp_path / "dilated.pt2")
+    assert "dilation" in _error(["inspect", str(dilated)], capsys)
+    grouped = export_model(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)).eval(), (4, 6, 6), tmp_path / "groups.pt2")
+    assert main(["inspect", str(grouped), "--passes"]) == 0 and "groups=2" in capsys.readouterr().out
+    assert main(["inspect", str(grouped)]) == 0 and "1,152" in capsys.readouterr().out  # MACs: 4 x 2 x 9 x 16
 
 
 class _Payload:

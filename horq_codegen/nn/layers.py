@@ -56,7 +56,10 @@ class HORQConv2d(_StaticBetas, nn.Conv2d):
     """A ``Conv2d`` whose weights are binarized and whose inputs are residual-quantized K times."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, order: int | None = 2, granularity: str = "patch") -> None:
+                 bias: bool = True, order: int | None = 2, granularity: str = "patch", groups: int = 1) -> None:
+        if groups != 1:  # the quantizers' groups and the packed weight rows span all input channels
+            raise ValueError(f"groups={groups} is not supported for HORQ convolutions (use a float nn.Conv2d "
+                             "for a grouped or depthwise convolution)")
         _check_quantization(order, granularity, GRANULARITIES)
         if isinstance(padding, str):
             raise ValueError("HORQConv2d takes integer padding (zeros are quantized like any value)")

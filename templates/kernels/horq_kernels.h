@@ -82,14 +82,24 @@ typedef struct {
 
 typedef struct {
     horq_window win;
-    const float *weights; /* [out.c][kernel_h][kernel_w][in.c] */
+    const float *weights; /* [out.c][kernel_h][kernel_w][in.c / groups] */
     const float *scale;   /* [out.c] */
     const float *offset;  /* [out.c] */
     horq_activation act;
+    int32_t groups;       /* >= 1, divides in.c and out.c; 1 for horq_conv2d_f32_hwc */
 } horq_conv2d_f32_params;
 
 /* Float convolution with zero padding. input [in.h][in.w][in.c], output [out.h][out.w][out.c]. */
 void horq_conv2d_f32_hwc(const horq_conv2d_f32_params *p, const float *input, float *output);
+
+/* Grouped convolutions (groups > 1; depthwise: groups == in.c), float and int8 (horq_grouped.c):
+ * in.c and out.c split into `groups` equal groups, and output channel o reads only the in.c /
+ * groups input channels of its group g = o / (out.c / groups), channels [g * in.c / groups,
+ * (g + 1) * in.c / groups), with a weight row of [kernel_h][kernel_w][in.c / groups] values.
+ * Otherwise as horq_conv2d_f32_hwc and horq_conv2d_i8_hwc (which read groups == 1 rows and know
+ * nothing of groups): the same layouts, sums in the same order (kernel row, kernel column,
+ * channel), the same fused pooling and store. Portable C, the same on every target. */
+void horq_conv2d_f32_grouped_hwc(const horq_conv2d_f32_params *p, const float *input, float *output);
 
 typedef struct {
     int32_t in_features, out_features;
@@ -272,8 +282,9 @@ void horq_chw_to_hwc(const float *input, float *output, horq_dims dims);
 
 typedef struct {
     horq_window win;
-    const int8_t *weights; /* [out.c][kernel_h][kernel_w][in.c], per output channel scales in `scale`;
-                              rows of HORQ_I8_SMALL_ROW(in.c, patch) bytes where the patch fits */
+    const int8_t *weights; /* [out.c][kernel_h][kernel_w][in.c / groups], per output channel scales in
+                              `scale`; rows of HORQ_I8_SMALL_ROW(in.c, patch) bytes where the patch fits
+                              (horq_conv2d_i8_hwc; horq_conv2d_i8_grouped_hwc's are never padded) */
     const float *scale;    /* [out.c] */
     const float *offset;   /* [out.c] */
     horq_activation act;   /* clamps in the output's integer steps */
@@ -285,12 +296,17 @@ typedef struct {
                               because the transform is then non-decreasing in acc (the generator
                               negates the weights and scale of a channel of negative scale:
                               integer.nonnegative_scales). */
+    int32_t groups;        /* >= 1, divides in.c and out.c; 1 for horq_conv2d_i8_hwc */
 } horq_conv2d_i8_params;
 
 /* int8 convolution with zero padding; exactly one of output (float) and output_i8 is not NULL.
  * input [in.h][in.w][in.c]. */
 void horq_conv2d_i8_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
                         const horq_i8_output *output_i8);
+
+/* Its grouped convolutions (groups > 1: horq_conv2d_f32_grouped_hwc). */
+void horq_conv2d_i8_grouped_hwc(const horq_conv2d_i8_params *p, const int8_t *input, float *output,
+                                const horq_i8_output *output_i8);
 
 typedef struct {
     int32_t in_features, out_features;
