@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/horq-codegen
 MODEL := examples/mnist/model.pt2
 STATIC_MODEL := examples/mnist/model_static.pt2
+BIREAL_MODEL := examples/birealnet/model.pt2
 
 .PHONY: setup demo test test-long bench mutants train clean
 
@@ -38,6 +39,7 @@ mutants: setup
 train: setup
 	$(PY) examples/mnist/train.py --out $(MODEL)
 	$(PY) examples/mnist/train.py --granularity static --out $(STATIC_MODEL)
+	$(PY) examples/birealnet/train.py --out $(BIREAL_MODEL)
 
 clean:
 	rm -rf out .pytest_cache

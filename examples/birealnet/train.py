@@ -1,0 +1,201 @@
+"""Train the Bi-Real-style example (``model.py``) on the offline MNIST subset and export it.
+
+    python examples/birealnet/train.py                      # HORQ order 2, static -> examples/birealnet/model.pt2
+    python examples/birealnet/train.py --granularity patch --out /tmp/patch.pt2
+    python examples/birealnet/train.py --order none --out /tmp/float.pt2
+    python examples/birealnet/train.py --smoke --out /tmp/smoke.pt2   # 256 samples, 1 epoch
+
+Training as in ``examples/mnist/train.py``: Adam with a cosine learning-rate schedule,
+cross-entropy loss, weights of HORQ layers clipped to [-1, 1] after each step
+(``shared/HORQ.md``, Training); in addition, each training image is shifted by up to
+``--shift`` pixels (zeros fill in), because this network overfits the 4,000 digits
+without it. Runs are seeded (torch, numpy, random) and use
+deterministic algorithms, so the same command on the same machine and thread count
+gives the same model. One thread by default (the machine's cores are shared).
+(The helpers are repeated here rather than imported: importing the mnist script would
+also import its ``model`` module under the same name as ours.)
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+for _path in (str(HERE), str(ROOT)):  # model.py beside us; horq_codegen without an install
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from model import build_model  # noqa: E402
+
+import horq_codegen  # noqa: E402
+from horq_codegen import data  # noqa: E402
+from horq_codegen.errors import HorqError  # noqa: E402
+from horq_codegen.nn import HORQConv2d, HORQLinear  # noqa: E402
+
+DEFAULT_OUT = HERE / "model.pt2"
+SMOKE_SAMPLES = 256
+EPOCHS = 30
+SHIFT = 2
+
+
+def parse_order(text: str) -> int | None:
+    if text.lower() in ("none", "float"):
+        return None
+    try:
+        order = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"order must be a positive integer or 'none', got {text!r}") from None
+    if order < 1:
+        raise argparse.ArgumentTypeError(f"order must be >= 1 or 'none', got {order}")
+    return order
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--order", type=parse_order, default=2, help="HORQ order (1 = XNOR), or 'none' for float (default 2)")
+    p.add_argument("--granularity", default="static", choices=("patch", "pixel", "tensor", "static"),
+                   help="input scaling groups (default static)")
+    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
+    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (default 3e-3)")
+    p.add_argument("--shift", type=int, default=SHIFT,
+                   help=f"random shift of training images, in pixels, 0 for none (default {SHIFT})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"exported model (default {DEFAULT_OUT})")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--smoke", action="store_true",
+                   help=f"fast check: {SMOKE_SAMPLES} training and test samples, 1 epoch, still exports")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    args = p.parse_args(argv)
+    if args.epochs < 1:
+        p.error("--epochs must be >= 1")
+    if args.shift < 0:
+        p.error("--shift must be >= 0")
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
+    if args.smoke:
+        args.epochs = 1
+    return args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        torch.use_deterministic_algorithms(True)
+    except Exception:  # pragma: no cover - older torch or an unsupported backend
+        pass
+
+
+def clip_horq_weights(model: nn.Module) -> None:
+    """Keep the real-valued weights of quantized layers in [-1, 1] (the STE passes gradients only there)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (HORQConv2d, HORQLinear)) and module.order is not None:
+                module.weight.clamp_(-1.0, 1.0)
+
+
+def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders."""
+    if pixels == 0:
+        return images
+    n, _, h, w = images.shape
+    padded = nn.functional.pad(images, (pixels, pixels, pixels, pixels))
+    offsets = torch.randint(0, 2 * pixels + 1, (n, 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start:start + batch_size])
+        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    return correct / len(images)
+
+
+def train(args: argparse.Namespace) -> float:
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+
+    x_train, y_train = data.mnist_subset("train")
+    x_test, y_test = data.mnist_subset("test")
+    if args.smoke:  # a fast check of the whole pipeline, not of accuracy
+        x_train, y_train = x_train[:SMOKE_SAMPLES], y_train[:SMOKE_SAMPLES]
+        x_test, y_test = x_test[:SMOKE_SAMPLES], y_test[:SMOKE_SAMPLES]
+    x_train, y_train = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
+
+    model = build_model(args.order, args.granularity)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = (len(x_train) + args.batch_size - 1) // args.batch_size
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(args.seed)
+
+    label = "float" if args.order is None else f"HORQ order {args.order} ({args.granularity})"
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"training Bi-Real {label}, {parameters} parameters: {len(x_train)} samples, {args.epochs} epochs,"
+          f" batch {args.batch_size}, shift {args.shift}, {args.threads} threads", flush=True)
+    start_time = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        batches = range(steps_per_epoch)
+        bar = None
+        if tqdm is not None and not args.no_progress:
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=True)
+            batches = bar
+        total, seen = 0.0, 0
+        for step in batches:
+            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            loss = loss_fn(model(random_shift(x_train[idx], args.shift, generator)), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            clip_horq_weights(model)
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            if bar is not None:
+                bar.set_postfix(loss=f"{total / seen:.4f}")
+        if bar is None:
+            print(f"epoch {epoch + 1}/{args.epochs}: loss {total / seen:.4f}"
+                  f" ({time.perf_counter() - start_time:.0f} s)", flush=True)
+    train_time = time.perf_counter() - start_time
+
+    accuracy = evaluate(model, x_test, y_test)
+    print(f"training time: {train_time:.1f} s")
+    print(f"test accuracy: {100 * accuracy:.2f}%", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = horq_codegen.export(model.eval(), torch.zeros(1, 1, 28, 28), args.out, dataset="mnist-subset")
+    print(f"exported {path}")
+    return accuracy
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except HorqError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
