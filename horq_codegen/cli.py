@@ -20,7 +20,7 @@ from pathlib import Path
 from . import __version__, diagnostics
 from .capi import InputQuantization, check_name, parse_input_quantization
 from .errors import HorqError
-from .integer import ACTIVATIONS, Lowering
+from .integer import ACTIVATIONS, RESIDUALS, Lowering
 from .targets import known_targets, load_target
 
 COMMANDS = ("generate", "inspect", "verify", "bench")
@@ -109,22 +109,29 @@ def _common() -> argparse.ArgumentParser:
                         help="int8 only: inputs to calibrate the scales on, a .npy array of shape (N, *input shape) "
                              "(default: --inputs if given, else the train split of the model's dataset, else "
                              "seeded random inputs, with a warning)")
+    parent.add_argument("--residual-stream", choices=RESIDUALS, default=RESIDUALS[0],
+                        help="int8 only: the residual sums and PReLUs of networks with shortcuts (Bi-Real, "
+                             "ReActNet) in float32 (default; the convolutions stay int8) or int8 (a smaller "
+                             "arena, less accurate)")
     return parent
 
 
 def _lowering(args: argparse.Namespace, user=None) -> Lowering:
     """The --activations and --calibration choices, the file read and checked before the model loads;
     without --calibration the user's --inputs (``user``) calibrate, if given."""
+    residual = args.residual_stream
+    if args.activations != "int8" and residual != RESIDUALS[0]:
+        raise HorqError("--residual-stream chooses an int8 model's stream; it has no use with --activations float")
     if args.calibration is None:
         if user is not None and args.activations == "int8":
-            return Lowering(args.activations, user.inputs, str(user.inputs_path), _progress)
-        return Lowering(args.activations, warn=_progress)
+            return Lowering(args.activations, user.inputs, str(user.inputs_path), _progress, residual)
+        return Lowering(args.activations, warn=_progress, residual=residual)
     if args.activations != "int8":
         raise HorqError("--calibration sets int8 scales; it has no use with --activations float")
     from .samples import read_user_data
 
     data = read_user_data(args.calibration, None)
-    return Lowering(args.activations, data.inputs, str(args.calibration), _progress)
+    return Lowering(args.activations, data.inputs, str(args.calibration), _progress, residual)
 
 
 def _user_data_arguments(parser: argparse.ArgumentParser) -> None:

@@ -312,7 +312,8 @@ def _affine(layer: LayerCode, node: Node, ctx: _Context) -> None:
 
 
 def _quantize(layer: LayerCode, node: Node, ctx: _Context) -> None:
-    layer.call = (f"horq_quantize_i8({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
+    kernel = "horq_quantize_signs_i8" if node.attrs.get("keep_signs") else "horq_quantize_i8"
+    layer.call = (f"{kernel}({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
                   f"{c_float(node.params['inv_scale'][0])});")
 
 

@@ -45,9 +45,10 @@ def lower_model(model: ImportedModel, lowering: Lowering = Lowering()) -> Graph:
         fit.check_any_target(graph, plan_memory(graph))
         return graph
     # Sizes do not depend on the scales: a model no target holds is refused before calibration runs it.
-    sized = integer.to_integer(graph, {})
+    sized = integer.to_integer(graph, {}, residual=lowering.residual)
     fit.check_any_target(sized, plan_memory(sized))
-    return integer.to_integer(graph, integer.calibrate(graph, calibration_inputs(model, lowering)))
+    return integer.to_integer(graph, integer.calibrate(graph, calibration_inputs(model, lowering)),
+                              residual=lowering.residual)
 
 
 def generate_project(model: ImportedModel, graph: Graph, target: Target, out_dir: Path,

@@ -337,7 +337,10 @@ def _affine(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 
 
 def _quantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
-    return requantize(x.astype(np.float32) * node.params["inv_scale"][0])
+    q = requantize(x.astype(np.float32) * node.params["inv_scale"][0])
+    if node.attrs.get("keep_signs"):  # horq_quantize_signs_i8: a negative rounded to 0 keeps its sign
+        q = np.where((q == 0) & (x < 0), np.int8(-1), q).astype(np.int8)
+    return q
 
 
 def _dequantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:

@@ -23,7 +23,7 @@ from horq_codegen.report import format_table
 from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 
-from conftest import Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
+from conftest import REPO, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
 SHAPE = (1, 6, 6)
 
@@ -71,9 +71,11 @@ def net(request, tmp_path_factory):
 
 
 def _pipeline(path, activations: str) -> Pipeline:
+    """``float``; ``int8`` (its residual stream float, the default); ``int8-stream`` (every tensor int8)."""
     pipeline = Pipeline(path)
-    if activations == "int8":
-        pipeline.graph = lower_model(pipeline.model, Lowering("int8", _inputs(99, 20)))
+    if activations != "float":
+        residual = "int8" if activations == "int8-stream" else "float"
+        pipeline.graph = lower_model(pipeline.model, Lowering("int8", _inputs(99, 20), residual=residual))
     return pipeline
 
 
@@ -88,7 +90,7 @@ def test_the_graph_keeps_its_branches_and_module_paths(net):
     assert len([n for n in graph.nodes if stem in n.inputs or any(stem == i for i in n.inputs)]) >= 1
 
 
-@pytest.mark.parametrize("activations", ["float", "int8"])
+@pytest.mark.parametrize("activations", ["float", "int8", "int8-stream"])
 def test_every_layer_is_bit_exact_on_the_host(net, activations, tmp_path):
     pipeline = _pipeline(net, activations)
     x = _inputs(1)
@@ -108,8 +110,8 @@ def test_every_layer_is_bit_exact_on_the_host(net, activations, tmp_path):
         assert np.abs(result.outputs - torch_out).max() < 0.1 * np.abs(torch_out).max()
 
 
-@pytest.mark.parametrize("target,activations", [("cortex-m55", "int8"), ("cortex-m7", "float"),
-                                                ("cortex-a72", "int8")])
+@pytest.mark.parametrize("target,activations", [("cortex-m55", "int8-stream"), ("cortex-m7", "float"),
+                                                ("cortex-a72", "int8"), ("cortex-m4", "int8")])
 def test_arm_targets_are_bit_exact(net, target, activations, tmp_path):
     pipeline = _pipeline(net, activations)
     x = _inputs(2, 4)
@@ -118,15 +120,30 @@ def test_arm_targets_are_bit_exact(net, target, activations, tmp_path):
     assert_bit_exact(run_project(generated.out_dir, t, len(x), 3).outputs, pipeline.reference(x))
 
 
-def test_the_residual_sum_is_computed_in_place(net):
-    graph = _pipeline(net, "int8").graph
+def test_integer_mode_keeps_the_residual_stream_float(net):
+    """The Bi-Real example: sums and PReLUs float, HORQ convolutions int8 in and float out for them,
+    each reading its shifted input quantized with every sign kept; with ``residual="int8"`` every
+    tensor is int8."""
+    example = Pipeline(REPO / "examples" / "birealnet" / "model.pt2")
+    graph = lower_model(example.model, Lowering("int8", np.zeros((2, 1, 28, 28), np.float32) + _inputs(5, 2)[:, :, :1, :1]))
+    by_op = lambda op: [n for n in graph.nodes if n.op == op]
+    assert by_op(Op.ADD) and all(n.dtype == "f32" for n in by_op(Op.ADD) + by_op(Op.PRELU))
+    for horq in by_op(Op.HORQ_CONV2D):
+        assert graph.node(horq.inputs[0]).op == Op.QUANTIZE and graph.node(horq.inputs[0]).attrs["keep_signs"]
+        assert horq.dtype == "f32"  # its reader is the residual sum
+    stream = _pipeline(net, "int8-stream").graph
+    assert all(n.dtype == "i8" for n in stream.nodes if n.op in (Op.ADD, Op.PRELU, Op.CONCAT))
+
+
+@pytest.mark.parametrize("activations", ["int8", "int8-stream"])
+def test_the_residual_sum_is_computed_in_place(net, activations):
+    graph = _pipeline(net, activations).graph
     shared = in_place_inputs(graph)
     adds = [n for n in graph.nodes if n.op == Op.ADD]
     assert adds[0].name in shared  # the block's sum over the BatchNorm'd conv output, which dies there
     plan = plan_memory(graph)
     owner = shared[adds[0].name]
-    assert plan.outputs[adds[0].name] == plan.outputs[owner].__class__(plan.outputs[owner].offset,
-                                                                       plan.outputs[adds[0].name].size, "i8")
+    assert plan.outputs[adds[0].name].offset == plan.outputs[owner].offset
     table = format_table(graph)
     assert "live at the peak:" in table
 

@@ -380,6 +380,10 @@ void horq_prelu(const float *input, float *output, int32_t count, int32_t channe
 void horq_prelu_i8(const int8_t *input, int8_t *output, int32_t count, int32_t channels, float positive,
                    const float *negative);
 
+/* horq_quantize_i8 for a tensor only HORQ quantizers read: a negative value that rounds to 0
+ * becomes -1, so that its sign (the first bit-plane) is the float value's. */
+void horq_quantize_signs_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
+
 /* ---- uint8 input (horq_lookup.c) ----------------------------------------
  * output[i] = table[input[i]], table of 256 entries: a quantized input (a camera frame's
  * pixels) to the floats, or straight to the int8 values, that the model's first op reads. */

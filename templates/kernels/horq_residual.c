@@ -73,3 +73,11 @@ void horq_prelu_i8(const int8_t *input, int8_t *output, int32_t count, int32_t c
         }
     }
 }
+
+void horq_quantize_signs_i8(const float *input, int8_t *output, int32_t count, float inv_scale)
+{
+    for (int32_t i = 0; i < count; ++i) {
+        const int8_t q = horq_requantize(input[i] * inv_scale);
+        output[i] = (q == 0 && input[i] < 0.0f) ? (int8_t)-1 : q;
+    }
+}
