@@ -75,6 +75,33 @@ STATIC_HEADROOM = 1.05  # a tensor read only by static quantizers spans 5 % past
 SCALE_PRESERVING = frozenset({Op.MAXPOOL2D, Op.AVGPOOL2D, Op.TO_CHW, Op.RELU, Op.HARDTANH})
 
 
+ALIGNED_STEPS = 126.5  # an order-2 static threshold's place on the int8 grid: halfway between 126 and 127
+
+
+def aligned_scale(readers: list[Node]) -> float | None:
+    """The scale that puts the one threshold of order-2 static readers (all with the same beta_1)
+    halfway between two int8 steps, ``beta_1 = 126.5 * scale``, or None.
+
+    Why: a value's second plane is ``sgn(x - beta_1)`` (positive x) or ``sgn(x + beta_1)``; with
+    the threshold halfway between steps, rounding x to the nearest step never crosses it, so the
+    int8 planes are the float value's planes exactly (the first plane's threshold, 0, is a step:
+    ``horq_quantize_signs_i8`` keeps it exact too). Values past ``127 * scale`` clip, which
+    changes no plane. ``beta_1`` in residual units is then ``126.5 * 256``, an integer.
+
+    >>> from .ir import Node, Op
+    >>> layer = Node("h", Op.HORQ_CONV2D, ("x",), (1, 1, 1), {"order": 2, "granularity": "static"},
+    ...              {"betas": np.array([0.5, 0.25], np.float32)})
+    >>> aligned_scale([layer]) == float(np.float32(0.5 / 126.5)), aligned_scale([layer.replace(attrs={"order": 3})])
+    (True, None)
+    """
+    if not readers or any(n.attrs.get("order") != 2 or n.attrs.get("granularity") != "static" for n in readers):
+        return None
+    first = {float(n.params["betas"][0]) for n in readers}
+    if len(first) != 1 or not next(iter(first)) > 0:
+        return None
+    return float(np.float32(next(iter(first)) / ALIGNED_STEPS))
+
+
 def requantize(y: np.ndarray) -> np.ndarray:
     """Float32 values in integer steps to int8: clamp (NaN to -128), round half to even.
 
@@ -231,6 +258,9 @@ class _Builder:
             # sums of all but the last beta): a value beyond the largest threshold gives the same planes
             # however far it lies, so the range can end a little past it and the steps be finer.
             threshold = max(float(np.abs(n.params["betas"][:-1]).sum()) for n in readers)
+            aligned = aligned_scale(readers)
+            if aligned is not None and (peak == 0 or peak >= threshold):
+                return aligned
             if threshold > 0:
                 peak = min(peak, STATIC_HEADROOM * threshold) if peak > 0 else STATIC_HEADROOM * threshold
         return tensor_scale(peak)
