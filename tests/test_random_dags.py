@@ -1,15 +1,18 @@
 """Seeded random small DAG models (residual sums, concatenations, PReLU, shifts, global pooling)
 through export, codegen, host build and comparison (hypothesis).
 
-The DAG counterpart of test_random_models.py: a float stem conv, 1-4 blocks drawn from a residual
-block (optional shift -> float or HORQ conv -> optional BatchNorm -> + the block input or a
-downsampling shortcut -> optional PReLU/ReLU/Hardtanh/ReLU6), a channel concatenation of 2-3
-branches of one input, a sum of two different convs of one input, or a plain conv or pool; then a
-head (global average pooling or flattening, a float or HORQ linear, optionally an activation and a
-second linear). The model is a nested ``nn.Module`` (module paths like ``blocks.1.conv``).
+The DAG counterpart of test_random_models.py: a float stem conv (or none: the first block reads the
+input), 1-4 blocks drawn from a residual block (optional shift, per-channel scaling or scalar affine
+-> float or HORQ conv -> optional BatchNorm -> + the block input or a downsampling shortcut -> optional
+PReLU/ReLU/Hardtanh/ReLU6), a channel concatenation of 2-3 branches of one input, a sum of two
+different convs of one input, or a plain conv or pool; then a head (global average pooling or
+flattening, a float or HORQ linear, optionally an activation and a second linear) or none (the output
+is a feature map). The model is a nested ``nn.Module`` (module paths like ``blocks.1.conv``).
 
-`make test` runs a bounded number ("ci" profile); `HYPOTHESIS_PROFILE=long` runs many more
-(`HORQ_DAG_EXAMPLES=N` overrides that profile's count). A failing example hypothesis finds should
+`make test` runs a bounded number (the "ci" profile: 11 derandomized examples per test);
+`HYPOTHESIS_PROFILE=long` runs many more (300; `HORQ_DAG_EXAMPLES=N` sets that number). The
+profiles are this file's own ("dag-ci", "dag-long"), applied per test, so that loading them does not
+change test_random_models.py's. A failing example hypothesis finds should
 be added below as an @example regression case.
 """
 import os
@@ -35,6 +38,8 @@ PROFILE = "dag-long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "dag
 
 GRANULARITIES = ("patch", "pixel", "tensor", "static")
 LINEAR_GRANULARITIES = ("patch", "tensor", "static")
+#: Before a residual block's conv: a learnt per-channel shift (ReActNet), a per-channel scaling, scalar ones.
+SHIFTS = (None, "add", "mul", "scalar")
 BLOCK_ACTS = ("prelu", "prelu1", "relu", "hardtanh", "relu6", None)
 MAX_CHANNELS = 24
 
@@ -71,7 +76,7 @@ def residual_blocks(draw, c: int, h: int) -> tuple[dict, int, int]:
         shortcut = {"kind": "conv"}
     else:  # a strided 1x1 conv, or an average pooling (then a 1x1 conv if the channels change)
         shortcut = draw(st.sampled_from([{"kind": "conv"}, {"kind": "pool", "k": 1}, {"kind": "pool", "k": 3}]))
-    block = {"kind": "residual", "in": c, "out": out, "stride": stride, "shift": draw(st.booleans()),
+    block = {"kind": "residual", "in": c, "out": out, "stride": stride, "shift": draw(st.sampled_from(SHIFTS)),
              "conv": conv, "bn": draw(st.booleans()), "shortcut": shortcut, "act": draw(st.sampled_from(BLOCK_ACTS))}
     return block, out, _out_size(h, 1, stride, 0)
 
@@ -129,15 +134,19 @@ def linears(draw, features: int) -> dict:
 def dags(draw) -> tuple[int, int, dict]:
     """(input channels, input size, spec): stem, blocks and head, each block with its own shapes."""
     channels, size = draw(st.integers(1, 4)), draw(st.integers(5, 9))
-    stem_k = draw(st.sampled_from((1, 3)))
-    c, h = draw(st.integers(2, 12)), size
-    stem = {"in": channels, "out": c, "k": stem_k, "pad": stem_k // 2, "stride": 1, "order": None,
-            "granularity": "patch", "bn": draw(st.booleans()), "act": draw(st.sampled_from(("relu", None)))}
+    c, h, stem = channels, size, None
+    if draw(st.booleans()):  # else the first block reads the model input
+        stem_k = draw(st.sampled_from((1, 3)))
+        c = draw(st.integers(2, 12))
+        stem = {"in": channels, "out": c, "k": stem_k, "pad": stem_k // 2, "stride": 1, "order": None,
+                "granularity": "patch", "bn": draw(st.booleans()), "act": draw(st.sampled_from(("relu", None)))}
     blocks = []
     for _ in range(draw(st.integers(1, 4))):
         block, c, h = draw(BLOCKS[draw(st.sampled_from(sorted(BLOCKS)))](c, h))
         blocks.append(block)
-    pool = draw(st.sampled_from(["adaptive", "mean", "mean_keepdim", "flatten"]))
+    pool = draw(st.sampled_from(["adaptive", "mean", "mean_keepdim", "flatten", None]))
+    if pool is None:  # no head: the model's output is the last block's feature map
+        return channels, size, {"stem": stem, "blocks": blocks, "head": None}
     features = c * h * h if pool == "flatten" else c
     first = draw(linears(features))
     tail = None
@@ -189,7 +198,9 @@ class Residual(nn.Module):
     def __init__(self, spec: dict):
         super().__init__()
         c, out, stride = spec["in"], spec["out"], spec["stride"]
-        self.shift = nn.Parameter(torch.randn(1, c, 1, 1) * 0.3) if spec["shift"] else None
+        self.shift_kind = spec["shift"]
+        self.shift = nn.Parameter(torch.randn(1, c, 1, 1) * 0.3 + (spec["shift"] == "mul")) \
+            if spec["shift"] in ("add", "mul") else None
         self.conv, self.bn = _conv(spec["conv"]), _bn(spec["bn"], out)
         shortcut = spec["shortcut"]
         if shortcut["kind"] == "identity":
@@ -203,7 +214,8 @@ class Residual(nn.Module):
         self.act = _act(spec["act"], out)
 
     def forward(self, x):
-        y = x + self.shift if self.shift is not None else x
+        y = {"add": lambda: x + self.shift, "mul": lambda: x * self.shift, "scalar": lambda: 0.25 - x * 0.75,
+             None: lambda: x}[self.shift_kind]()
         return self.act(self.bn(self.conv(y)) + self.shortcut(x))
 
 
@@ -269,10 +281,10 @@ class Head(nn.Module):
 class Dag(nn.Module):
     def __init__(self, spec: dict):
         super().__init__()
-        self.stem = Unit(spec["stem"])
+        self.stem = Unit(spec["stem"]) if spec["stem"] else nn.Identity()
         self.blocks = nn.ModuleList({"residual": Residual, "concat": Concat, "add": Add, "plain": Plain}[b["kind"]](b)
                                     for b in spec["blocks"])
-        self.head = Head(spec["head"])
+        self.head = Head(spec["head"]) if spec["head"] else nn.Identity()
 
     def forward(self, x):
         x = self.stem(x)
@@ -293,7 +305,9 @@ def _events(spec: dict) -> None:
             [x for x in b.get("branches", [b.get("layer")]) if x and "order" in x]
         for conv in convs:
             event(f"conv order {conv['order']} {conv['granularity'] if conv['order'] else ''}".rstrip())
-    event(f"head {spec['head']['pool']}" + (" + tail" if spec["head"]["tail"] else ""))
+    head = spec["head"]
+    event("no stem" if spec["stem"] is None else "stem")
+    event("no head" if head is None else f"head {head['pool']}" + (" + tail" if head["tail"] else ""))
 
 
 def _model(channels: int, size: int, spec: dict, seed: int) -> nn.Module:
@@ -343,7 +357,7 @@ def _head(features: int) -> dict:
             "linear": {"in": features, "out": 3, "order": None, "granularity": "patch"}}
 
 
-_IDENTITY_RESIDUAL = {"kind": "residual", "in": 4, "out": 4, "stride": 1, "shift": True, "bn": True,
+_IDENTITY_RESIDUAL = {"kind": "residual", "in": 4, "out": 4, "stride": 1, "shift": "add", "bn": True,
                       "conv": {"in": 4, "out": 4, "k": 3, "pad": 1, "stride": 1, "order": 2, "granularity": "patch"},
                       "shortcut": {"kind": "identity"}, "act": "prelu"}
 
