@@ -23,6 +23,7 @@ import torch
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 from torch import nn
 
+from horq_codegen import reference
 from horq_codegen.errors import HorqError
 from horq_codegen.importer import load
 from horq_codegen.nn import HORQConv2d, HORQLinear
@@ -318,6 +319,19 @@ def _model(channels: int, size: int, spec: dict, seed: int) -> nn.Module:
 
 # -- the tests ----------------------------------------------------------------------------------
 
+def assert_every_layer_bit_exact(pipeline: Pipeline, x: np.ndarray, traces) -> None:
+    """Each node's C output (``-DHORQ_TRACE``) equals the reference's bit for bit; the first that
+    differs is named, so that a failure points at its op rather than at the model's output."""
+    for i, (sample, trace) in enumerate(zip(x, traces)):
+        expected = reference.run_traced(pipeline.graph, sample)
+        for node in pipeline.graph.nodes:
+            want = expected[node.name].reshape(-1)
+            kind = np.uint8 if want.dtype == np.int8 else np.uint32
+            got = trace.get(node.name)
+            assert got is not None and np.array_equal(got.view(kind), want.view(kind)), \
+                f"sample {i}: {node.name} ({node.op.value}, {node.source}) reading {node.inputs} differs first"
+
+
 @settings(settings.get_profile(PROFILE))
 @given(dag=dags(), seed=st.integers(0, 2**16))
 def test_random_dag_c_matches_reference_and_torch(tmp_path_factory, dag, seed):
@@ -326,7 +340,8 @@ def test_random_dag_c_matches_reference_and_torch(tmp_path_factory, dag, seed):
     work = tmp_path_factory.mktemp("random-dag")
     pipeline = Pipeline(export_model(model, (channels, size, size), work / "m.pt2"))
     x = np.random.default_rng(seed).standard_normal((4, channels, size, size)).astype(np.float32)
-    result = pipeline.c(x, work)
+    result = pipeline.c(x, work, trace=True)
+    assert_every_layer_bit_exact(pipeline, x, result.traces)
     assert_bit_exact(result.outputs, pipeline.reference(x))
     assert_matches_model(pipeline, x, result.outputs)
 
@@ -335,7 +350,7 @@ def test_random_dag_c_matches_reference_and_torch(tmp_path_factory, dag, seed):
 @given(dag=dags(), seed=st.integers(0, 2**16))
 def test_random_dag_in_integer_mode_matches_the_integer_reference(tmp_path_factory, dag, seed):
     """Integer mode, calibrated on other seeded inputs than the test's: C equals the integer
-    reference bit for bit under ASan and UBSan."""
+    reference bit for bit, every layer, under ASan and UBSan."""
     channels, size, spec = dag
     model = _model(channels, size, spec, seed)
     work = tmp_path_factory.mktemp("random-dag-int8")
@@ -343,7 +358,8 @@ def test_random_dag_in_integer_mode_matches_the_integer_reference(tmp_path_facto
     calibration = np.random.default_rng(seed + 1).standard_normal((16, channels, size, size)).astype(np.float32)
     pipeline.graph = lower_model(pipeline.model, Lowering("int8", calibration))
     x = np.random.default_rng(seed).standard_normal((4, channels, size, size)).astype(np.float32) * 1.3
-    result = pipeline.c(x, work, sanitize=True)
+    result = pipeline.c(x, work, sanitize=True, trace=True)
+    assert_every_layer_bit_exact(pipeline, x, result.traces)
     assert_bit_exact(result.outputs, pipeline.reference(x))
 
 
