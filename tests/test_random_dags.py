@@ -43,6 +43,7 @@ LINEAR_GRANULARITIES = ("patch", "tensor", "static")
 SHIFTS = (None, "add", "mul", "scalar")
 BLOCK_ACTS = ("prelu", "prelu1", "relu", "hardtanh", "relu6", None)
 MAX_CHANNELS = 24
+WIDE = (32, 33)
 
 
 # -- the strategy -------------------------------------------------------------------------------
@@ -117,7 +118,10 @@ def plain_blocks(draw, c: int, h: int) -> tuple[dict, int, int]:
                 "pad": draw(st.integers(0, k // 2))}
         return {"kind": "plain", "layer": pool}, c, _out_size(h, k, pool["stride"], pool["pad"])
     k = draw(st.integers(1, min(5, h)))
-    pad, stride, out = draw(st.integers(0, k // 2)), draw(st.integers(1, 2)), draw(st.integers(1, MAX_CHANNELS))
+    pad, stride = draw(st.integers(0, k // 2)), draw(st.integers(1, 2))
+    # Now and then wider, at a word boundary: HORQ layers then pack 2 words a pixel, and a static
+    # HORQ linear can read the bit-planes of a conv of 32 channels (integer.write_static_planes).
+    out = draw(st.sampled_from(WIDE)) if draw(st.integers(0, 5)) == 0 else draw(st.integers(1, MAX_CHANNELS))
     conv = {"kind": "conv", "in": c, "out": out, "k": k, "pad": pad, "stride": stride, **draw(quantization()),
             "bn": draw(st.booleans()), "act": draw(st.sampled_from(BLOCK_ACTS))}
     return {"kind": "plain", "layer": conv}, out, _out_size(h, k, stride, pad)
@@ -306,13 +310,14 @@ def _events(spec: dict) -> None:
             [x for x in b.get("branches", [b.get("layer")]) if x and "order" in x]
         for conv in convs:
             event(f"conv order {conv['order']} {conv['granularity'] if conv['order'] else ''}".rstrip())
+    if any(b["kind"] == "plain" and b["layer"].get("out", 0) in WIDE for b in spec["blocks"]):
+        event("a wide plain conv")
     head = spec["head"]
     event("no stem" if spec["stem"] is None else "stem")
     event("no head" if head is None else f"head {head['pool']}" + (" + tail" if head["tail"] else ""))
 
 
 def _model(channels: int, size: int, spec: dict, seed: int) -> nn.Module:
-    _events(spec)
     torch.manual_seed(seed)
     return settle_batchnorm(build(spec), (channels, size, size), seed)
 
@@ -336,6 +341,7 @@ def assert_every_layer_bit_exact(pipeline: Pipeline, x: np.ndarray, traces) -> N
 @given(dag=dags(), seed=st.integers(0, 2**16))
 def test_random_dag_c_matches_reference_and_torch(tmp_path_factory, dag, seed):
     channels, size, spec = dag
+    _events(spec)
     model = _model(channels, size, spec, seed)
     work = tmp_path_factory.mktemp("random-dag")
     pipeline = Pipeline(export_model(model, (channels, size, size), work / "m.pt2"))
@@ -352,6 +358,7 @@ def test_random_dag_in_integer_mode_matches_the_integer_reference(tmp_path_facto
     """Integer mode, calibrated on other seeded inputs than the test's: C equals the integer
     reference bit for bit, every layer, under ASan and UBSan."""
     channels, size, spec = dag
+    _events(spec)
     model = _model(channels, size, spec, seed)
     work = tmp_path_factory.mktemp("random-dag-int8")
     pipeline = Pipeline(export_model(model, (channels, size, size), work / "m.pt2"))
