@@ -23,9 +23,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# The property-based test with many more random architectures (about 300).
+# The property-based tests with many more random architectures and DAGs (about 300 each).
 test-long: setup
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py tests/test_random_dags.py
 
 # The benchmark suite: single layers and both examples (int8 and float activations) on Cortex-M4,
 # Cortex-M7, Cortex-M55, Cortex-M33, Cortex-M3 and Cortex-A72; writes bench/results.json.
