@@ -51,3 +51,31 @@ def test_bundled_model_verifies_on_cortex_a(target, activations):
     assert report.comparison.passed and report.comparison.bit_exact, report.summary()
     if activations == "float":
         assert report.comparison.argmax_agree == 100
+
+
+BIREAL_MODEL = EXAMPLE_MODEL.parents[1] / "birealnet" / "model.pt2"
+
+
+@pytest.fixture(scope="module", params=["int8", "float"])
+def birealnet(request):
+    """The Bi-Real example (shortcuts, shifts, PReLU, global pooling) lowered once per mode, and
+    its first test digits."""
+    from horq_codegen import data
+    from horq_codegen.pipeline import lower_model
+    pipeline = Pipeline(BIREAL_MODEL)
+    pipeline.graph = lower_model(pipeline.model, Lowering(request.param))
+    x, _ = data.mnist_subset("test")
+    return request.param, pipeline, x[:6]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_birealnet_example_is_bit_exact_on_every_target(birealnet, target, tmp_path):
+    activations, pipeline, x = birealnet
+    t = load_target(target)
+    generated = generate_project(pipeline.model, pipeline.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, len(x), 10, sanitize=target == "host")
+    assert_bit_exact(result.outputs, pipeline.reference(x))
+    if activations == "float":
+        assert_matches_model(pipeline, x, result.outputs)
+    else:  # int8 convolutions: the same digits as the model on these six
+        assert (result.outputs.argmax(1) == pipeline.torch(x).argmax(1)).all()
