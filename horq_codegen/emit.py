@@ -312,6 +312,13 @@ def _affine(layer: LayerCode, node: Node, ctx: _Context) -> None:
 
 
 def _quantize(layer: LayerCode, node: Node, ctx: _Context) -> None:
+    if "pre_scale" in node.params:
+        scale, offset = _array(layer, "shift_scale", node.params["pre_scale"]), \
+            _array(layer, "shift_offset", node.params["pre_offset"])
+        layer.call = (f"horq_shift_quantize_i8({ctx.input_of(node)}, {ctx.output_of(node)}, "
+                      f"{int(np.prod(node.shape))}, {node.params['pre_scale'].size}, {scale}, {offset}, "
+                      f"{c_float(node.params['inv_scale'][0])});")
+        return
     kernel = "horq_quantize_signs_i8" if node.attrs.get("keep_signs") else "horq_quantize_i8"
     layer.call = (f"{kernel}({ctx.input_of(node)}, {ctx.output_of(node)}, {int(np.prod(node.shape))}, "
                   f"{c_float(node.params['inv_scale'][0])});")

@@ -217,9 +217,25 @@ class _Builder:
                             attrs={"keep_signs": True} if keep_signs else {},
                             params={"inv_scale": np.array([1.0 / scale], np.float32)},
                             source="int8 input", dtype="i8", out_scale=scale)
+            if keep_signs:
+                quantize = self.absorb_shift(quantize)
             self.add(quantize)
             self.int8_of[name] = quantize.name
         return self.int8_of[name]
+
+    def absorb_shift(self, quantize: Node) -> Node:
+        """A QUANTIZE of a float affine (ReActNet's learnable shift before a HORQ layer) that nothing
+        else reads does the affine itself: one pass over the stream (``horq_shift_quantize_i8``) and
+        no float tensor of the shifted values. This is the shift folded into the HORQ layer's input."""
+        affine = next((n for n in self.nodes if n.name == quantize.inputs[0]), None)
+        readers = [n for n in self.graph.nodes if quantize.inputs[0] in n.inputs]
+        if affine is None or affine.op != Op.AFFINE or affine.dtype != "f32" or affine.activation.kind != "none" \
+                or len(readers) != 1 or affine.inputs[0] == INPUT:
+            return quantize
+        self.nodes.remove(affine)
+        params = {**quantize.params, "pre_scale": affine.params["scale"], "pre_offset": affine.params["offset"]}
+        return quantize.replace(name=f"{affine.name}_q", inputs=affine.inputs, params=params,
+                                source=f"{affine.source} + int8 input")
 
     def float_input(self, name: str) -> str:
         """The float tensor that stands for ``name``: itself, or a DEQUANTIZE of it (made once)."""

@@ -337,6 +337,11 @@ def _affine(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 
 
 def _quantize(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
+    if "pre_scale" in node.params:  # a shift done first (integer._Builder.absorb_shift): x * scale + offset
+        channels = node.params["pre_scale"].size
+        flat = x.astype(np.float32).reshape(-1, channels)
+        x = ((flat * node.params["pre_scale"]).astype(np.float32) + node.params["pre_offset"]).astype(np.float32)
+        x = x.reshape(-1)
     q = requantize(x.astype(np.float32) * node.params["inv_scale"][0])
     if node.attrs.get("keep_signs"):  # horq_quantize_signs_i8: a negative rounded to 0 keeps its sign
         q = np.where((q == 0) & (x < 0), np.int8(-1), q).astype(np.int8)

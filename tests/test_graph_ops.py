@@ -129,8 +129,11 @@ def test_integer_mode_keeps_the_residual_stream_float(net):
     by_op = lambda op: [n for n in graph.nodes if n.op == op]
     assert by_op(Op.ADD) and all(n.dtype == "f32" for n in by_op(Op.ADD) + by_op(Op.PRELU))
     for horq in by_op(Op.HORQ_CONV2D):
-        assert graph.node(horq.inputs[0]).op == Op.QUANTIZE and graph.node(horq.inputs[0]).attrs["keep_signs"]
+        quantize = graph.node(horq.inputs[0])
+        assert quantize.op == Op.QUANTIZE and quantize.attrs["keep_signs"]
+        assert "pre_scale" in quantize.params and "LearnableShift" in quantize.source  # the shift, folded in
         assert horq.dtype == "f32"  # its reader is the residual sum
+    assert not by_op(Op.AFFINE)
     stream = _pipeline(net, "int8-stream").graph
     assert all(n.dtype == "i8" for n in stream.nodes if n.op in (Op.ADD, Op.PRELU, Op.CONCAT))
 

@@ -384,6 +384,11 @@ void horq_prelu_i8(const int8_t *input, int8_t *output, int32_t count, int32_t c
  * becomes -1, so that its sign (the first bit-plane) is the float value's. */
 void horq_quantize_signs_i8(const float *input, int8_t *output, int32_t count, float inv_scale);
 
+/* The same of y = x * scale[c] + offset[c], c = i % channels (a learnable shift before a HORQ
+ * layer, done in the same pass: the shifted floats are never stored). */
+void horq_shift_quantize_i8(const float *input, int8_t *output, int32_t count, int32_t channels, const float *scale,
+                            const float *offset, float inv_scale);
+
 /* ---- uint8 input (horq_lookup.c) ----------------------------------------
  * output[i] = table[input[i]], table of 256 entries: a quantized input (a camera frame's
  * pixels) to the floats, or straight to the int8 values, that the model's first op reads. */

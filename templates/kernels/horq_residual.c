@@ -81,3 +81,15 @@ void horq_quantize_signs_i8(const float *input, int8_t *output, int32_t count, f
         output[i] = (q == 0 && input[i] < 0.0f) ? (int8_t)-1 : q;
     }
 }
+
+void horq_shift_quantize_i8(const float *input, int8_t *output, int32_t count, int32_t channels, const float *scale,
+                            const float *offset, float inv_scale)
+{
+    for (int32_t i = 0; i < count; i += channels) {
+        for (int32_t c = 0; c < channels; ++c) {
+            const float y = input[i + c] * scale[c] + offset[c];
+            const int8_t q = horq_requantize(y * inv_scale);
+            output[i + c] = (q == 0 && y < 0.0f) ? (int8_t)-1 : q;
+        }
+    }
+}
