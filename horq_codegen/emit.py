@@ -343,11 +343,15 @@ def _add(layer: LayerCode, node: Node, ctx: _Context) -> None:
     count = int(np.prod(node.shape))
     layer.params = f"static const horq_activation {layer.name}_act = {_activation(node)};"
     a, b = ctx.input_of(node, 0), ctx.input_of(node, 1)
+    slope, channels = "NULL", 1
+    if "slope" in node.params:  # a fused PReLU
+        slope, channels = _array(layer, "slope", node.params["slope"]), node.params["slope"].size
     if node.dtype == "i8":
         ra, rb = (c_float(r) for r in node.params["ratios"])
-        layer.call = f"horq_add_i8({a}, {b}, {ctx.output_of(node)}, {count}, {ra}, {rb}, &{layer.name}_act);"
+        layer.call = (f"horq_add_i8({a}, {b}, {ctx.output_of(node)}, {count}, {ra}, {rb}, {channels}, {slope}, "
+                      f"&{layer.name}_act);")
     else:
-        layer.call = f"horq_add({a}, {b}, {ctx.output_of(node)}, {count}, &{layer.name}_act);"
+        layer.call = f"horq_add({a}, {b}, {ctx.output_of(node)}, {count}, {channels}, {slope}, &{layer.name}_act);"
 
 
 def _channels_and_pixels(shape: tuple[int, ...]) -> tuple[int, int]:

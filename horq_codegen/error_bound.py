@@ -277,7 +277,12 @@ def _join_bound(node: Node, values: dict[str, np.ndarray], bounds: dict[str, _Va
     if node.op == Op.CONCAT:
         return _Value(reference.concat(node, errors), nonnegative)
     y = values[node.name]
-    return _Value((errors[0].reshape(y.shape) + errors[1].reshape(y.shape)) + 2 * u * np.abs(y), nonnegative)
+    error = errors[0].reshape(y.shape) + errors[1].reshape(y.shape)
+    if "slope" in node.params:  # a fused PReLU: Lipschitz with the larger of 1 and |slope|, one more rounding
+        gain = np.maximum(1.0, np.abs(node.params["slope"]).astype(np.float64))
+        error = (error.reshape(-1, gain.size) * gain).reshape(y.shape) + 2 * u * np.abs(y)
+        nonnegative = False
+    return _Value(error + 2 * u * np.abs(y), nonnegative)
 
 
 def sample_bound(graph: Graph, values: dict[str, np.ndarray], u: float = FLOAT64_U) -> SampleBound:

@@ -299,6 +299,8 @@ class _Builder:
             params = {"positive": ratios, "negative": negative.astype(np.float32)}
         else:
             params = {"ratios": ratios}
+            if "slope" in node.params:  # a fused PReLU, on values in output steps: the same slopes
+                params["slope"] = node.params["slope"]
         self.add(node.replace(inputs=sources, params=params, activation=_in_steps(node.activation, s_out),
                               dtype="i8", out_scale=s_out))
 

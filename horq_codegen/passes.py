@@ -214,8 +214,24 @@ def to_float32(graph: Graph) -> Graph:
     return graph.replace(nodes=tuple(nodes))
 
 
+def fuse_prelu(graph: Graph) -> Graph:
+    """A PReLU right after a residual sum that nothing else reads is done by the sum (Bi-Real's
+    ``PReLU(BN(conv(x)) + x)``): one pass over the tensor, ``slope`` kept on the ADD."""
+    nodes = list(graph.nodes)
+    output = graph.output
+    for name in [n.name for n in graph.nodes if n.op == Op.PRELU]:
+        prelu = _find(nodes, name)
+        producer = _fusable_producer(nodes, output, prelu, frozenset({Op.ADD}))
+        if producer is None or "slope" in producer.params:
+            continue
+        nodes = _put(nodes, producer.replace(params={**producer.params, "slope": prelu.params["slope"]},
+                                             source=f"{producer.source} + {prelu.source}"))
+        nodes, output = _remove(nodes, output, prelu, producer.name)
+    return graph.replace(nodes=tuple(nodes), output=output)
+
+
 PASSES: tuple[Callable[[Graph], Graph], ...] = (
-    fold_batchnorm, fuse_activations, to_channels_last, fold_reorders, pack_weights)
+    fold_batchnorm, fuse_activations, fuse_prelu, to_channels_last, fold_reorders, pack_weights)
 
 
 def lower_steps(graph: Graph) -> Iterator[tuple[str, Graph]]:

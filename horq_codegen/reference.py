@@ -373,13 +373,23 @@ def _prelu(node: Node, x: np.ndarray, trace: dict) -> np.ndarray:
 
 
 def add(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``act(a + b)``; int8 tensors: ``requantize(act(a * ratio_a + b * ratio_b))``, each ratio the
-    operand's scale over the output's (``horq_add_i8``: two products, then the sum)."""
+    """``act(prelu(a + b))`` (``prelu`` where a PReLU was fused: ``slope`` per channel); int8 tensors:
+    ``requantize(act(prelu(a * ratio_a + b * ratio_b)))``, each ratio the operand's scale over the
+    output's (``horq_add_i8``: two products, then the sum)."""
     if a.dtype == np.int8:
         ra, rb = node.params["ratios"]
-        y = (a.astype(np.float32) * ra).astype(np.float32) + (b.astype(np.float32) * rb).astype(np.float32)
-        return requantize(activate(y.astype(np.float32), node.activation))
-    return activate((a.astype(f32) + b.astype(f32)).astype(f32), node.activation)
+        y = ((a.astype(np.float32) * ra).astype(np.float32) + (b.astype(np.float32) * rb).astype(np.float32))
+        return requantize(activate(_slope(node, y.astype(np.float32)), node.activation))
+    return activate(_slope(node, (a.astype(f32) + b.astype(f32)).astype(f32)), node.activation)
+
+
+def _slope(node: Node, y: np.ndarray) -> np.ndarray:
+    """A fused PReLU: ``y if y > 0 else slope[c] * y``."""
+    if "slope" not in node.params:
+        return y
+    slope = node.params["slope"].astype(y.dtype)
+    flat = y.reshape(-1, slope.size)
+    return np.where(flat > 0, flat, (flat * slope).astype(y.dtype)).reshape(y.shape)
 
 
 def concat(node: Node, parts: list[np.ndarray]) -> np.ndarray:

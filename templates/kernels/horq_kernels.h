@@ -356,13 +356,15 @@ void horq_hwc_to_chw_i8(const int8_t *input, int8_t *output, horq_dims dims);
  * write over an input (out == a, out == b, out == input): the memory plan computes a residual
  * sum in place of an operand that nothing reads after it. */
 
-/* out[i] = act(a[i] + b[i]). */
-void horq_add(const float *a, const float *b, float *out, int32_t count, const horq_activation *act);
+/* out[i] = act(prelu(a[i] + b[i])), prelu(y) = y > 0 ? y : slope[c] * y with c = i % channels (a
+ * fused PReLU), or y itself where slope is NULL (channels 1). */
+void horq_add(const float *a, const float *b, float *out, int32_t count, int32_t channels, const float *slope,
+              const horq_activation *act);
 
-/* int8: out[i] = requantize(act(a[i] * ratio_a + b[i] * ratio_b)), each ratio an operand's scale over
- * the output's (two products rounded, then their sum). */
+/* int8: out[i] = requantize(act(prelu(a[i] * ratio_a + b[i] * ratio_b))), each ratio an operand's
+ * scale over the output's (two products rounded, then their sum). */
 void horq_add_i8(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, float ratio_a, float ratio_b,
-                 const horq_activation *act);
+                 int32_t channels, const float *slope, const horq_activation *act);
 
 /* One input of a channel concatenation: its `channels` values of each of `pixels` pixels go to
  * channels [first, first + channels) of an output of `stride` channels a pixel. */

@@ -7,19 +7,30 @@
 
 #include "horq_kernels.h"
 
-void horq_add(const float *a, const float *b, float *out, int32_t count, const horq_activation *act)
+/* A fused PReLU's slope for channel c of an add, or none (slope NULL). */
+static inline float prelu_of(float y, const float *slope, int32_t c)
 {
-    for (int32_t i = 0; i < count; ++i) {
-        out[i] = horq_activate(a[i] + b[i], act);
+    return (slope == NULL || y > 0.0f) ? y : slope[c] * y;
+}
+
+void horq_add(const float *a, const float *b, float *out, int32_t count, int32_t channels, const float *slope,
+              const horq_activation *act)
+{
+    for (int32_t i = 0; i < count; i += channels) {
+        for (int32_t c = 0; c < channels; ++c) {
+            out[i + c] = horq_activate(prelu_of(a[i + c] + b[i + c], slope, c), act);
+        }
     }
 }
 
 void horq_add_i8(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, float ratio_a, float ratio_b,
-                 const horq_activation *act)
+                 int32_t channels, const float *slope, const horq_activation *act)
 {
-    for (int32_t i = 0; i < count; ++i) {
-        const float sum = (float)a[i] * ratio_a + (float)b[i] * ratio_b;
-        out[i] = horq_requantize(horq_activate(sum, act));
+    for (int32_t i = 0; i < count; i += channels) {
+        for (int32_t c = 0; c < channels; ++c) {
+            const float sum = (float)a[i + c] * ratio_a + (float)b[i + c] * ratio_b;
+            out[i + c] = horq_requantize(horq_activate(prelu_of(sum, slope, c), act));
+        }
     }
 }
 
