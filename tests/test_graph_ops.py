@@ -197,3 +197,22 @@ def test_more_ops_match_the_model(fn, pipeline_for, tmp_path):
     out = pipeline.c(x, tmp_path, sanitize=True).outputs
     assert_bit_exact(out, pipeline.reference(x))
     assert_matches_model(pipeline, x, out)
+
+
+def test_a_saved_sequential_of_bireal_blocks_loads_and_matches(tmp_path):
+    """torch.save'd models may hold the blocks of horq_codegen.nn and PReLU, ReLU6 and adaptive pooling
+    (their code is this package's and torch's; the file gives only their parameters)."""
+    from horq_codegen.nn import BiRealBlock
+    torch.manual_seed(0)
+    model = settle_batchnorm(nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.PReLU(8),
+                                           BiRealBlock(8, 16, stride=2), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
+                                           nn.Flatten(), nn.Linear(16, 3)), (1, 8, 8))
+    torch.save(model, tmp_path / "saved.pt")
+    pipeline = Pipeline.__new__(Pipeline)
+    pipeline.model = load(tmp_path / "saved.pt", (1, 8, 8))
+    from horq_codegen import passes
+    pipeline.graph = passes.lower(pipeline.model.graph)
+    x = np.random.default_rng(4).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    out = pipeline.c(x, tmp_path, sanitize=True).outputs
+    assert_bit_exact(out, pipeline.reference(x))
+    assert_matches_model(pipeline, x, out)

@@ -39,7 +39,9 @@ from .torch_save import load_torch_save
 SAVED_MODULE_ALLOWLIST = (
     nn.Sequential, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.Hardtanh,
     nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity,
-    horq_nn.HORQConv2d, horq_nn.HORQLinear, collections.OrderedDict, set,
+    nn.PReLU, nn.ReLU6, nn.AdaptiveAvgPool2d,
+    horq_nn.HORQConv2d, horq_nn.HORQLinear, horq_nn.LearnableShift, horq_nn.DownsampleShortcut,
+    horq_nn.BiRealBlock, collections.OrderedDict, set,
 )
 _MODULE_POLICY = module_policy([c for c in SAVED_MODULE_ALLOWLIST if issubclass(c, nn.Module)])
 _FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
