@@ -18,12 +18,10 @@ also import its ``model`` module under the same name as ours.)
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -38,24 +36,12 @@ from model import build_model  # noqa: E402
 import horq_codegen  # noqa: E402
 from horq_codegen import data  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn import HORQConv2d, HORQLinear  # noqa: E402
+from horq_codegen.nn.training import clip_horq_weights, evaluate, parse_order, seed_everything  # noqa: E402
 
 DEFAULT_OUT = HERE / "model.pt2"
 SMOKE_SAMPLES = 256
 EPOCHS = 30
 SHIFT = 2
-
-
-def parse_order(text: str) -> int | None:
-    if text.lower() in ("none", "float"):
-        return None
-    try:
-        order = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"order must be a positive integer or 'none', got {text!r}") from None
-    if order < 1:
-        raise argparse.ArgumentTypeError(f"order must be >= 1 or 'none', got {order}")
-    return order
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,24 +72,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        torch.use_deterministic_algorithms(True)
-    except Exception:  # pragma: no cover - older torch or an unsupported backend
-        pass
-
-
-def clip_horq_weights(model: nn.Module) -> None:
-    """Keep the real-valued weights of quantized layers in [-1, 1] (the STE passes gradients only there)."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (HORQConv2d, HORQLinear)) and module.order is not None:
-                module.weight.clamp_(-1.0, 1.0)
-
-
 def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
     """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders."""
     if pixels == 0:
@@ -112,16 +80,6 @@ def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) 
     padded = nn.functional.pad(images, (pixels, pixels, pixels, pixels))
     offsets = torch.randint(0, 2 * pixels + 1, (n, 2), generator=generator).tolist()
     return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
-    model.eval()
-    correct = 0
-    for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size])
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
-    return correct / len(images)
 
 
 def train(args: argparse.Namespace) -> float:

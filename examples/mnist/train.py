@@ -13,12 +13,10 @@ command on the same machine and thread count gives the same model.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,22 +31,10 @@ from model import build_model  # noqa: E402
 import horq_codegen  # noqa: E402
 from horq_codegen import data  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn import HORQConv2d, HORQLinear  # noqa: E402
+from horq_codegen.nn.training import clip_horq_weights, evaluate, parse_order, seed_everything  # noqa: E402
 
 DEFAULT_OUT = HERE / "model.pt2"
 SMOKE_SAMPLES = 256
-
-
-def parse_order(text: str) -> int | None:
-    if text.lower() in ("none", "float"):
-        return None
-    try:
-        order = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"order must be a positive integer or 'none', got {text!r}") from None
-    if order < 1:
-        raise argparse.ArgumentTypeError(f"order must be >= 1 or 'none', got {order}")
-    return order
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,34 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.epochs = 1
     return args
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        torch.use_deterministic_algorithms(True)
-    except Exception:  # pragma: no cover - older torch or an unsupported backend
-        pass
-
-
-def clip_horq_weights(model: nn.Module) -> None:
-    """Keep the real-valued weights of quantized layers in [-1, 1] (the STE passes gradients only there)."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (HORQConv2d, HORQLinear)) and module.order is not None:
-                module.weight.clamp_(-1.0, 1.0)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
-    model.eval()
-    correct = 0
-    for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size])
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
-    return correct / len(images)
 
 
 def train(args: argparse.Namespace) -> float:
