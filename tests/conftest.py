@@ -70,6 +70,19 @@ def assert_matches_model(pipeline: "Pipeline", x: np.ndarray, c_out: np.ndarray)
     assert comparison.passed, comparison
 
 
+def assert_layers_bit_exact(graph, x: np.ndarray, traces: list[dict]) -> None:
+    """Every layer's C trace (``pipeline.c(..., trace=True).traces``) equal to the reference's values,
+    bit for bit and of the same type (int8 in decimal, floats and bit-plane words as bits)."""
+    for sample, layer_traces in zip(x, traces):
+        expected = reference.run_traced(graph, sample)
+        assert set(layer_traces) == {n.name for n in graph.nodes}
+        for name, values in layer_traces.items():
+            want = expected[name].reshape(-1)
+            assert values.dtype == want.dtype, name
+            kind = np.uint8 if want.dtype == np.int8 else np.uint32
+            assert np.array_equal(values.view(kind), want.view(kind)), name
+
+
 def assert_bit_exact(a: np.ndarray, b: np.ndarray) -> None:
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
     assert a.shape == b.shape

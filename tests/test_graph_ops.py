@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from horq_codegen import reference
 from horq_codegen.errors import HorqError
 from horq_codegen.importer import load
 from horq_codegen.ir import Op
@@ -23,7 +22,8 @@ from horq_codegen.report import format_table
 from horq_codegen.runners import run_project
 from horq_codegen.targets import load_target
 
-from conftest import REPO, Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
+from conftest import (REPO, Pipeline, assert_bit_exact, assert_layers_bit_exact, assert_matches_model, export_model,
+                      settle_batchnorm)
 
 SHAPE = (1, 6, 6)
 
@@ -95,13 +95,7 @@ def test_every_layer_is_bit_exact_on_the_host(net, activations, tmp_path):
     pipeline = _pipeline(net, activations)
     x = _inputs(1)
     result = pipeline.c(x, tmp_path, sanitize=True, trace=True)
-    for sample, traces in zip(x, result.traces):
-        expected = reference.run_traced(pipeline.graph, sample)
-        assert set(traces) == {n.name for n in pipeline.graph.nodes}
-        for name, values in traces.items():
-            want = expected[name].reshape(-1)
-            kind = np.uint8 if want.dtype == np.int8 else np.uint32
-            assert np.array_equal(values.view(kind), want.view(kind)), name
+    assert_layers_bit_exact(pipeline.graph, x, result.traces)
     assert_bit_exact(result.outputs, pipeline.reference(x))
     if activations == "float":
         assert_matches_model(pipeline, x, result.outputs)

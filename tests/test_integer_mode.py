@@ -19,7 +19,7 @@ from horq_codegen.runners import run_project
 from horq_codegen.targets import known_targets, load_target
 from horq_codegen.verify import AGREEMENT_THRESHOLD, IntegerComparison, verify
 
-from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, export_model, settle_batchnorm
+from conftest import EXAMPLE_MODEL, Pipeline, assert_bit_exact, assert_layers_bit_exact, export_model, settle_batchnorm
 
 STATIC_EXAMPLE = EXAMPLE_MODEL.with_name("model_static.pt2")
 
@@ -185,14 +185,7 @@ def test_every_layer_matches_the_reference_on_the_host(fixture, request, tmp_pat
     pipeline = request.getfixturevalue(fixture)
     x = _inputs(10, 2)
     result = pipeline.c(x, tmp_path, sanitize=True, trace=True)
-    for sample, traces in zip(x, result.traces):
-        expected = reference.run_traced(pipeline.graph, sample)
-        assert set(traces) == {n.name for n in pipeline.graph.nodes}
-        for name, values in traces.items():
-            want = expected[name].reshape(-1)
-            assert values.dtype == want.dtype, name
-            assert np.array_equal(values.view(np.uint8 if values.dtype == np.int8 else np.uint32),
-                                  want.view(np.uint8 if want.dtype == np.int8 else np.uint32)), name
+    assert_layers_bit_exact(pipeline.graph, x, result.traces)
 
 
 def test_static_layers_read_bit_planes_their_producers_write(static_chain):

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -29,9 +27,8 @@ for _path in (str(HERE), str(ROOT)):  # model.py beside us; horq_codegen without
 from model import build_model  # noqa: E402
 
 import horq_codegen  # noqa: E402
-from horq_codegen import data  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn.training import clip_horq_weights, evaluate, parse_order, seed_everything  # noqa: E402
+from horq_codegen.nn.training import evaluate, fit, mnist_tensors, parse_order, seed_everything  # noqa: E402
 
 DEFAULT_OUT = HERE / "model.pt2"
 SMOKE_SAMPLES = 256
@@ -62,54 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def train(args: argparse.Namespace) -> float:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-
-    x_train, y_train = data.mnist_subset("train")
-    x_test, y_test = data.mnist_subset("test")
-    if args.smoke:  # a fast check of the whole pipeline, not of accuracy
-        x_train, y_train = x_train[:SMOKE_SAMPLES], y_train[:SMOKE_SAMPLES]
-        x_test, y_test = x_test[:SMOKE_SAMPLES], y_test[:SMOKE_SAMPLES]
-    x_train, y_train = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
-
+    x_train, y_train, x_test, y_test = mnist_tensors(SMOKE_SAMPLES if args.smoke else None)
     model = build_model(args.order, args.granularity)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = (len(x_train) + args.batch_size - 1) // args.batch_size
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(args.seed)
 
     label = "float" if args.order is None else f"HORQ order {args.order} ({args.granularity})"
     print(f"training {label}: {len(x_train)} samples, {args.epochs} epochs, batch {args.batch_size},"
           f" {args.threads} threads", flush=True)
-    start_time = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        batches = range(steps_per_epoch)
-        bar = None
-        if tqdm is not None and not args.no_progress:
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=True)
-            batches = bar
-        total, seen = 0.0, 0
-        for step in batches:
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            clip_horq_weights(model)
-            total += loss.item() * len(idx)
-            seen += len(idx)
-            if bar is not None:
-                bar.set_postfix(loss=f"{total / seen:.4f}")
-        if bar is None:
-            print(f"epoch {epoch + 1}/{args.epochs}: loss {total / seen:.4f}", flush=True)
-    train_time = time.perf_counter() - start_time
+    train_time = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     seed=args.seed, progress=not args.no_progress, augment=None)
 
     accuracy = evaluate(model, x_test, y_test)
     print(f"training time: {train_time:.1f} s")

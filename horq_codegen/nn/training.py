@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import random
+import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,3 +56,59 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
         logits = model(images[start:start + batch_size])
         correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
     return correct / len(images)
+
+
+def mnist_tensors(smoke_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The offline MNIST subset as tensors (train images, labels, test images, labels); with
+    ``smoke_samples``, only that many of each (a fast check of the pipeline, not of accuracy)."""
+    from .. import data
+    x_train, y_train = data.mnist_subset("train")
+    x_test, y_test = data.mnist_subset("test")
+    if smoke_samples:
+        x_train, y_train = x_train[:smoke_samples], y_train[:smoke_samples]
+        x_test, y_test = x_test[:smoke_samples], y_test[:smoke_samples]
+    return tuple(torch.from_numpy(a) for a in (x_train, y_train, x_test, y_test))  # type: ignore[return-value]
+
+
+def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
+        seed: int, progress: bool = True, augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+        ) -> float:
+    """Trains ``model`` in place: Adam with a cosine learning-rate schedule over every step,
+    cross-entropy, HORQ weights clipped after each step, batches in a seeded random order
+    (``augment`` draws from the same generator). Returns the training time in seconds."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = (len(images) + batch_size - 1) // batch_size
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    start_time = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=generator)
+        batches = range(steps_per_epoch)
+        bar = None
+        if tqdm is not None and progress:
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True)
+            batches = bar
+        total, seen = 0.0, 0
+        for step in batches:
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            batch = images[idx] if augment is None else augment(images[idx], generator)
+            loss = loss_fn(model(batch), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            clip_horq_weights(model)
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            if bar is not None:
+                bar.set_postfix(loss=f"{total / seen:.4f}")
+        if bar is None:
+            print(f"epoch {epoch + 1}/{epochs}: loss {total / seen:.4f} ({time.perf_counter() - start_time:.0f} s)",
+                  flush=True)
+    return time.perf_counter() - start_time
