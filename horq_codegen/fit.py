@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import HorqError
-from .ir import Graph, emitted_params
+from .ir import Graph, Op, emitted_params
 from .memory import MemoryPlan
 from .targets import Board, Target, known_targets, load_target
 
@@ -53,9 +53,22 @@ def check_fit(footprint: Footprint, where: str, flash_bytes: int, ram_bytes: int
         raise HorqError(f"the model does not fit {where} ({'; '.join(problems)})")
 
 
+def _float_stream(graph: Graph) -> bool:
+    """An integer-mode graph whose residual stream is float (``--residual-stream float``)."""
+    integer = any(n.dtype != "f32" for n in graph.nodes)
+    return integer and any(n.op == Op.ADD and n.dtype == "f32" for n in graph.nodes)
+
+
 def check_board(graph: Graph, plan: MemoryPlan, target: Target, board: Board | None, samples: int) -> None:
-    if board is not None:
+    if board is None:
+        return
+    try:
         check_fit(estimate(graph, plan, target, samples), board.name, board.flash_bytes, board.ram_bytes)
+    except HorqError as exc:
+        if _float_stream(graph):
+            raise HorqError(f"{exc}; its residual stream is float: --residual-stream int8 makes it int8, "
+                            "a smaller arena at some accuracy") from None
+        raise
 
 
 def max_samples_for_emulator(graph: Graph, plan: MemoryPlan, target: Target) -> int:

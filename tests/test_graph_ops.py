@@ -210,3 +210,22 @@ def test_a_saved_sequential_of_bireal_blocks_loads_and_matches(tmp_path):
     out = pipeline.c(x, tmp_path, sanitize=True).outputs
     assert_bit_exact(out, pipeline.reference(x))
     assert_matches_model(pipeline, x, out)
+
+
+def test_a_float_stream_too_large_for_the_board_says_how_to_shrink_it(tmp_path):
+    from horq_codegen.nn import BiRealBlock
+    torch.manual_seed(0)
+    shape = (1, 64, 64)
+    model = settle_batchnorm(nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.PReLU(16),
+                                           BiRealBlock(16, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                           nn.Linear(16, 2)), shape)
+    pipeline = Pipeline(export_model(model, shape, tmp_path / "wide.pt2"))
+    calibration = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    x = calibration[:1]
+    target = load_target("cortex-m7")
+    float_stream = lower_model(pipeline.model, Lowering("int8", calibration))
+    with pytest.raises(HorqError, match="RAM: .*--residual-stream int8 makes it int8"):
+        generate_project(pipeline.model, float_stream, target, tmp_path / "a", x)
+    int8_stream = lower_model(pipeline.model, Lowering("int8", calibration, residual="int8"))
+    generate_project(pipeline.model, int8_stream, target, tmp_path / "b", x)
+    assert not (tmp_path / "a").exists() and (tmp_path / "b" / "src").is_dir()
