@@ -11,7 +11,7 @@ from torch import nn
 from horq_codegen import integer, passes, reference
 from horq_codegen.cli import main
 from horq_codegen.integer_quantizer import UNIT
-from horq_codegen.ir import Activation, Node, Op
+from horq_codegen.ir import Activation, Graph, Node, Op
 from horq_codegen.memory import plan_memory
 from horq_codegen.nn import HORQConv2d, HORQLinear
 from horq_codegen.pipeline import Lowering, generate_project, lower_model
@@ -417,14 +417,24 @@ def test_bundled_example_is_clean_under_sanitizers_in_integer_mode():
 
 
 def test_a_tensor_read_only_by_static_quantizers_ends_past_their_largest_threshold():
+    """Order 2: the one threshold beta_1 lies halfway between the two last int8 steps (aligned_scale),
+    so rounding to a step never crosses it."""
     model = Pipeline(STATIC_EXAMPLE).model
     graph = lower_model(model)
     horq = lower_model(model, Lowering("float")).node("l5_horq_conv2d")
     beta_1 = float(horq.params["betas"][0])  # order 2: the thresholds are 0 and +-beta_1
     feeding = graph.node("l0_conv2d")  # the BatchNorm before l5 done by it
-    assert feeding.out_scale == pytest.approx(integer.STATIC_HEADROOM * beta_1 / 127, rel=1e-6)
+    assert feeding.out_scale == pytest.approx(beta_1 / integer.ALIGNED_STEPS, rel=1e-6)
     in_units = graph.node("l5_horq_conv2d").params["betas"][0] / UNIT
-    assert 127 > in_units > 127 / 1.1  # beta_1 in integer steps: just inside the range
+    assert in_units == integer.ALIGNED_STEPS  # beta_1 in integer steps: exactly between 126 and 127
+
+
+def test_other_static_readers_end_a_little_past_their_largest_threshold():
+    reader = Node("h", Op.HORQ_CONV2D, ("x",), (1, 1, 1), {"order": 3, "granularity": "static"},
+                  {"betas": np.array([0.5, 0.25, 0.125], np.float32)})
+    assert integer.aligned_scale([reader]) is None  # two thresholds (0.5, 0.75): no one grid fits both
+    builder = integer._Builder(Graph((1, 1, 1), (reader,), "h"), {"x": 10.0})
+    assert builder.int8_scale("x") == pytest.approx(integer.STATIC_HEADROOM * 0.75 / 127, rel=1e-6)
 
 
 def test_static_example_agrees_with_pytorch_in_integer_mode():
