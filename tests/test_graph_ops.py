@@ -63,11 +63,21 @@ def _inputs(seed: int, count: int = 6) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32)
 
 
-@pytest.fixture(scope="module", params=["static", "patch"])
-def net(request, tmp_path_factory):
+def _export_net(granularity: str, folder) -> object:
     torch.manual_seed(0)
-    model = settle_batchnorm(_Net(request.param), SHAPE)
-    return export_model(model, SHAPE, tmp_path_factory.mktemp("dag") / "net.pt2")
+    return export_model(settle_batchnorm(_Net(granularity), SHAPE), SHAPE, folder / "net.pt2")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    """The network with static HORQ layers (the microcontroller's mode)."""
+    return _export_net("static", tmp_path_factory.mktemp("dag"))
+
+
+@pytest.fixture(scope="module", params=["static", "patch"])
+def nets(request, net, tmp_path_factory):
+    """The same with each granularity whose quantizer differs most: static and patch."""
+    return net if request.param == "static" else _export_net(request.param, tmp_path_factory.mktemp("dag-patch"))
 
 
 def _pipeline(path, activations: str) -> Pipeline:
@@ -91,8 +101,8 @@ def test_the_graph_keeps_its_branches_and_module_paths(net):
 
 
 @pytest.mark.parametrize("activations", ["float", "int8", "int8-stream"])
-def test_every_layer_is_bit_exact_on_the_host(net, activations, tmp_path):
-    pipeline = _pipeline(net, activations)
+def test_every_layer_is_bit_exact_on_the_host(nets, activations, tmp_path):
+    pipeline = _pipeline(nets, activations)
     x = _inputs(1)
     result = pipeline.c(x, tmp_path, sanitize=True, trace=True)
     assert_layers_bit_exact(pipeline.graph, x, result.traces)
