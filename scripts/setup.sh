@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   cmake
+  llvm-19  # llvm-mca-19: the estimated cycles (bench --cycles); pinned: its scheduling models are part of the figures
 )
 
 missing=()
