@@ -258,7 +258,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from . import importer, passes
     from .ir import format_graph
     from .pipeline import lower_model
-    from .report import format_table
+    from .report import format_table, slow_layer_warnings
 
     lowering = _lowering(args)
     model = importer.load(args.model, args.input_shape)
@@ -269,6 +269,8 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.passes and lowering.activations == "int8":
         print(f"== after to_integer\n{format_graph(graph)}\n")
     print(format_table(graph))
+    for line in slow_layer_warnings(graph):
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -28,6 +28,16 @@ def test_inspect_prints_a_layer_table_with_totals(small_model, capsys):
     assert "== after fold_batchnorm" in text and "float32" in text
 
 
+def test_inspect_warns_about_pixel_granularity_only(capsys, tmp_path):
+    from horq_codegen.nn import HORQConv2d
+    for granularity in ("pixel", "tensor"):
+        model = nn.Sequential(HORQConv2d(3, 4, 3, order=2, granularity=granularity)).eval()
+        path = export_model(model, (3, 6, 6), tmp_path / f"{granularity}.pt2")
+        assert main(["inspect", str(path), "--activations", "float"]) == 0
+        warned = "uses `pixel` granularity" in capsys.readouterr().err
+        assert warned == (granularity == "pixel")
+
+
 def test_verify_passes_and_reports(small_model, capsys):
     assert main(["verify", str(small_model), "--target", "host", "--samples", "5"]) == 0
     text = capsys.readouterr().out

@@ -138,16 +138,19 @@ static void gather_words(const horq_window *w, int32_t order, const uint32_t *pl
     }
 }
 
-/* PIXEL: each input pixel has its own betas, so the sum runs tap by tap, then
- * plane by plane. Padding pixels are all zeros: their betas are 0 and they add
- * nothing, so they are skipped. */
-static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weights_o,
-                              const uint32_t *planes, const float *pixel_betas, int32_t oy, int32_t ox)
+/* PIXEL: each input pixel has its own betas, so the sums of output channels [first, first + rows)
+ * run tap by tap, then plane by plane (shared/HORQ.md). The weights are tap-major,
+ * [tap][output][words] (emit._weight_words), so one inner-loop call covers the rows at each tap.
+ * Padding pixels are all zeros: their betas are 0 and they add nothing, so they are skipped. */
+static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *planes, const float *pixel_betas,
+                                  int32_t oy, int32_t ox, int32_t first, int32_t rows, float *acc)
 {
     const horq_window *w = &p->win;
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    int32_t mismatches[HORQ_MAX_ORDER];
-    float acc = 0.0f;
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), order = p->order;
+    int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    for (int32_t r = 0; r < rows; ++r) {
+        acc[r] = 0.0f;
+    }
     for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
         const int32_t iy = oy * w->stride_h - w->pad_h + ky;
         if (iy < 0 || iy >= w->in.h) {
@@ -158,15 +161,17 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
             if (ix < 0 || ix >= w->in.w) {
                 continue;
             }
-            const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
-            horq_xor_popcount_rows(weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw, 1,
-                                   planes + pix * p->order * cw, cw, p->order, cw, mismatches);
-            for (int32_t k = 0; k < p->order; ++k) {
-                acc += pixel_betas[pix * p->order + k] * (float)(w->in.c - 2 * mismatches[k]);
+            const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix, tap = (ptrdiff_t)ky * w->kernel_w + kx;
+            horq_xor_popcount_rows(p->weights + (tap * w->out.c + first) * cw, rows, planes + pix * order * cw, cw,
+                                   order, cw, mismatches);
+            const float *betas = pixel_betas + pix * order;
+            for (int32_t r = 0; r < rows; ++r) {
+                for (int32_t k = 0; k < order; ++k) {
+                    acc[r] += betas[k] * (float)(w->in.c - 2 * mismatches[r * order + k]);
+                }
             }
         }
     }
-    return acc;
 }
 
 /* Planes (and betas) of an int8 input, before the output loop: PIXEL, TENSOR, STATIC all of
@@ -250,10 +255,10 @@ static void accumulate_rows(const horq_bconv2d_params *p, const bconv_state *s, 
 {
     const int32_t patch_words = p->win.kernel_h * p->win.kernel_w * HORQ_WORDS_FOR(p->win.in.c);
     if (p->granularity == HORQ_GRAN_PIXEL) {
+        float acc[HORQ_ROW_CHUNK];
+        pixel_accumulate_rows(p, s->planes, s->betas, oy, ox, first, rows, acc);
         for (int32_t r = 0; r < rows; ++r) {
-            const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)(first + r) * patch_words, s->planes,
-                                               s->betas, oy, ox);
-            best[r] = keep && best[r] > acc ? best[r] : acc;
+            best[r] = keep && best[r] > acc[r] ? best[r] : acc[r];
         }
         return;
     }
