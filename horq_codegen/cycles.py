@@ -29,8 +29,10 @@ Copies fed to llvm-mca differ from the binary in a few documented places, all fo
 limits (see ``mca_line``): single-register ``ldr``/``str`` with writeback lose the writeback
 (llvm-mca crashes on the 32-bit encodings in the M-profile models); calls (``bl``, ``blx``,
 ``blr``) become plain branches (llvm-mca assumes 100 cycles for a call); the Armv8.1-M
-low-overhead-loop instructions, which have no Cortex-M55 scheduling data, become a branch
-(``le``, ``letp``) or a ``mov`` to ``lr`` (``dls``, ``dlstp``, ``wls``, ``wlstp``). An
+low-overhead-loop instructions have no Cortex-M55 scheduling data: ``le`` and ``letp`` are
+left out (after its first iteration a low-overhead loop branches back at no cost, which is
+what the instructions are for) and ``dls``, ``dlstp``, ``wls``, ``wlstp`` become a ``mov`` to
+``lr``. GNU objdump's ``.w`` suffix is dropped (LLVM refuses it on some instructions). An
 instruction llvm-mca still cannot schedule (e.g. ``it`` on the Cortex-M7 model) is dropped
 from the block and counted in :attr:`Estimate.dropped_instructions`; executed code outside
 the disassembly, or a block llvm-mca fails on, is estimated at one cycle an instruction and
@@ -231,7 +233,7 @@ def mca_line(ins: Instruction, thumb: bool) -> str:
         elif re.fullmatch(rf"blx(?:{_CONDITIONS})?", mnemonic):
             mnemonic = "bx"
         elif mnemonic in ("le", "letp"):
-            mnemonic, operands = "b", LABEL
+            return ""   # the low-overhead loop's end: free after the first iteration, and unknown to llvm-mca
         elif mnemonic in ("dls", "wls") or re.fullmatch(r"(?:dlstp|wlstp)\.\d+", mnemonic):
             mnemonic, operands = "mov", ", ".join(operands.split(", ")[:2])
         elif mnemonic.startswith(("ldr", "str")):
@@ -247,7 +249,7 @@ def mca_line(ins: Instruction, thumb: bool) -> str:
 
 
 def block_text(block: Block, thumb: bool) -> str:
-    return "\n".join(mca_line(ins, thumb) for ins in block.instructions)
+    return "\n".join(line for line in (mca_line(ins, thumb) for ins in block.instructions) if line)
 
 
 def mca_source(texts: list[str], thumb: bool) -> str:
@@ -307,14 +309,15 @@ class Estimator:
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def costs(self, texts: list[str]) -> dict[str, BlockCost]:
-        missing = sorted({t for t in texts if self._key(t) not in self.cache})
+        missing = sorted({t for t in texts if t and self._key(t) not in self.cache})
         for start in range(0, len(missing), BATCH):
             batch = missing[start:start + BATCH]
             for text, cost in zip(batch, self._run(batch)):
                 self.cache[self._key(text)] = [cost.cycles, cost.dropped, cost.fallback]
         if missing:
             self._save()
-        return {t: BlockCost(*self.cache[self._key(t)]) for t in texts}
+        # An empty text (a block of nothing but le/letp) costs nothing.
+        return {t: BlockCost(*self.cache[self._key(t)]) if t else BlockCost(0.0, 0) for t in texts}
 
     def _run(self, texts: list[str]) -> list[BlockCost]:
         """llvm-mca on the blocks; a failing batch is halved until the failing block is found."""
