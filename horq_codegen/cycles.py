@@ -40,6 +40,7 @@ counted in :attr:`Estimate.fallback_instructions`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,17 @@ class McaModel:
         return self.triple.startswith("thumb")
 
     def describe(self) -> str:
-        return f"llvm-mca 19, -mcpu={self.cpu}" + (f" ({self.note})" if self.note else "")
+        return f"llvm-mca {mca_version()}, -mcpu={self.cpu}" + (f" ({self.note})" if self.note else "")
+
+
+@functools.lru_cache(maxsize=None)
+def mca_version() -> str:
+    """e.g. "19.1.7": the scheduling models are part of the figures, so reports name the version."""
+    if shutil.which(MCA) is None:
+        raise HorqError(f"{MCA} is not installed (run the project's set-up: make setup; Debian's llvm-19)")
+    out = subprocess.run([MCA, "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"LLVM version (\S+)", out)
+    return match.group(1) if match else "19"
 
 
 def mca_model(target: Any) -> McaModel | None:
@@ -286,11 +297,8 @@ class Estimator:
     """Cycles per block text for one llvm-mca model, batched and cached (memory and disk)."""
 
     def __init__(self, model: McaModel, cache_dir: Path | None = None):
-        if shutil.which(MCA) is None:
-            raise HorqError(f"{MCA} is not installed (run the project's set-up: make setup; Debian's llvm-19)")
         self.model = model
-        version = subprocess.run([MCA, "--version"], capture_output=True, text=True, check=False).stdout
-        key = hashlib.sha256(json.dumps([version, self._args()]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([mca_version(), self._args()]).encode()).hexdigest()[:16]
         self.cache_file = (cache_dir or DEFAULT_CACHE_DIR) / f"mca-{model.cpu}-{key}.json"
         self.cache: dict[str, list] = {}
         if self.cache_file.exists():
