@@ -166,10 +166,10 @@ def format_rows(rows: list[Row]) -> str:
     if any(r.horq_est_cycles is not None for r in rows):
         header += ("HORQ est. cycles", "float32 est. cycles", "est. speedup", "HORQ cycles/MAC", "int8 est. cycles",
                    "HORQ/int8")
-        body = [b + (_n(r.horq_est_cycles), _n(r.float32_est_cycles),
-                     f"{r.float32_est_cycles / r.horq_est_cycles:.1f}x" if r.float32_est_cycles and r.horq_est_cycles else "-",
-                     _n(r.horq_est_cycles_per_mac, ".3f"), _n(r.int8_est_cycles), _n(r.horq_vs_int8, ".2f"))
-                for b, r in zip(body, rows)]
+        speedup = lambda r: (f"{r.float32_est_cycles / r.horq_est_cycles:.1f}x"
+                             if r.float32_est_cycles and r.horq_est_cycles else "-")
+        body = [b + (_n(r.horq_est_cycles), _n(r.float32_est_cycles), speedup(r), _n(r.horq_est_cycles_per_mac, ".3f"),
+                     _n(r.int8_est_cycles), _n(r.horq_vs_int8, ".2f")) for b, r in zip(body, rows)]
     widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
     line = lambda r: "  ".join(c.rjust(w) if i >= 5 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, body)])

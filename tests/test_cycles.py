@@ -90,8 +90,9 @@ def test_llvm_mca_prices_blocks_and_survives_what_crashes_it(tmp_path):
 def test_bench_estimates_cycles_per_layer(tiny_model, tmp_path, capsys):
     first = bench(tiny_model, "cortex-m7", cycles=True)
     # The same figures a second time (the blocks' costs now from the cache), through the command line.
-    assert main(["bench", str(tiny_model), "--target", "cortex-m7", "--cycles", "--json", str(tmp_path / "b.json")]) == 0
-    assert (tmp_path / "b.json").read_text() == first.to_json() + "\n"
+    json_path = tmp_path / "b.json"
+    assert main(["bench", str(tiny_model), "--target", "cortex-m7", "--cycles", "--json", str(json_path)]) == 0
+    assert json_path.read_text() == first.to_json() + "\n"
     assert "HORQ est. cycles" in capsys.readouterr().out
     for figures in (first.horq, first.float32):
         assert all(layer.estimated_cycles > 0 for layer in figures.layers)
