@@ -28,9 +28,10 @@ test-long: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_random_models.py tests/test_random_dags.py
 
 # The benchmark suite: single layers and both examples (int8 and float activations) on Cortex-M4,
-# Cortex-M7, Cortex-M55, Cortex-M33, Cortex-M3 and Cortex-A72; writes bench/results.json.
+# Cortex-M7, Cortex-M55, Cortex-M33, Cortex-M3 and Cortex-A72, with llvm-mca's estimated cycles and the
+# int8 comparison (--cycles); writes bench/results.json.
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py --cycles
 
 # The mutation run: hand-written bugs the test suite must catch (scripts/mutants.py; about an hour).
 mutants: setup

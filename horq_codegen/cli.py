@@ -4,6 +4,7 @@
     horq-codegen inspect MODEL [--passes]        per-layer table (and the IR after each pass)
     horq-codegen verify MODEL --target host      build, run and compare with PyTorch
     horq-codegen bench MODEL --target cortex-m7  executed instructions, flash and RAM vs float32
+                                                 (--cycles: and llvm-mca's estimated cycles)
 
 Every argument is checked before any work starts or any progress line is printed. Every
 user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2; torch's own
@@ -194,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     ben = add("bench", "executed instructions per layer, flash and RAM, against a float32 build")
     ben.add_argument("--target", default="cortex-m7", type=_target_name, help="where to count (a QEMU target below)")
     ben.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ben.add_argument("--cycles", action="store_true",
+                     help="add estimated cycles per layer: llvm-mca-19's model of the target's core applied to the "
+                          "executed basic blocks (a model's estimate, not a board's measurement)")
     return parser
 
 
@@ -212,7 +216,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json is not None and args.json.is_dir():
         raise HorqError(f"--json {args.json} is a folder, not a file name")
     report = bench(args.model, args.target, input_shape=args.input_shape, progress=_progress,
-                   lowering=_lowering(args))
+                   lowering=_lowering(args), cycles=args.cycles)
     print(format_report(report))
     if args.json:
         args.json.write_text(report.to_json() + "\n")

@@ -133,6 +133,7 @@ def run_system(
     mark_symbol: str = "horq_bench_mark",
     nm: str = "arm-none-eabi-nm",
     profile: Path | None = None,
+    segments: Path | None = None,
 ) -> RunResult:
     """Run bare-metal firmware under ``qemu-system-arm -M machine``.
 
@@ -150,6 +151,8 @@ def run_system(
         nm: the nm that reads ``elf``.
         profile: with counting, also write per-instruction counts there,
             from the first to the last mark (see :func:`read_profile`).
+        segments: with counting, also write per-instruction counts there for
+            each stretch between consecutive marks (see :func:`read_segments`).
 
     Raises:
         EmulatorError: a tool or ``elf`` is missing, or counting was asked
@@ -162,7 +165,7 @@ def run_system(
     with tempfile.TemporaryDirectory(prefix="horq-qemu-") as tmp:
         out_file = Path(tmp) / "counts.txt"
         if count:
-            cmd += _plugin_args(elf, mark_symbol, nm, out_file, profile)
+            cmd += _plugin_args(elf, mark_symbol, nm, out_file, profile, segments)
         returncode, stdout, stderr = _execute(cmd, timeout_s)
         status = _classify_system(returncode, stderr)
         counts = _read_counts(out_file, count, status)
@@ -178,6 +181,7 @@ def run_user(
     mark_symbol: str = "horq_bench_mark",
     nm: str = "aarch64-linux-gnu-nm",
     profile: Path | None = None,
+    segments: Path | None = None,
 ) -> RunResult:
     """Run a static Linux program under QEMU user mode (``qemu``).
 
@@ -196,7 +200,7 @@ def run_user(
         out_file = Path(tmp) / "counts.txt"
         cmd = [qemu_path]
         if count:
-            cmd += _plugin_args(exe, mark_symbol, nm, out_file, profile)
+            cmd += _plugin_args(exe, mark_symbol, nm, out_file, profile, segments)
         cmd.append("./prog")
         returncode, stdout, stderr = _execute(cmd, timeout_s, cwd=tmp, env={})
         status = _classify_user(returncode)
@@ -249,12 +253,14 @@ def _symbol_address(binary: Path, symbol: str, nm: str) -> int:
 
 
 def _plugin_args(binary: Path, mark_symbol: str, nm: str, out_file: Path,
-                 profile: Path | None = None) -> list[str]:
+                 profile: Path | None = None, segments: Path | None = None) -> list[str]:
     mark = _symbol_address(binary, mark_symbol, nm)
     # QEMU's option parser splits on ',' and reads ',,' as a literal comma.
     plugin = str(build_plugin()).replace(",", ",,")
     out = str(out_file).replace(",", ",,")
     extra = f",profile={str(profile.resolve()).replace(',', ',,')}" if profile is not None else ""
+    if segments is not None:
+        extra += f",segments={str(segments.resolve()).replace(',', ',,')}"
     return ["-plugin", f"{plugin},mark={mark:#x},out={out}{extra}"]
 
 
@@ -276,6 +282,21 @@ def read_profile(profile: Path, binary: Path, nm: str) -> dict[str, int]:
         name = functions[i][2] if i >= 0 and where < functions[i][0] + functions[i][1] else "?"
         totals[name] = totals.get(name, 0) + int(count)
     return totals
+
+
+def read_segments(segments: Path) -> list[dict[int, int]]:
+    """Executed instructions per address for each stretch between consecutive marks, from a run
+    with ``segments=``: element K covers the stretch from mark K to mark K + 1."""
+    stretches: list[dict[int, int]] = []
+    for line in segments.read_text().splitlines():
+        first, second = line.split()
+        if first == "segment":
+            if int(second) != len(stretches):
+                raise EmulatorError(f"segment profile {segments} is out of order at {line!r}")
+            stretches.append({})
+        else:
+            stretches[-1][int(first, 16)] = int(second)
+    return stretches
 
 
 def _disable_core_dumps() -> None:

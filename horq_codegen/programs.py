@@ -35,11 +35,11 @@ def build_program(target: Target, main: Path, kernels: list[str], binary: Path,
 
 
 def run_program(target: Target, binary: Path, *, count: bool = False,
-                profile: Path | None = None) -> emulator.RunResult:
+                profile: Path | None = None, segments: Path | None = None) -> emulator.RunResult:
     """Runs a program built by :func:`build_program` under the target's emulator."""
     emu = target.emulator
     if target.kind == "cortex-m":
         return emulator.run_system(binary, emu["machine"], timeout_s=emu["timeout_s"], count=count,
-                                   nm=emu["nm"], profile=profile)
+                                   nm=emu["nm"], profile=profile, segments=segments)
     return emulator.run_user(binary, qemu=emu["command"], timeout_s=emu["timeout_s"], count=count,
-                             nm=emu["nm"], profile=profile)
+                             nm=emu["nm"], profile=profile, segments=segments)

@@ -23,6 +23,7 @@ class RunOptions:
     count: bool = False               # emulators only: count executed instructions at the layer marks
     extra_cflags: str = ""
     profile: Path | None = None       # with count: per-instruction counts there (emulator.read_profile)
+    segments: Path | None = None      # with count: the same per stretch between marks (emulator.read_segments)
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,14 @@ def _build_and_emulate(project: Path, target: Target, options: RunOptions, binar
 
 def _run_cortex_m(project: Path, target: Target, options: RunOptions) -> RawRun:
     return _build_and_emulate(project, target, options, "model.elf",
-                              lambda elf: run_program(target, elf, count=options.count, profile=options.profile))
+                              lambda elf: run_program(target, elf, count=options.count, profile=options.profile,
+                                                          segments=options.segments))
 
 
 def _run_linux_user(project: Path, target: Target, options: RunOptions) -> RawRun:
     return _build_and_emulate(project, target, options, "model_test",
-                              lambda exe: run_program(target, exe, count=options.count, profile=options.profile))
+                              lambda exe: run_program(target, exe, count=options.count, profile=options.profile,
+                                                          segments=options.segments))
 
 
 RUNNERS: dict[str, Callable[[Path, Target, RunOptions], RawRun]] = {

@@ -105,6 +105,9 @@ class Target:
     # How packed HORQ weights are stored: "plain" rows, or "prefix-xor-triples" (pack.prefix_xor_triples),
     # the layout the Cortex-M DSP kernels read; the target's flags then define HORQ_WEIGHTS_PREFIX_XOR.
     weight_layout: str = "plain"
+    # How to estimate cycles with llvm-mca (horq_codegen.cycles): mca_triple, mca_cpu, objdump, and optionally
+    # mca_attrs and a note naming the model when it is a proxy; empty where LLVM has no model.
+    cycles: dict[str, Any] = field(default_factory=dict)
 
     def board(self, key: str | None) -> Board | None:
         key = key or self.default_board

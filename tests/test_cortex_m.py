@@ -73,6 +73,7 @@ def test_bench_counts_are_identical_run_to_run(small, tmp_path):
     assert sum(layer.instructions for layer in first.horq.layers) == first.horq.total_instructions
     assert first.horq.parameter_bytes < first.float32.parameter_bytes
     assert 0 < first.horq.flash_bytes and first.horq.arena_bytes <= first.horq.ram_bytes
+    assert first.horq.estimated_cycles is None and first.cycles_model == ""   # only with cycles=True
 
 
 def test_bench_cli_writes_json(small, tmp_path, capsys):

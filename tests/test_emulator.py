@@ -18,6 +18,7 @@ from horq_codegen.emulator import (
     RunResult,
     build_plugin,
     read_profile,
+    read_segments,
     run_system,
     run_user,
 )
@@ -259,10 +260,14 @@ def test_profile_credits_every_instruction_to_a_function(tmp_path: Path) -> None
     for loop in (100, 200):
         elf = build_firmware(tmp_path, "mps2-an500", loop=loop)
         profile = tmp_path / f"profile-{loop}.txt"
-        result = run_system(elf, "mps2-an500", timeout_s=20, count=True, profile=profile)
+        segments = tmp_path / f"segments-{loop}.txt"
+        result = run_system(elf, "mps2-an500", timeout_s=20, count=True, profile=profile, segments=segments)
         assert result.status == "ok"
         counts[loop] = read_profile(profile, elf, "arm-none-eabi-nm")
         assert sum(counts[loop].values()) == mark_delta(result)
+        # Two marks, one stretch between them: the same per-address counts as the profile.
+        (stretch,) = read_segments(segments)
+        assert stretch == {int(a, 16): int(n) for a, n in map(str.split, profile.read_text().splitlines())}
     grown = {name: counts[200].get(name, 0) - counts[100].get(name, 0) for name in counts[200]}
     assert sorted(grown.values())[-1] == 100 * LOOP_INSTRUCTIONS
     assert sum(grown.values()) == 100 * LOOP_INSTRUCTIONS

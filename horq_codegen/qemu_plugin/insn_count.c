@@ -9,6 +9,12 @@
  *                "ADDR COUNT" (hex, decimal) per instruction address executed
  *                between the first and the last mark (the whole run if there
  *                are fewer than two marks)
+ *   segments=PATH (optional) file that receives the same per-address counts
+ *                for each stretch between two consecutive marks: at each mark
+ *                after the first, a line "segment K" (K = 0 for the stretch
+ *                from the first mark to the second) and then its "ADDR COUNT"
+ *                lines. The mark instruction itself is counted in the stretch
+ *                it opens, as in the mark counts below.
  *
  * Output (written from the atexit callback, so only on a clean exit):
  *   one line per execution of the mark address: the number of instructions
@@ -83,6 +89,9 @@ static uint64_t *profile_count;
 static uint64_t *profile_at_first_mark; /* the counters at the first and the latest mark */
 static uint64_t *profile_at_last_mark;
 static size_t profile_used;
+static char *segments_path;
+static FILE *segments_file;
+static uint64_t *profile_at_segment_start; /* the counters at the latest mark, for segments= */
 
 static uint64_t *profile_slot(uint64_t addr)
 {
@@ -98,6 +107,21 @@ static uint64_t *profile_slot(uint64_t addr)
         profile_addr[h] = addr + 1;
     }
     return &profile_count[h];
+}
+
+/* At a mark: the counts since the previous mark (none at the first), then a new start. */
+static void write_segment(void)
+{
+    if (n_marks >= 2) {
+        fprintf(segments_file, "segment %zu\n", n_marks - 2);
+        for (size_t i = 0; i < PROFILE_SLOTS; i++) {
+            const uint64_t count = profile_count[i] - profile_at_segment_start[i];
+            if (profile_addr[i] != 0 && count != 0) {
+                fprintf(segments_file, "%" PRIx64 " %" PRIu64 "\n", profile_addr[i] - 1, count);
+            }
+        }
+    }
+    memcpy(profile_at_segment_start, profile_count, PROFILE_SLOTS * sizeof *profile_count);
 }
 
 /*
@@ -121,9 +145,16 @@ static void on_mark(unsigned int vcpu_index, void *userdata)
     }
     marks[n_marks++] = insn_count;
     insn_count++;
-    if (profile_path) {
-        memcpy(n_marks == 1 ? profile_at_first_mark : profile_at_last_mark, profile_count,
-               PROFILE_SLOTS * sizeof *profile_count);
+    if (profile_count) {
+        if (segments_file) {
+            write_segment();
+        }
+        if (profile_path) {
+            memcpy(n_marks == 1 ? profile_at_first_mark : profile_at_last_mark, profile_count,
+                   PROFILE_SLOTS * sizeof *profile_count);
+        }
+        /* The mark instruction's own count, after the snapshots: it belongs to the stretch it opens. */
+        (*profile_slot(mark_addr))++;
     }
 }
 
@@ -140,7 +171,7 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_insn_exec_inline(
                 insn, QEMU_PLUGIN_INLINE_ADD_U64, &insn_count, 1);
         }
-        if (profile_path) {
+        if (profile_count && qemu_plugin_insn_vaddr(insn) != mark_addr) {
             qemu_plugin_register_vcpu_insn_exec_inline(
                 insn, QEMU_PLUGIN_INLINE_ADD_U64,
                 profile_slot(qemu_plugin_insn_vaddr(insn)), 1);
@@ -181,6 +212,10 @@ static void on_exit_write(qemu_plugin_id_t id, void *userdata)
     if (profile_path) {
         write_profile();
     }
+    if (segments_file) {
+        fclose(segments_file);
+        segments_file = NULL;
+    }
 }
 
 /* Parses "mark=", "out=" and "profile="; returns 0 on success. */
@@ -202,12 +237,18 @@ static int parse_args(int argc, char **argv)
             out_path = strdup(argv[i] + 4);
         } else if (strncmp(argv[i], "profile=", 8) == 0) {
             profile_path = strdup(argv[i] + 8);
-            profile_addr = calloc(PROFILE_SLOTS, sizeof *profile_addr);
-            profile_count = calloc(PROFILE_SLOTS, sizeof *profile_count);
             profile_at_first_mark = calloc(PROFILE_SLOTS, sizeof *profile_count);
             profile_at_last_mark = calloc(PROFILE_SLOTS, sizeof *profile_count);
-            if (!profile_addr || !profile_count || !profile_at_first_mark || !profile_at_last_mark) {
+            if (!profile_at_first_mark || !profile_at_last_mark) {
                 fprintf(stderr, "insn_count: out of memory for the profile\n");
+                return -1;
+            }
+        } else if (strncmp(argv[i], "segments=", 9) == 0) {
+            segments_path = strdup(argv[i] + 9);
+            segments_file = fopen(segments_path, "w");
+            profile_at_segment_start = calloc(PROFILE_SLOTS, sizeof *profile_count);
+            if (!segments_file || !profile_at_segment_start) {
+                fprintf(stderr, "insn_count: cannot set up the segment profile %s\n", segments_path);
                 return -1;
             }
         } else {
@@ -218,6 +259,14 @@ static int parse_args(int argc, char **argv)
     if (!have_mark || !out_path) {
         fprintf(stderr, "insn_count: need mark=0xADDR and out=PATH\n");
         return -1;
+    }
+    if (profile_path || segments_path) {
+        profile_addr = calloc(PROFILE_SLOTS, sizeof *profile_addr);
+        profile_count = calloc(PROFILE_SLOTS, sizeof *profile_count);
+        if (!profile_addr || !profile_count) {
+            fprintf(stderr, "insn_count: out of memory for the profile\n");
+            return -1;
+        }
     }
     return 0;
 }
