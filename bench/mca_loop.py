@@ -1,0 +1,181 @@
+"""Estimated cycles of a kernel's loop on an in-order core: llvm-mca on code cut from a build.
+
+    .venv/bin/python bench/mca_loop.py                      # the Cortex-M55 popcount core, both forms
+    .venv/bin/python bench/mca_loop.py --function mve_whole_pairs --word-planes 24
+    .venv/bin/python bench/mca_loop.py --function mve2_groups --word-planes 8 --trips 7 --group-word-planes 72
+
+Executed instructions mislead on the in-order Cortex-M55: a gather's result comes six cycles
+late and its offsets are read early, so a loop that feeds each gather straight into the next
+instruction stalls. This script builds bench/popcount_rows.py's program for the target (one call
+of horq_xor_popcount_rows per shape), disassembles it with llvm-objdump, cuts FUNCTION and feeds
+llvm-mca-19 with the target's scheduling model (docs: TOOLCHAIN.md, "Estimated cycles"):
+
+- loop: the body of the function's (first) low-overhead loop, from the target of its `le` to the
+  `le`; cycles per iteration / --word-planes (32-bit words times planes one iteration counts);
+- group (with --trips): the straight-line path through the function's outer loop once, its
+  low-overhead loop unrolled --trips times (what one group of outputs executes), repeated;
+  cycles per group / --group-word-planes. This one counts the loop's prologue and epilogue.
+
+llvm-mca's quirks are taken care of: `le`, `letp`, `wls`, `wlstp` and `dls` have no M55 data and
+are dropped, as are branches; single-register ldr/str lose their writeback (llvm-mca 19 crashes
+on them in the M-profile models). It models no memory system: every load hits. The figures are
+estimates for comparing code, not a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from horq_codegen.programs import build_program  # noqa: E402
+from horq_codegen.targets import load_target  # noqa: E402
+from popcount_rows import PROGRAM  # noqa: E402
+
+MCA_CPU = {
+    "cortex-m55": ["-mtriple=thumbv8.1m.main-none-eabi", "-mcpu=cortex-m55", "-mattr=+mve"],
+    "cortex-m7": ["-mtriple=thumbv7em-none-eabi", "-mcpu=cortex-m7"],
+}
+DROPPED = re.compile(r"^(le|letp|wls|wlstp|dls|dlstp|b|bl|bx|cbz|cbnz|b\w\w)(\.w|\.n)?\s")
+WRITEBACK_POST = re.compile(r"^((?:ldr|str)(?:b|h|sb|sh)?(?:\.w)?\s+\w+,\s*\[\w+\]),\s*#-?\w+$")
+WRITEBACK_PRE = re.compile(r"^((?:ldr|str)(?:b|h|sb|sh)?(?:\.w)?\s+\w+,\s*\[\w+,\s*#-?\w+\])!$")
+
+
+def disassemble(binary: Path, function: str) -> list[tuple[int, str]]:
+    """(address, instruction text) of `function` in `binary`."""
+    text = subprocess.run(["llvm-objdump-19", "-d", "--no-show-raw-insn", "--mcpu=cortex-m55", str(binary)],
+                          capture_output=True, text=True, check=True).stdout
+    lines, inside = [], False
+    for line in text.splitlines():
+        if re.match(rf"^[0-9a-f]+ <{re.escape(function)}>:$", line):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+            if not m:
+                break
+            lines.append((int(m.group(1), 16), m.group(2).split("@")[0].strip()))
+    if not lines:
+        raise SystemExit(f"no function {function} in {binary}")
+    return lines
+
+
+def _le_target(ins: str) -> int | None:
+    m = re.match(r"^le(?:tp)?\s+(?:lr,\s*)?0x([0-9a-f]+)", ins)
+    return int(m.group(1), 16) if m else None
+
+
+def for_mca(instructions: list[str]) -> str:
+    """The instructions as llvm-mca takes them (see the module's docstring)."""
+    out = []
+    for ins in instructions:
+        if not ins or ins.startswith("<unknown>") or DROPPED.match(ins + " "):
+            continue
+        ins = WRITEBACK_POST.sub(r"\1", ins)
+        ins = WRITEBACK_PRE.sub(r"\1", ins)
+        out.append(ins)
+    return "\n".join(out) + "\n"
+
+
+def cut_loop(lines: list[tuple[int, str]]) -> list[str]:
+    """The body of the first low-overhead loop (target of `le` .. the `le`)."""
+    for address, ins in lines:
+        start = _le_target(ins)
+        if start is not None:
+            return [i for a, i in lines if start <= a < address]
+    raise SystemExit("no le loop in the function")
+
+
+def cut_group(lines: list[tuple[int, str]], trips: int, which: int = -1) -> list[str]:
+    """One pass through an outer loop (from the target of a backward conditional branch to the
+    branch; `which`: the index among them in address order, by default the last), the `le` loop
+    inside it unrolled `trips` times."""
+    outers = []
+    for address, ins in lines:
+        m = re.match(r"^b(?:ne|eq|cs|cc|hi|ls|ge|lt|gt|le)(?:\.w|\.n)?\s+0x([0-9a-f]+)", ins)
+        if m and int(m.group(1), 16) < address:
+            outers.append((int(m.group(1), 16), address))
+    if not outers:
+        raise SystemExit("no outer loop in the function")
+    outer = outers[which]
+    body = [(a, i) for a, i in lines if outer[0] <= a < outer[1]]
+    out: list[str] = []
+    for address, ins in body:
+        start = _le_target(ins)
+        if start is not None:
+            loop = [i for a, i in body if start <= a < address]
+            out.extend(loop * (trips - 1))  # the body went out once already
+        else:
+            out.append(ins)
+    return out
+
+
+def mca_cycles(target: str, asm: str, iterations: int) -> float:
+    """llvm-mca's total cycles / iterations."""
+    with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
+        f.write(asm)
+        f.flush()
+        result = subprocess.run(["llvm-mca-19", *MCA_CPU[target], f"-iterations={iterations}", f.name],
+                                capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    total = int(re.search(r"Total Cycles:\s+(\d+)", result.stdout).group(1))
+    return total / iterations
+
+
+def build(target_name: str, shape: tuple[int, int, int], tmp: Path) -> Path:
+    target = load_target(target_name)
+    rows, words, order = shape
+    main = tmp / "main.c"
+    main.write_text(PROGRAM)
+    sizes = [f"-DSHAPES={{{rows},{words},{order}}}", f"-DMAX_WEIGHTS={rows * words}",
+             f"-DMAX_PLANES={words * order}", f"-DMAX_OUT={rows * order}"]
+    return build_program(target, main, ["horq_popcount.c"], tmp / f"mca-{target_name}", sizes)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="cortex-m55", choices=sorted(MCA_CPU))
+    parser.add_argument("--shape", default="32,9,2", metavar="ROWS,WORDS,ORDER",
+                        help="the call the program makes (default: conv_a's, 32,9,2)")
+    parser.add_argument("--function", help="the function to cut (default: the M55 order-2 core, "
+                        "mve2_groups, as loop and as group)")
+    parser.add_argument("--word-planes", type=float, help="word-planes one loop iteration counts")
+    parser.add_argument("--trips", type=int, help="also the whole group: the loop unrolled this many times")
+    parser.add_argument("--group-word-planes", type=float, help="word-planes one group counts")
+    parser.add_argument("--outer", type=int, default=-1,
+                        help="which outer loop is the group, in address order (default -1: the last; the "
+                        "M55 core's last is the one that stores, the first the one that adds to stored counts)")
+    parser.add_argument("--show", action="store_true", help="print the code given to llvm-mca")
+    args = parser.parse_args()
+    shape = tuple(int(v) for v in args.shape.split(","))
+    if args.function is None:  # the default: order 2 core for the shape's words
+        rows, words, order = shape
+        args.function, args.word_planes = "mve2_groups", 8
+        args.trips, args.group_word_planes = words - 2, 8 * words
+    with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
+        lines = disassemble(build(args.target, shape, Path(tmp)), args.function)
+    loop = for_mca(cut_loop(lines))
+    if args.show:
+        print(loop)
+    cycles = mca_cycles(args.target, loop, 200)
+    print(f"{args.function} loop: {cycles:.2f} cycles per iteration"
+          + (f", {cycles / args.word_planes:.3f} per word-plane" if args.word_planes else ""))
+    if args.trips:
+        group = for_mca(cut_group(lines, args.trips, args.outer))
+        if args.show:
+            print(group)
+        cycles = mca_cycles(args.target, group, 50)
+        print(f"{args.function} group (loop x {args.trips}): {cycles:.1f} cycles"
+              + (f", {cycles / args.group_word_planes:.3f} per word-plane" if args.group_word_planes else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
