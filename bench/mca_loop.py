@@ -144,8 +144,8 @@ def main() -> int:
     parser.add_argument("--target", default="cortex-m55", choices=sorted(MCA_CPU))
     parser.add_argument("--shape", default="32,9,2", metavar="ROWS,WORDS,ORDER",
                         help="the call the program makes (default: conv_a's, 32,9,2)")
-    parser.add_argument("--function", help="the function to cut (default: the M55 order-2 core, "
-                        "mve2_groups, as loop and as group)")
+    parser.add_argument("--function", help="the function to cut (default: the M55 core of the shape's "
+                        "order, mve2_groups or mve1_groups, as loop and as group)")
     parser.add_argument("--word-planes", type=float, help="word-planes one loop iteration counts")
     parser.add_argument("--trips", type=int, help="also the whole group: the loop unrolled this many times")
     parser.add_argument("--group-word-planes", type=float, help="word-planes one group counts")
@@ -155,10 +155,10 @@ def main() -> int:
     parser.add_argument("--show", action="store_true", help="print the code given to llvm-mca")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
-    if args.function is None:  # the default: order 2 core for the shape's words
+    if args.function is None:  # the default: the M55 core of the shape's order (1 or 2)
         rows, words, order = shape
-        args.function, args.word_planes = "mve2_groups", 8
-        args.trips, args.group_word_planes = words - 2, 8 * words
+        args.function, args.word_planes = ("mve2_groups", 8) if order == 2 else ("mve1_groups", 8)
+        args.trips, args.group_word_planes = (words - 4 if order == 2 else words - 3), 8 * words
     with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
         lines = disassemble(build(args.target, shape, Path(tmp)), args.function)
     loop = for_mca(cut_loop(lines))
