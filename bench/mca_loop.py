@@ -15,6 +15,10 @@ llvm-mca-19 with the target's scheduling model (docs: TOOLCHAIN.md, "Estimated c
 - group (with --trips): the straight-line path through the function's outer loop once, its
   low-overhead loop unrolled --trips times (what one group of outputs executes), repeated;
   cycles per group / --group-word-planes. This one counts the loop's prologue and epilogue.
+- call (--call): the instructions the whole call of horq_xor_popcount_rows executed, in the
+  order QEMU executed them (its -d in_asm,exec,nochain log of translation blocks), as one
+  block: what a layer pays per call (staging, set-up, every group), divided by
+  rows * words * order.
 
 llvm-mca's quirks are taken care of: `le`, `letp`, `wls`, `wlstp` and `dls` have no M55 data and
 are dropped, as are branches; single-register ldr/str lose their writeback (llvm-mca 19 crashes
@@ -64,6 +68,18 @@ def disassemble(binary: Path, function: str) -> list[tuple[int, str]]:
     if not lines:
         raise SystemExit(f"no function {function} in {binary}")
     return lines
+
+
+def disassemble_all(binary: Path) -> list[tuple[int, str]]:
+    """(address, instruction text) of every instruction in `binary`."""
+    text = subprocess.run(["llvm-objdump-19", "-d", "--no-show-raw-insn", "--mcpu=cortex-m55", str(binary)],
+                          capture_output=True, text=True, check=True).stdout
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+        if m and not m.group(2).startswith("."):
+            out.append((int(m.group(1), 16), m.group(2).split("@")[0].strip()))
+    return out
 
 
 def _le_target(ins: str) -> int | None:
@@ -129,6 +145,50 @@ def mca_cycles(target: str, asm: str, iterations: int) -> float:
     return total / iterations
 
 
+def executed_call(binary: Path, machine: str, lines: dict[int, str], function: str,
+                  nm: str) -> list[str]:
+    """The instructions executed from the first entry into `function` to the next call of
+    horq_bench_mark, from QEMU's log of the translation blocks it ran."""
+    symbols = {}
+    for line in subprocess.run([nm, str(binary)], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            symbols[parts[2]] = int(parts[0], 16) & ~1
+    with tempfile.TemporaryDirectory(prefix="horq-trace-") as tmp:
+        log = Path(tmp) / "qemu.log"
+        subprocess.run(["qemu-system-arm", "-M", machine, "-nographic", "-semihosting-config",
+                        "enable=on,target=native", "-kernel", str(binary), "-d", "in_asm,exec,nochain",
+                        "-D", str(log)], capture_output=True, timeout=120, check=True)
+        text = log.read_text(errors="replace")
+    blocks: dict[int, list[int]] = {}
+    current: list[int] | None = None
+    order: list[int] = []
+    for line in text.splitlines():
+        if line.startswith("IN:"):
+            current = []
+        elif current is not None and re.match(r"^0x[0-9a-f]+:", line):
+            current.append(int(line.split(":")[0], 16))
+        elif line.startswith("Trace"):
+            if current:
+                blocks.setdefault(current[0], current)
+            current = None
+            order.append(int(line.split("[")[1].split("/")[1], 16))
+    # QEMU's own disassembler splits MVE instructions into halfwords; a block is taken as
+    # the instructions of our disassembly from its first address to its last one listed
+    addresses = sorted(lines)
+    start, mark = symbols[function], symbols["horq_bench_mark"]
+    trace, inside = [], False
+    for pc in order:
+        if pc == start:
+            inside = True
+        elif inside and pc == mark:
+            break
+        if inside and pc in blocks:
+            last = max(blocks[pc])
+            trace.extend(lines[a] for a in addresses if pc <= a <= last)
+    return trace
+
+
 def build(target_name: str, shape: tuple[int, int, int], tmp: Path) -> Path:
     target = load_target(target_name)
     rows, words, order = shape
@@ -152,6 +212,8 @@ def main() -> int:
     parser.add_argument("--outer", type=int, default=-1,
                         help="which outer loop is the group, in address order (default -1: the last; the "
                         "M55 core's last is the one that stores, the first the one that adds to stored counts)")
+    parser.add_argument("--call", action="store_true",
+                        help="also the whole call of horq_xor_popcount_rows, as executed (QEMU's trace)")
     parser.add_argument("--show", action="store_true", help="print the code given to llvm-mca")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
@@ -160,7 +222,13 @@ def main() -> int:
         args.function, args.word_planes = ("mve2_groups", 8) if order == 2 else ("mve1_groups", 8)
         args.trips, args.group_word_planes = (words - 4 if order == 2 else words - 3), 8 * words
     with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
-        lines = disassemble(build(args.target, shape, Path(tmp)), args.function)
+        binary = build(args.target, shape, Path(tmp))
+        lines = disassemble(binary, args.function)
+        if args.call:
+            target = load_target(args.target)
+            everything = {a: i for a, i in disassemble_all(binary)}
+            call = for_mca(executed_call(binary, target.emulator["machine"], everything,
+                                         "horq_xor_popcount_rows", target.emulator["nm"]))
     loop = for_mca(cut_loop(lines))
     if args.show:
         print(loop)
@@ -174,6 +242,13 @@ def main() -> int:
         cycles = mca_cycles(args.target, group, 50)
         print(f"{args.function} group (loop x {args.trips}): {cycles:.1f} cycles"
               + (f", {cycles / args.group_word_planes:.3f} per word-plane" if args.group_word_planes else ""))
+    if args.call:
+        if args.show:
+            print(call)
+        cycles = mca_cycles(args.target, call, 1)
+        rows, words, order = shape
+        print(f"whole call ({len(call.splitlines())} instructions executed): {cycles:.0f} cycles, "
+              f"{cycles / (rows * words * order):.3f} per word-plane")
     return 0
 
 

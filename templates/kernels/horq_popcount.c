@@ -449,9 +449,9 @@ __attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights
  * each gather straight into the next instruction, and on the in-order M55 the
  * loop stalls on the gathers' latency (llvm-mca: 2.5 cycles a word-plane).
  * Here lane l belongs to row r + l and one weight gather (a word of four rows)
- * serves both planes; the planes come from a staging buffer, each word as two
- * broadcast vectors (plane 0 in all four lanes, then plane 1), by contiguous
- * loads. A word of four rows is nine instructions for eight word-planes: the
+ * serves both planes; the planes come from a staging buffer, each word as a
+ * broadcast vector (the word in all four lanes; plane 1's MVE2_PLANE_1 bytes
+ * after plane 0's), by contiguous loads. A word of four rows is nine instructions for eight word-planes: the
  * weight gather, two plane loads, two XORs, two lookups and two byte
  * accumulations (VMLA by 1, on the multiplier, so that the ALU has only the
  * XORs); the five loads bound it at ten cycles. The loop is software-pipelined
@@ -465,30 +465,34 @@ __attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights
  * weight word, q6 and q7 the byte counts of planes 0 and 1 (<= 8 a word, so a
  * run is at most MVE2_RUN_WORDS words). */
 #define MVE2_RUN_WORDS 31
+/* Plane 1's broadcasts in the staging buffer, from plane 0's next word's (a
+ * load's offset: at most 508). */
+#define MVE2_PLANE_1 "480"
+#define MVE2_PLANE_1_WORDS (4 * MVE2_RUN_WORDS)
 
 #define MVE2_NEXT_WEIGHTS "vldrw.u32 q5, [%q[wa], #4]!\n\t"
 /* The start of a group: its first word XOR-ed with both planes (then, after
  * MVE2_NEXT_WEIGHTS, its second word's weights gathered). */
 #define MVE2_GROUP_START                                                                        \
     "mov %[p], %[staged]\n\t" MVE2_NEXT_WEIGHTS                                                 \
-    "vldrw.u32 q1, [%[p]], #32\n\t"                                                             \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
     "veor q1, q5, q1\n\t"                                                                       \
-    "vldrw.u32 q2, [%[p], #-16]\n\t"                                                            \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
     "veor q2, q5, q2\n\t"
 /* The first two words: their lookups start the byte counts (q6, q7) and fill
  * q3, q4; the XORs of the third word, the weights of the fourth. */
 #define MVE2_FIRST_WORDS                                                                        \
     "vldrb.u8 q6, [%[table], q1]\n\t"                                                           \
-    "vldrw.u32 q1, [%[p]], #32\n\t"                                                             \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
     "vldrb.u8 q7, [%[table], q2]\n\t"                                                           \
     "veor q1, q5, q1\n\t"                                                                       \
-    "vldrw.u32 q2, [%[p], #-16]\n\t"                                                            \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
     "veor q2, q5, q2\n\t" MVE2_NEXT_WEIGHTS                                                     \
     "vldrb.u8 q3, [%[table], q1]\n\t"                                                           \
-    "vldrw.u32 q1, [%[p]], #32\n\t"                                                             \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
     "vldrb.u8 q4, [%[table], q2]\n\t"                                                           \
     "veor q1, q5, q1\n\t"                                                                       \
-    "vldrw.u32 q2, [%[p], #-16]\n\t"                                                            \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
     "veor q2, q5, q2\n\t" MVE2_NEXT_WEIGHTS
 /* A word: the previous word's counts accumulated, this word's looked up, the
  * next word's XORs, the weights of the word after it (NEXT). */
@@ -497,9 +501,9 @@ __attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights
     "vldrb.u8 q3, [%[table], q1]\n\t"                                                           \
     "vmla.s8 q7, q4, %[one]\n\t"                                                                \
     "vldrb.u8 q4, [%[table], q2]\n\t"                                                           \
-    "vldrw.u32 q1, [%[p]], #32\n\t"                                                             \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
     "veor q1, q5, q1\n\t"                                                                       \
-    "vldrw.u32 q2, [%[p], #-16]\n\t"                                                            \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
     "veor q2, q5, q2\n\t" NEXT
 /* The words of a group after its start, up to the last word's lookups; the
  * weight addresses move on to the next group as soon as the last word's are
@@ -660,29 +664,32 @@ __attribute__((noinline)) static void mve1_groups(uint32x4_t wa, const uint32_t 
     }
 }
 
+/* The broadcast vectors of n plane words (each word in all four lanes). */
+static inline void mve_stage(const uint32_t *plane, int32_t n, uint32_t *to)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        vst1q_u32(to + 4 * i, vdupq_n_u32(plane[i]));
+    }
+}
+
 /* Order 1 or 2 (`pair`), rows a multiple of 8 (order 1) or 4 (order 2), at
  * least four words: a run of 4 to MVE2_RUN_WORDS words, then runs of
  * MVE2_RUN_WORDS - 3 (each adds to the counts stored). The planes are staged
- * run by run as broadcast vectors. */
+ * run by run. */
 static void mve_order12_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                              int pair, int32_t words, int32_t *mismatches)
 {
-    uint32_t staged[MVE2_RUN_WORDS * 8];
+    uint32_t staged[MVE2_PLANE_1_WORDS + 4 * MVE2_RUN_WORDS];
     const int32_t runs = (words - 4) / (MVE2_RUN_WORDS - 3);
     const uint32x4_t lanes = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * (uint32_t)words);
     int32_t n = words - runs * (MVE2_RUN_WORDS - 3);
     for (int32_t run = 0, at = 0; run <= runs; ++run, at += n, n = MVE2_RUN_WORDS - 3) {
         const uint32x4_t wa = vaddq_n_u32(lanes, (uint32_t)(uintptr_t)(weights + at) - 4u);
+        mve_stage(planes + at, n, staged);
         if (pair) {
-            for (int32_t i = 0; i < n; ++i) {
-                vst1q_u32(staged + 8 * i, vdupq_n_u32(planes[at + i]));
-                vst1q_u32(staged + 8 * i + 4, vdupq_n_u32(planes[plane_stride + at + i]));
-            }
+            mve_stage(planes + plane_stride + at, n, staged + MVE2_PLANE_1_WORDS);
             mve2_groups(wa, staged, mismatches, rows / 4, n, words, run > 0);
         } else {
-            for (int32_t i = 0; i < n; ++i) {
-                vst1q_u32(staged + 4 * i, vdupq_n_u32(planes[at + i]));
-            }
             mve1_groups(wa, staged, mismatches, rows / 8, n, words, run > 0);
         }
     }
