@@ -148,9 +148,14 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
  * With order 1, 2 or 4 every group of four outputs has the same four planes,
  * so two groups (eight outputs) go together and share the plane word: a word
  * of eight outputs costs nine instructions, the plane gather, and for each
- * group the weight gather, the XOR, the lookup and a byte add. (In cycles a
- * 16-byte gather is worth more than one instruction on the core; the project
- * measures instructions.) Other orders count plane by plane as order 1.
+ * group the weight gather, the XOR, the lookup and a byte add. Other orders
+ * count plane by plane as order 1.
+ *
+ * This path counts few instructions but stalls the in-order M55 on each
+ * gather's latency (llvm-mca: 2.5 cycles a word-plane). Orders 1 and 2 with
+ * at least 8 (order 1) or 4 rows and 4 words, the layers' case, take the
+ * software-pipelined kernels further down (mve_order12_rows: 1.25 cycles a
+ * word-plane in their loops, bench/mca_loop.py); this path does the rest.
  *
  * GCC 12 spills and shuffles the address vectors of this loop through core
  * registers, and its vldrwq_gather_base_wb_u32 is two loads, so the loop over
