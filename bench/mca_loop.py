@@ -1,8 +1,8 @@
 """Estimated cycles of a kernel's loop on an in-order core: llvm-mca on code cut from a build.
 
-    .venv/bin/python bench/mca_loop.py                      # the Cortex-M55 popcount core, both forms
-    .venv/bin/python bench/mca_loop.py --function mve_whole_pairs --word-planes 24
-    .venv/bin/python bench/mca_loop.py --function mve2_groups --word-planes 8 --trips 7 --group-word-planes 72
+    .venv/bin/python bench/mca_loop.py [--shape 32,9,2] [--call]   # the Cortex-M55 popcount core
+    .venv/bin/python bench/mca_loop.py --function mve_whole_pairs --word-planes 24 --trips 2 --group-word-planes 72 --call
+    .venv/bin/python bench/mca_loop.py --function mve2_groups --word-planes 8 --trips 5 --group-word-planes 72
 
 Executed instructions mislead on the in-order Cortex-M55: a gather's result comes six cycles
 late and its offsets are read early, so a loop that feeds each gather straight into the next
@@ -28,6 +28,7 @@ estimates for comparing code, not a measurement.
 from __future__ import annotations
 
 import argparse
+import bisect
 import re
 import subprocess
 import sys
@@ -184,8 +185,8 @@ def executed_call(binary: Path, machine: str, lines: dict[int, str], function: s
         elif inside and pc == mark:
             break
         if inside and pc in blocks:
-            last = max(blocks[pc])
-            trace.extend(lines[a] for a in addresses if pc <= a <= last)
+            first, last = bisect.bisect_left(addresses, pc), bisect.bisect_right(addresses, max(blocks[pc]))
+            trace.extend(lines[a] for a in addresses[first:last])
     return trace
 
 
