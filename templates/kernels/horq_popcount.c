@@ -669,6 +669,32 @@ __attribute__((noinline)) static void mve1_groups(uint32x4_t wa, const uint32_t 
     }
 }
 
+/* One run of n words from word `at`: its planes staged, then its groups
+ * (adding to the counts stored where `add`). */
+static inline __attribute__((always_inline)) void mve_run(const uint32_t *weights, int32_t rows,
+                                                           const uint32_t *planes, int32_t plane_stride, int pair,
+                                                           int32_t words, int32_t at, int32_t n, int add,
+                                                           int32_t *mismatches, uint32_t *staged)
+{
+    const uint32x4_t lanes = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * (uint32_t)words);
+    const uint32x4_t wa = vaddq_n_u32(lanes, (uint32_t)(uintptr_t)(weights + at) - 4u);
+    const uint32_t *p0 = planes + at;
+    if (pair) {
+        const uint32_t *p1 = p0 + plane_stride;
+        for (int32_t i = 0; i < n; ++i) {
+            const uint32_t a = p0[i], b = p1[i];
+            vst1q_u32(staged + 4 * i, vdupq_n_u32(a));
+            vst1q_u32(staged + MVE2_PLANE_1_WORDS + 4 * i, vdupq_n_u32(b));
+        }
+        mve2_groups(wa, staged, mismatches, rows / 4, n, words, add);
+    } else {
+        for (int32_t i = 0; i < n; ++i) {
+            vst1q_u32(staged + 4 * i, vdupq_n_u32(p0[i]));
+        }
+        mve1_groups(wa, staged, mismatches, rows / 8, n, words, add);
+    }
+}
+
 /* Order 1 or 2 (`pair`), rows a multiple of 8 (order 1) or 4 (order 2), at
  * least four words: a run of 4 to MVE2_RUN_WORDS words, then runs of
  * MVE2_RUN_WORDS - 3 (each adds to the counts stored). The planes are staged
@@ -678,26 +704,14 @@ static void mve_order12_rows(const uint32_t *weights, int32_t rows, const uint32
                              int pair, int32_t words, int32_t *mismatches)
 {
     uint32_t staged[MVE2_PLANE_1_WORDS + 4 * MVE2_RUN_WORDS];
-    const int32_t runs = words <= MVE2_RUN_WORDS ? 0 : (words - 4) / (MVE2_RUN_WORDS - 3);
-    const uint32x4_t lanes = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * (uint32_t)words);
+    if (words <= MVE2_RUN_WORDS) {
+        mve_run(weights, rows, planes, plane_stride, pair, words, 0, words, 0, mismatches, staged);
+        return;
+    }
+    const int32_t runs = (words - 4) / (MVE2_RUN_WORDS - 3);
     int32_t n = words - runs * (MVE2_RUN_WORDS - 3);
     for (int32_t run = 0, at = 0; run <= runs; ++run, at += n, n = MVE2_RUN_WORDS - 3) {
-        const uint32x4_t wa = vaddq_n_u32(lanes, (uint32_t)(uintptr_t)(weights + at) - 4u);
-        const uint32_t *p0 = planes + at;
-        if (pair) {
-            const uint32_t *p1 = p0 + plane_stride;
-            for (int32_t i = 0; i < n; ++i) {
-                const uint32_t a = p0[i], b = p1[i];
-                vst1q_u32(staged + 4 * i, vdupq_n_u32(a));
-                vst1q_u32(staged + MVE2_PLANE_1_WORDS + 4 * i, vdupq_n_u32(b));
-            }
-            mve2_groups(wa, staged, mismatches, rows / 4, n, words, run > 0);
-        } else {
-            for (int32_t i = 0; i < n; ++i) {
-                vst1q_u32(staged + 4 * i, vdupq_n_u32(p0[i]));
-            }
-            mve1_groups(wa, staged, mismatches, rows / 8, n, words, run > 0);
-        }
+        mve_run(weights, rows, planes, plane_stride, pair, words, at, n, run > 0, mismatches, staged);
     }
 }
 
