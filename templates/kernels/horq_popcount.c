@@ -148,9 +148,14 @@ static inline void swar_two_planes(const uint32_t *w, const uint32_t *p, const u
  * With order 1, 2 or 4 every group of four outputs has the same four planes,
  * so two groups (eight outputs) go together and share the plane word: a word
  * of eight outputs costs nine instructions, the plane gather, and for each
- * group the weight gather, the XOR, the lookup and a byte add. (In cycles a
- * 16-byte gather is worth more than one instruction on the core; the project
- * measures instructions.) Other orders count plane by plane as order 1.
+ * group the weight gather, the XOR, the lookup and a byte add. Other orders
+ * count plane by plane as order 1.
+ *
+ * This path counts few instructions but stalls the in-order M55 on each
+ * gather's latency (llvm-mca: 2.5 cycles a word-plane). Orders 1 and 2 with
+ * at least 8 (order 1) or 4 rows and 4 words, the layers' case, take the
+ * software-pipelined kernels further down (mve_order12_rows: 1.25 cycles a
+ * word-plane in their loops, bench/mca_loop.py); this path does the rest.
  *
  * GCC 12 spills and shuffles the address vectors of this loop through core
  * registers, and its vldrwq_gather_base_wb_u32 is two loads, so the loop over
@@ -444,9 +449,285 @@ __attribute__((noinline)) static void mve_plane_by_plane(const uint32_t *weights
     }
 }
 
+/* Order 2 (the layers' case), tuned for cycles, not instructions: the count
+ * above spends five load/store instructions on eight word-planes and feeds
+ * each gather straight into the next instruction, and on the in-order M55 the
+ * loop stalls on the gathers' latency (llvm-mca: 2.5 cycles a word-plane).
+ * Here lane l belongs to row r + l and one weight gather (a word of four rows)
+ * serves both planes; the planes come from a staging buffer, each word as a
+ * broadcast vector (the word in all four lanes; plane 1's MVE2_PLANE_1 bytes
+ * after plane 0's), by contiguous loads. A word of four rows is nine instructions for eight word-planes: the
+ * weight gather, two plane loads, two XORs, two lookups and two byte
+ * accumulations (VMLA by 1, on the multiplier, so that the ALU has only the
+ * XORs); the five loads bound it at ten cycles. The loop is software-pipelined
+ * so that it never waits: weights are gathered two words ahead, the XORs run
+ * one word ahead of their lookups (a gather reads its offsets early) and the
+ * lookups one word ahead of their accumulation. The last weight gather is that
+ * of the last word: nothing is read past a row.
+ *
+ * Registers: q0 the four rows' addresses (one word before the next word), q1
+ * and q2 the XORs with planes 0 and 1, q3 and q4 their lookups, q5 the next
+ * weight word, q6 and q7 the byte counts of planes 0 and 1 (<= 8 a word, so a
+ * run is at most MVE2_RUN_WORDS words). */
+#define MVE2_RUN_WORDS 31
+/* Plane 1's broadcasts in the staging buffer, from plane 0's next word's (a
+ * load's offset: at most 508). */
+#define MVE2_PLANE_1 "480"
+#define MVE2_PLANE_1_WORDS (4 * MVE2_RUN_WORDS)
+
+#define MVE2_NEXT_WEIGHTS "vldrw.u32 q5, [%q[wa], #4]!\n\t"
+/* The start of a group: its first word XOR-ed with both planes (then, after
+ * MVE2_NEXT_WEIGHTS, its second word's weights gathered). */
+#define MVE2_GROUP_START                                                                        \
+    "mov %[p], %[staged]\n\t" MVE2_NEXT_WEIGHTS                                                 \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
+    "veor q1, q5, q1\n\t"                                                                       \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
+    "veor q2, q5, q2\n\t"
+/* The first two words: their lookups start the byte counts (q6, q7) and fill
+ * q3, q4; the XORs of the third word, the weights of the fourth. */
+#define MVE2_FIRST_WORDS                                                                        \
+    "vldrb.u8 q6, [%[table], q1]\n\t"                                                           \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
+    "vldrb.u8 q7, [%[table], q2]\n\t"                                                           \
+    "veor q1, q5, q1\n\t"                                                                       \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
+    "veor q2, q5, q2\n\t" MVE2_NEXT_WEIGHTS                                                     \
+    "vldrb.u8 q3, [%[table], q1]\n\t"                                                           \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
+    "vldrb.u8 q4, [%[table], q2]\n\t"                                                           \
+    "veor q1, q5, q1\n\t"                                                                       \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
+    "veor q2, q5, q2\n\t" MVE2_NEXT_WEIGHTS
+/* A word: the previous word's counts accumulated, this word's looked up, the
+ * next word's XORs, the weights of the word after it (NEXT). */
+#define MVE2_WORD(NEXT)                                                                         \
+    "vmla.s8 q6, q3, %[one]\n\t"                                                                \
+    "vldrb.u8 q3, [%[table], q1]\n\t"                                                           \
+    "vmla.s8 q7, q4, %[one]\n\t"                                                                \
+    "vldrb.u8 q4, [%[table], q2]\n\t"                                                           \
+    "vldrw.u32 q1, [%[p]], #16\n\t"                                                             \
+    "veor q1, q5, q1\n\t"                                                                       \
+    "vldrw.u32 q2, [%[p], #" MVE2_PLANE_1 "]\n\t"                                               \
+    "veor q2, q5, q2\n\t" NEXT
+/* The words of a group after its start, up to the last word's lookups; the
+ * weight addresses move on to the next group as soon as the last word's are
+ * gathered. */
+#define MVE2_WORDS(LOOP)                                                                        \
+    MVE2_FIRST_WORDS                                                                            \
+    "wls lr, %[loops], " LOOP "f\n"                                                             \
+    LOOP "0:\n\t" MVE2_WORD(MVE2_NEXT_WEIGHTS)                                                  \
+    "le lr, " LOOP "0b\n"                                                                       \
+    LOOP ":\n\t" MVE2_WORD("vadd.i32 %q[wa], %q[wa], %[step]\n\t")                             \
+    "vmla.s8 q6, q3, %[one]\n\t"                                                                \
+    "vldrb.u8 q3, [%[table], q1]\n\t"                                                           \
+    "vmla.s8 q7, q4, %[one]\n\t"                                                                \
+    "vldrb.u8 q4, [%[table], q2]\n\t"
+/* The four bytes of each lane of q6 and q7 summed (as MVE_LANE_SUMS) into q3
+ * and q4, the two chains interleaved. */
+#define MVE2_LANE_SUMS                                                                          \
+    "vshr.u16 q3, q6, #8\n\t"                                                                   \
+    "vmla.s16 q6, q3, %[m]\n\t"                                                                 \
+    "vshr.u16 q4, q7, #8\n\t"                                                                   \
+    "vmul.i32 q3, q6, %[k]\n\t"                                                                 \
+    "vmla.s16 q7, q4, %[m]\n\t"                                                                 \
+    "vshr.u32 q3, q3, #16\n\t"                                                                  \
+    "vmul.i32 q4, q7, %[k]\n\t"                                                                 \
+    "vshr.u32 q4, q4, #16\n\t"
+/* The last lookups accumulated, plane 0's on the ALU, plane 1's on the
+ * multiplier (the lane sums keep the multiplier busy). */
+#define MVE2_LAST_ADD_0 "vadd.i8 q6, q6, q3\n\t"
+#define MVE2_LAST_ADD_1 "vmla.s8 q7, q4, %[one]\n\t"
+/* The counts of four rows, interleaved as [row][plane]. */
+#define MVE2_STORE "vst20.32 {q3, q4}, [%[out]]\n\t" "vst21.32 {q3, q4}, [%[out]]!\n\t"
+#define MVE2_ADD_STORE                                                                          \
+    "vld20.32 {q6, q7}, [%[out]]\n\t"                                                           \
+    "vld21.32 {q6, q7}, [%[out]]\n\t"                                                           \
+    "vadd.i32 q3, q3, q6\n\t"                                                                   \
+    "vadd.i32 q4, q4, q7\n\t" MVE2_STORE
+
+/* `groups` groups of four rows over a run of n words (4 <= n <= MVE2_RUN_WORDS),
+ * the planes staged at `staged`; the addresses move on by `step` bytes from
+ * the end of a group's run to the start of the next group's (rows of `words`
+ * words). Groups overlap: the next group starts while the last lookups of this
+ * one come in; the last group starts none. */
+#define MVE2_GROUPS(STORE)                                                                      \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t"                                                   \
+                     "mov %[one], #1\n\t" MVE2_GROUP_START MVE2_NEXT_WEIGHTS                    \
+                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "beq 4f\n"                                                                 \
+                     "1:\n\t" MVE2_WORDS("2") MVE2_GROUP_START MVE2_LAST_ADD_0 MVE2_NEXT_WEIGHTS  \
+                     MVE2_LAST_ADD_1 MVE2_LANE_SUMS STORE                                       \
+                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "bne 1b\n"                                                                 \
+                     "4:\n\t" MVE2_WORDS("5") MVE2_LAST_ADD_0 MVE2_LAST_ADD_1 MVE2_LANE_SUMS STORE \
+                     : [out] "+r"(out), [groups] "+r"(groups), [m] "=&r"(m), [k] "=&r"(k),       \
+                       [one] "=&r"(one), [p] "=&r"(p), [wa] "+w"(wa)                            \
+                     : [table] "r"(mve_bit_counts), [staged] "r"(staged), [step] "r"(step),      \
+                       [loops] "r"(loops)                                                       \
+                     : "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
+
+__attribute__((noinline)) static void mve2_groups(uint32x4_t wa, const uint32_t *staged, int32_t *out,
+                                                  int32_t groups, int32_t n, int32_t words, int add)
+{
+    const int32_t loops = n - 4;
+    const uint32_t step = 16u * (uint32_t)words - 4u * (uint32_t)n;
+    uint32_t m, k, one;
+    const uint32_t *p;
+    if (add) {
+        MVE2_GROUPS(MVE2_ADD_STORE);
+    } else {
+        MVE2_GROUPS(MVE2_STORE);
+    }
+}
+
+/* Order 1, the same way: lane l of group A belongs to row r + l, of group B to
+ * row r + 4 + l, and one plane load (a word in all four lanes) serves both.
+ * Group B's weights are gathered from group A's addresses plus the distance
+ * between the groups (a gather adds its base register to each lane), so one
+ * writeback moves both groups on. A word of eight rows is again nine
+ * instructions for eight word-planes, five of them loads. Registers: q0 group
+ * A's addresses (at the word last gathered), q1 and q2 the XORs of groups A and
+ * B, q3 and q4 their lookups, q5 the plane word, q6 and q7 the byte counts of A
+ * and B. A word's weights are gathered one word ahead of its lookups. */
+/* Word i: group A's weights gathered and XOR-ed with the plane; group B's
+ * lookups of word i - 1 (into LB), then its weights of word i; group A's
+ * lookups of word i (into LA), group B's XOR. The byte counts take the lookups
+ * of A's word i - 1 and B's word i - 2 (ACC_A, ACC_B) just before those
+ * registers are reloaded. */
+#define MVE1_WORD(ACC_B, LB, ACC_A, LA)                                                         \
+    "vldrw.u32 q1, [%q[wa], #4]!\n\t" ACC_B                                                     \
+    "vldrw.u32 q5, [%[p]], #16\n\t"                                                             \
+    "veor q1, q1, q5\n\t"                                                                       \
+    "vldrb.u8 " LB ", [%[table], q2]\n\t"                                                       \
+    "vldrw.u32 q2, [%[rb], %q[wa]]\n\t" ACC_A                                                   \
+    "vldrb.u8 " LA ", [%[table], q1]\n\t"                                                       \
+    "veor q2, q2, q5\n\t"
+#define MVE1_ACC_A "vmla.s8 q6, q3, %[one]\n\t"
+#define MVE1_ACC_B "vmla.s8 q7, q4, %[one]\n\t"
+/* The start of a group: its first word XOR-ed with the plane. */
+#define MVE1_GROUP_START                                                                        \
+    "mov %[p], %[staged]\n\t"                                                                   \
+    "vldrw.u32 q1, [%q[wa], #4]!\n\t"                                                           \
+    "vldrw.u32 q5, [%[p]], #16\n\t"                                                             \
+    "veor q1, q1, q5\n\t"                                                                       \
+    "vldrw.u32 q2, [%[rb], %q[wa]]\n\t"                                                         \
+    "veor q2, q2, q5\n\t"
+/* The words of a group after its start, up to the last word's lookups: the
+ * first lookups of A and B start their byte counts, the weight addresses move
+ * on to the next group after the last gather. */
+#define MVE1_WORDS(LOOP)                                                                        \
+    "vldrb.u8 q6, [%[table], q1]\n\t" MVE1_WORD("", "q7", "", "q3")                             \
+    MVE1_WORD("", "q4", MVE1_ACC_A, "q3")                                                       \
+    "wls lr, %[loops], " LOOP "f\n"                                                             \
+    LOOP "0:\n\t" MVE1_WORD(MVE1_ACC_B, "q4", MVE1_ACC_A, "q3")                                 \
+    "le lr, " LOOP "0b\n"                                                                       \
+    LOOP ":\n\t"                                                                                \
+    "vadd.i32 %q[wa], %q[wa], %[step]\n\t" MVE1_ACC_B                                           \
+    "vldrb.u8 q4, [%[table], q2]\n\t"
+/* The counts of eight rows, in order. */
+#define MVE1_STORE "vstrw.32 q4, [%[out], #16]\n\t" "vstrw.32 q3, [%[out]], #32\n\t"
+#define MVE1_ADD_STORE                                                                          \
+    "vldrw.u32 q6, [%[out]]\n\t"                                                                \
+    "vldrw.u32 q7, [%[out], #16]\n\t"                                                           \
+    "vadd.i32 q3, q3, q6\n\t"                                                                   \
+    "vadd.i32 q4, q4, q7\n\t" MVE1_STORE
+
+/* `groups` groups of eight rows over a run of n words (4 <= n <=
+ * MVE2_RUN_WORDS), the plane staged at `staged`; rb is the distance in bytes
+ * from group A's rows to group B's, `step` from the end of a group's run to
+ * the start of the next group's. */
+#define MVE1_GROUPS(STORE)                                                                      \
+    __asm__ volatile("movw %[m], #0xff01\n\t"                                                   \
+                     "mov %[k], #0x10001\n\t"                                                   \
+                     "mov %[one], #1\n\t" MVE1_GROUP_START                                      \
+                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "beq 4f\n"                                                                 \
+                     "1:\n\t" MVE1_WORDS("2") MVE1_GROUP_START MVE2_LAST_ADD_0 MVE2_LAST_ADD_1   \
+                     MVE2_LANE_SUMS STORE                                                       \
+                     "subs %[groups], %[groups], #1\n\t"                                        \
+                     "bne 1b\n"                                                                 \
+                     "4:\n\t" MVE1_WORDS("5") MVE2_LAST_ADD_0 MVE2_LAST_ADD_1 MVE2_LANE_SUMS STORE \
+                     : [out] "+r"(out), [groups] "+r"(groups), [m] "=&r"(m), [k] "=&r"(k),       \
+                       [one] "=&r"(one), [p] "=&r"(p), [wa] "+w"(wa)                            \
+                     : [table] "r"(mve_bit_counts), [staged] "r"(staged), [step] "r"(step),      \
+                       [loops] "r"(loops), [rb] "r"(rb)                                         \
+                     : "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "cc", "memory")
+
+__attribute__((noinline)) static void mve1_groups(uint32x4_t wa, const uint32_t *staged, int32_t *out,
+                                                  int32_t groups, int32_t n, int32_t words, int add)
+{
+    const int32_t loops = n - 3;
+    const uint32_t step = 32u * (uint32_t)words - 4u * (uint32_t)n, rb = 16u * (uint32_t)words;
+    uint32_t m, k, one;
+    const uint32_t *p;
+    if (add) {
+        MVE1_GROUPS(MVE1_ADD_STORE);
+    } else {
+        MVE1_GROUPS(MVE1_STORE);
+    }
+}
+
+/* One run of n words from word `at`: its planes staged, then its groups
+ * (adding to the counts stored where `add`). */
+static inline __attribute__((always_inline)) void mve_run(const uint32_t *weights, int32_t rows,
+                                                           const uint32_t *planes, int32_t plane_stride, int pair,
+                                                           int32_t words, int32_t at, int32_t n, int add,
+                                                           int32_t *mismatches, uint32_t *staged)
+{
+    const uint32x4_t lanes = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * (uint32_t)words);
+    const uint32x4_t wa = vaddq_n_u32(lanes, (uint32_t)(uintptr_t)(weights + at) - 4u);
+    const uint32_t *p0 = planes + at;
+    if (pair) {
+        const uint32_t *p1 = p0 + plane_stride;
+        for (int32_t i = 0; i < n; ++i) {
+            const uint32_t a = p0[i], b = p1[i];
+            vst1q_u32(staged + 4 * i, vdupq_n_u32(a));
+            vst1q_u32(staged + MVE2_PLANE_1_WORDS + 4 * i, vdupq_n_u32(b));
+        }
+        mve2_groups(wa, staged, mismatches, rows / 4, n, words, add);
+    } else {
+        for (int32_t i = 0; i < n; ++i) {
+            vst1q_u32(staged + 4 * i, vdupq_n_u32(p0[i]));
+        }
+        mve1_groups(wa, staged, mismatches, rows / 8, n, words, add);
+    }
+}
+
+/* Order 1 or 2 (`pair`), rows a multiple of 8 (order 1) or 4 (order 2), at
+ * least four words: a run of 4 to MVE2_RUN_WORDS words, then runs of
+ * MVE2_RUN_WORDS - 3 (each adds to the counts stored). The planes are staged
+ * run by run as broadcast vectors (each word in all four lanes), plane 1's
+ * MVE2_PLANE_1_WORDS words after plane 0's. */
+static void mve_order12_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
+                             int pair, int32_t words, int32_t *mismatches)
+{
+    uint32_t staged[MVE2_PLANE_1_WORDS + 4 * MVE2_RUN_WORDS];
+    if (words <= MVE2_RUN_WORDS) {
+        mve_run(weights, rows, planes, plane_stride, pair, words, 0, words, 0, mismatches, staged);
+        return;
+    }
+    const int32_t runs = (words - 4) / (MVE2_RUN_WORDS - 3);
+    int32_t n = words - runs * (MVE2_RUN_WORDS - 3);
+    for (int32_t run = 0, at = 0; run <= runs; ++run, at += n, n = MVE2_RUN_WORDS - 3) {
+        mve_run(weights, rows, planes, plane_stride, pair, words, at, n, run > 0, mismatches, staged);
+    }
+}
+
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches)
 {
+    if ((order == 2 && rows >= 4 && words >= 4) || (order == 1 && rows >= 8 && words >= 4)) { /* the layers' case */
+        const int32_t whole = order == 2 ? rows & ~3 : rows & ~7;
+        mve_order12_rows(weights, whole, planes, plane_stride, order == 2, words, mismatches);
+        if (whole == rows) {
+            return;
+        }
+        weights += (ptrdiff_t)whole * words;
+        mismatches += order * whole;
+        rows -= whole;
+    }
     const int32_t outputs = rows * order;
     if (outputs < 4 || words <= 0) {
         mve_few_outputs(weights, planes, plane_stride, order, words, outputs, mismatches);
