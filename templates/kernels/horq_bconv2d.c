@@ -138,16 +138,21 @@ static void gather_words(const horq_window *w, int32_t order, const uint32_t *pl
     }
 }
 
-/* PIXEL: each input pixel has its own betas, so the sum runs tap by tap, then
- * plane by plane. Padding pixels are all zeros: their betas are 0 and they add
- * nothing, so they are skipped. */
-static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weights_o,
-                              const uint32_t *planes, const float *pixel_betas, int32_t oy, int32_t ox)
+/* PIXEL: each input pixel has its own betas, so each output's sum runs tap by
+ * tap, then plane by plane. The weights are stored tap by tap ([tap][output][words],
+ * emit._weight_words), so one call counts every row of a tap against its pixel's
+ * planes. Padding pixels are all zeros: their betas are 0 and they add nothing, so
+ * they are skipped. */
+static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *planes, const float *pixel_betas,
+                                  int32_t oy, int32_t ox, int32_t first, int32_t rows, int keep, float *best)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c);
-    int32_t mismatches[HORQ_MAX_ORDER];
-    float acc = 0.0f;
+    int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float acc[HORQ_ROW_CHUNK];
+    for (int32_t r = 0; r < rows; ++r) {
+        acc[r] = 0.0f;
+    }
     for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
         const int32_t iy = oy * w->stride_h - w->pad_h + ky;
         if (iy < 0 || iy >= w->in.h) {
@@ -159,14 +164,20 @@ static float pixel_accumulate(const horq_bconv2d_params *p, const uint32_t *weig
                 continue;
             }
             const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
-            horq_xor_popcount_rows(weights_o + (ptrdiff_t)(ky * w->kernel_w + kx) * cw, 1,
-                                   planes + pix * p->order * cw, cw, p->order, cw, mismatches);
-            for (int32_t k = 0; k < p->order; ++k) {
-                acc += pixel_betas[pix * p->order + k] * (float)(w->in.c - 2 * mismatches[k]);
+            const ptrdiff_t tap = (ptrdiff_t)ky * w->kernel_w + kx;
+            horq_xor_popcount_rows(p->weights + (tap * w->out.c + first) * cw, rows, planes + pix * p->order * cw, cw,
+                                   p->order, cw, mismatches);
+            const float *betas = pixel_betas + pix * p->order;
+            for (int32_t r = 0; r < rows; ++r) {
+                for (int32_t k = 0; k < p->order; ++k) {
+                    acc[r] += betas[k] * (float)(w->in.c - 2 * mismatches[r * p->order + k]);
+                }
             }
         }
     }
-    return acc;
+    for (int32_t r = 0; r < rows; ++r) {
+        best[r] = keep && best[r] > acc[r] ? best[r] : acc[r];
+    }
 }
 
 /* Planes (and betas) of an int8 input, before the output loop: PIXEL, TENSOR, STATIC all of
@@ -250,11 +261,7 @@ static void accumulate_rows(const horq_bconv2d_params *p, const bconv_state *s, 
 {
     const int32_t patch_words = p->win.kernel_h * p->win.kernel_w * HORQ_WORDS_FOR(p->win.in.c);
     if (p->granularity == HORQ_GRAN_PIXEL) {
-        for (int32_t r = 0; r < rows; ++r) {
-            const float acc = pixel_accumulate(p, p->weights + (ptrdiff_t)(first + r) * patch_words, s->planes,
-                                               s->betas, oy, ox);
-            best[r] = keep && best[r] > acc ? best[r] : acc;
-        }
+        pixel_accumulate_rows(p, s->planes, s->betas, oy, ox, first, rows, keep, best);
         return;
     }
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
