@@ -147,7 +147,7 @@ static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *
                                   int32_t oy, int32_t ox, int32_t first, int32_t rows, int keep, float *best)
 {
     const horq_window *w = &p->win;
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c);
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), order = p->order, c = w->in.c;
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
     float acc[HORQ_ROW_CHUNK];
     for (int32_t r = 0; r < rows; ++r) {
@@ -165,13 +165,23 @@ static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *
             }
             const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
             const ptrdiff_t tap = (ptrdiff_t)ky * w->kernel_w + kx;
-            horq_xor_popcount_rows(p->weights + (tap * w->out.c + first) * cw, rows, planes + pix * p->order * cw, cw,
-                                   p->order, cw, mismatches);
-            const float *betas = pixel_betas + pix * p->order;
-            for (int32_t r = 0; r < rows; ++r) {
-                for (int32_t k = 0; k < p->order; ++k) {
-                    acc[r] += betas[k] * (float)(w->in.c - 2 * mismatches[r * p->order + k]);
+            horq_xor_popcount_rows(p->weights + (tap * w->out.c + first) * cw, rows, planes + pix * order * cw, cw,
+                                   order, cw, mismatches);
+            const float *betas = pixel_betas + pix * order;
+            const int32_t *m = mismatches;
+            if (order == 2) { /* the same operations, the betas in registers */
+                const float b0 = betas[0], b1 = betas[1];
+                for (int32_t r = 0; r < rows; ++r, m += 2) {
+                    acc[r] = (acc[r] + b0 * (float)(c - 2 * m[0])) + b1 * (float)(c - 2 * m[1]);
                 }
+                continue;
+            }
+            for (int32_t r = 0; r < rows; ++r) {
+                float a = acc[r];
+                for (int32_t k = 0; k < order; ++k, ++m) {
+                    a += betas[k] * (float)(c - 2 * *m);
+                }
+                acc[r] = a;
             }
         }
     }

@@ -971,6 +971,9 @@ DSP_KERNEL_1(dsp1_6, DSP_X2(DSP_X3(DSP_TRIPLE_1)), DSP_ONCE, "")
 DSP_KERNEL_1(dsp1_x1_partial, DSP_TRIPLE_1, DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x2_partial, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x3_partial, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
+/* Rows of one or two words (pixel-granularity taps of up to 64 channels): the partial triple alone. */
+DSP_KERNEL_2(dsp2_partial_only, "", DSP_ONCE, DSP_PARTIAL_2)
+DSP_KERNEL_1(dsp1_partial_only, "", DSP_ONCE, DSP_PARTIAL_1)
 
 #if defined(HORQ_WEIGHTS_PREFIX_XOR)
 /* One plane, two rows (rows r and r + 1, ROW bytes apart): row r's weight triple
@@ -1047,10 +1050,13 @@ typedef void (*dsp_kernel)(const dsp_rows_args *);
 
 /* The selector: [planes - 1][partial][body], body 0..2 looping one to three
  * triples; 3 and 4 for exactly three or six triples (3x3 taps of 32 or 64
- * channels) once through, which have no partial variant. */
-static const dsp_kernel dsp_kernels[2][2][5] = {
-    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3, dsp1_6}, {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, NULL, NULL}},
-    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3, dsp2_6}, {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, NULL, NULL}},
+ * channels) once through, which have no partial variant; 5 for no whole
+ * triple, the partial one alone (rows of one or two words). */
+static const dsp_kernel dsp_kernels[2][2][6] = {
+    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3, dsp1_6, NULL},
+     {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, NULL, NULL, dsp1_partial_only}},
+    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3, dsp2_6, NULL},
+     {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, NULL, NULL, dsp2_partial_only}},
 };
 
 /* Rows a call handles at once when counts go through the staging buffer. */
@@ -1116,11 +1122,11 @@ static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plan
         dsp_stage_plane(plane, words, staged);
     }
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
-    const int body = tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1);
+    const int body = triples == 0 ? 5 : (tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1));
     dsp_rows_args args = {staged, 0, -340 * (triples + (tail > 0)), (uintptr_t)(staged + (pair ? 6 : 3) * triples),
                           tail, 0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
 #if defined(HORQ_WEIGHTS_PREFIX_XOR)
-    if (!pair && body >= 3 && rows >= 2) {
+    if (!pair && (body == 3 || body == 4) && rows >= 2) {
         args.out_end = (uintptr_t)out + (uintptr_t)(rows / 2) * 8u;
         (body == 3 ? dsp1_3_row_pairs : dsp1_6_row_pairs)(&args);
         if (rows % 2 == 0) {
@@ -1140,7 +1146,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     if (rows <= 0) {
         return;
     }
-    if (words < 3 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very short or very long rows: the C path */
+    if (words <= 0 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very long rows: the C path */
         const swar_masks m = masks_in_registers();
         for (int32_t r = 0; r < rows; ++r) {
             const uint32_t *w = weights + (ptrdiff_t)r * words;

@@ -33,9 +33,21 @@ static void compute_betas(const float *values, int32_t rows, int32_t cols, int32
     for (int32_t k = 0; k < order; ++k) {
         float sum = 0.0f;
         for (int32_t r = 0; r < rows; ++r) {
+            const float *row = values + (ptrdiff_t)r * cols;
             float row_sum = 0.0f;
-            for (int32_t i = r * cols; i < (r + 1) * cols; ++i) {
-                row_sum += fabsf(residual_after(values[i], betas, k));
+            if (k == 0) { /* the same operations as residual_after's, without its loop */
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf(row[i]);
+                }
+            } else if (k == 1) {
+                const float b = betas[0];
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf((row[i] >= 0.0f) ? row[i] - b : row[i] + b);
+                }
+            } else {
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf(residual_after(row[i], betas, k));
+                }
             }
             sum += row_sum;
         }
