@@ -243,20 +243,18 @@ def _linear(layer: LayerCode, node: Node, ctx: _Context) -> None:
 
 
 def _weight_words(node: Node, layout: str) -> np.ndarray:
-    """The layer's packed weights in the kernel's order and the target's layout.
-
-    ``pixel`` layers store them tap-major, [tap][output][words]: each pixel has its own betas, so
-    the kernel sums tap by tap, and one inner-loop call then covers every output channel of a tap
-    (rows of the other layout would be one tap of one channel, a call each). Prefix-XOR runs are
-    what one inner-loop call covers: a whole row, or one tap of one channel for ``pixel`` layers."""
+    """The layer's packed weights in the target's layout: prefix-XOR runs are what one inner-loop
+    call covers, a whole row, or one tap of it for ``pixel`` layers. A ``pixel`` layer's weights
+    are stored tap by tap, ``[tap][output][words]`` (horq_bconv2d.c: one inner-loop call counts
+    every output of a tap); the others row by row, ``[output][taps * words]``."""
     bits = node.params["weight_bits"]
     pixel = node.op == Op.HORQ_CONV2D and node.attrs["granularity"] == "pixel"
+    segment = words_for(node.attrs["in_shape"][0]) if pixel else bits.shape[-1]
     if pixel:
-        cw = words_for(node.attrs["in_shape"][0])
-        bits = np.ascontiguousarray(bits.reshape(bits.shape[0], -1, cw).transpose(1, 0, 2))
+        bits = np.ascontiguousarray(bits.reshape(bits.shape[0], -1, segment).transpose(1, 0, 2)).reshape(bits.shape)
     if layout == "plain":
         return bits
-    return prefix_xor_triples(bits, words_for(node.attrs["in_shape"][0]) if pixel else bits.shape[-1])
+    return prefix_xor_triples(bits, segment)
 
 
 def _horq_common(layer: LayerCode, node: Node, ctx: _Context) -> str:

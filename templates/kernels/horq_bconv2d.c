@@ -138,16 +138,18 @@ static void gather_words(const horq_window *w, int32_t order, const uint32_t *pl
     }
 }
 
-/* PIXEL: each input pixel has its own betas, so the sums of output channels [first, first + rows)
- * run tap by tap, then plane by plane (shared/HORQ.md). The weights are tap-major,
- * [tap][output][words] (emit._weight_words), so one inner-loop call covers the rows at each tap.
- * Padding pixels are all zeros: their betas are 0 and they add nothing, so they are skipped. */
+/* PIXEL: each input pixel has its own betas, so each output's sum runs tap by
+ * tap, then plane by plane. The weights are stored tap by tap ([tap][output][words],
+ * emit._weight_words), so one call counts every row of a tap against its pixel's
+ * planes. Padding pixels are all zeros: their betas are 0 and they add nothing, so
+ * they are skipped. */
 static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *planes, const float *pixel_betas,
-                                  int32_t oy, int32_t ox, int32_t first, int32_t rows, float *acc)
+                                  int32_t oy, int32_t ox, int32_t first, int32_t rows, int keep, float *best)
 {
     const horq_window *w = &p->win;
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c), order = p->order;
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), order = p->order, c = w->in.c;
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float acc[HORQ_ROW_CHUNK];
     for (int32_t r = 0; r < rows; ++r) {
         acc[r] = 0.0f;
     }
@@ -161,16 +163,30 @@ static void pixel_accumulate_rows(const horq_bconv2d_params *p, const uint32_t *
             if (ix < 0 || ix >= w->in.w) {
                 continue;
             }
-            const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix, tap = (ptrdiff_t)ky * w->kernel_w + kx;
+            const ptrdiff_t pix = (ptrdiff_t)iy * w->in.w + ix;
+            const ptrdiff_t tap = (ptrdiff_t)ky * w->kernel_w + kx;
             horq_xor_popcount_rows(p->weights + (tap * w->out.c + first) * cw, rows, planes + pix * order * cw, cw,
                                    order, cw, mismatches);
             const float *betas = pixel_betas + pix * order;
-            for (int32_t r = 0; r < rows; ++r) {
-                for (int32_t k = 0; k < order; ++k) {
-                    acc[r] += betas[k] * (float)(w->in.c - 2 * mismatches[r * order + k]);
+            const int32_t *m = mismatches;
+            if (order == 2) { /* the same operations, the betas in registers */
+                const float b0 = betas[0], b1 = betas[1];
+                for (int32_t r = 0; r < rows; ++r, m += 2) {
+                    acc[r] = (acc[r] + b0 * (float)(c - 2 * m[0])) + b1 * (float)(c - 2 * m[1]);
                 }
+                continue;
+            }
+            for (int32_t r = 0; r < rows; ++r) {
+                float a = acc[r];
+                for (int32_t k = 0; k < order; ++k, ++m) {
+                    a += betas[k] * (float)(c - 2 * *m);
+                }
+                acc[r] = a;
             }
         }
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        best[r] = keep && best[r] > acc[r] ? best[r] : acc[r];
     }
 }
 
@@ -255,11 +271,7 @@ static void accumulate_rows(const horq_bconv2d_params *p, const bconv_state *s, 
 {
     const int32_t patch_words = p->win.kernel_h * p->win.kernel_w * HORQ_WORDS_FOR(p->win.in.c);
     if (p->granularity == HORQ_GRAN_PIXEL) {
-        float acc[HORQ_ROW_CHUNK];
-        pixel_accumulate_rows(p, s->planes, s->betas, oy, ox, first, rows, acc);
-        for (int32_t r = 0; r < rows; ++r) {
-            best[r] = keep && best[r] > acc[r] ? best[r] : acc[r];
-        }
+        pixel_accumulate_rows(p, s->planes, s->betas, oy, ox, first, rows, keep, best);
         return;
     }
     int32_t mismatches[HORQ_ROW_CHUNK * HORQ_MAX_ORDER];

@@ -1025,15 +1025,12 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 #if defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__)
 /* Cortex-M4/M7: carry-save SWAR in assembly. Given these loops in C, GCC
  * spills the accumulators and the loop limit and indexes its loads (11.2
- * instructions per word per plane); here it is 7.2 (bench/inner_loop.py).
+ * instructions per word per plane); here it is about 7 (bench/inner_loop.py).
  *
- * Fourteen registers hold the loop: a weight triple and a plane triple (each
- * comes in with one ldmia; the weight triple serves two planes), the masks
- * 0x55.. and 0x33.., two accumulators, three pointers and the constant 3.
- * Per triple and plane:
+ * Per triple of words and plane:
  *   - XOR and a carry-save adder into ones and twos: 6 instructions, because
  *     the plane triple is staged as p0, p0^p1, p0^p1^p2 and the weights are
- *     stored as w0, w0^w1, w0^w1^w2 (HORQ_WEIGHTS_PREFIX_XOR; DSP_PLANE_TRIPLE);
+ *     stored as w0, w0^w1, w0^w1^w2 (HORQ_WEIGHTS_PREFIX_XOR; DSP_WEIGHT_TRIPLE);
  *   - 2-bit fields, 2 each; nibbles, 2 each, as x - 3 * ((x >> 2) & m) with mls;
  *   - ones + 2 twos (<= 12 a nibble), bytes (<= 24), and one usada8 against the
  *     0x55 bytes, which adds 85 - b for each byte b: starting from
@@ -1041,34 +1038,48 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
  * A row whose length is not a multiple of three ends with a partial triple
  * (zeros after its words), counted by the same block.
  *
+ * The Cortex-M7 issues two instructions a cycle in order, but one count is a
+ * chain of dependent steps (llvm-mca: 1.1 instructions a cycle), so the kernels
+ * run two independent counts side by side (bench/mca_loop_m7.py):
+ *   - two planes (orders 2 and up): the planes are staged per triple as plane k
+ *     and D = plane k XOR plane k+1, both in prefix form (dsp_stage_two_planes),
+ *     so a = w ^ p frees the weight registers for D, and b = a ^ D is the second
+ *     plane's XOR: one load of the weights, one pointer, and the two counts
+ *     interleaved (DSP_PLANES_TRIPLE);
+ *   - one plane, rows of exactly three or six triples (3x3 taps of 32 or 64
+ *     channels) in the prefix-XOR layout: two rows at once, the second row's
+ *     weights at a fixed offset, each staged plane triple loaded once for both
+ *     (DSP_ROW_PAIR_TRIPLE);
+ *   - one plane otherwise: one row, its ones and twos steps side by side.
+ *
  * The row loop runs inside too; its state lives on the stack in the layout of
  * dsp_rows_args, copied there on entry. Shape-specialised variants, picked by
  * dsp_kernels: one, two or three triples per loop iteration (the loop ends on
  * a pointer compare), with or without the partial triple, and once through
- * without a loop for rows of exactly three or six triples (3x3 taps of 32 or
- * 64 channels). */
+ * without a loop for rows of exactly three or six triples. */
 typedef struct {
-    const uint32_t *plane0; /* +0 */
-    const uint32_t *plane1; /* +4, two-plane kernels only */
-    int32_t minus_bias;     /* +8: -340 * (triples, the partial one included) */
-    uintptr_t plane0_end;   /* +12: plane0 past its whole triples: where the row loop stops */
-    int32_t tail;           /* +16: words of the partial triple, 1 or 2 (tail variants only) */
-    int32_t unused;         /* +20 */
-    uintptr_t out;          /* +24: where row 0's count(s) go; rows follow contiguously */
-    uintptr_t out_end;      /* +28: out + rows * (4 or 8) */
+    const uint32_t *planes;  /* +0: the staged plane(s): 3 words a triple, 6 for two planes */
+    int32_t unused;          /* +4 */
+    int32_t minus_bias;      /* +8: -340 * (triples, the partial one included) */
+    uintptr_t planes_end;    /* +12: past the staged whole triples: where the triple loop stops */
+    int32_t tail;            /* +16: words of the partial triple, 1 or 2 (tail variants only) */
+    int32_t unused2;         /* +20 */
+    uintptr_t out;           /* +24: where row 0's count(s) go; rows follow contiguously */
+    uintptr_t out_end;       /* +28: out + 8 * (rows, or row pairs), or out + 4 * rows (one plane) */
     const uint32_t *weights; /* +32: row 0 */
 } dsp_rows_args;
 
-/* ones in lr and twos in r11 (of three words): adds 340 - (ones + 2 twos) to ACC. */
+/* One plane, one row: ones in lr and twos in r11 (of three words); adds
+ * 340 - (ones + 2 twos) to ACC. */
 #define DSP_COUNT_ONES_TWOS(ACC)                                                                \
     "and r12, r4, lr, lsr #1\n\t"                                                               \
+    "and r2, r4, r11, lsr #1\n\t"                                                               \
     "sub lr, lr, r12\n\t"                                                                       \
-    "and r12, r4, r11, lsr #1\n\t"                                                              \
-    "sub r11, r11, r12\n\t"                                                                     \
+    "sub r11, r11, r2\n\t"                                                                      \
     "and r12, r5, lr, lsr #2\n\t"                                                               \
+    "and r2, r5, r11, lsr #2\n\t"                                                               \
     "mls lr, r12, r3, lr\n\t"   /* f0 + 4 f1 - 3 f1: the nibble's count */                      \
-    "and r12, r5, r11, lsr #2\n\t"                                                              \
-    "mls r11, r12, r3, r11\n\t"                                                                 \
+    "mls r11, r2, r3, r11\n\t"                                                                  \
     "add lr, lr, r11, lsl #1\n\t"                                                               \
     "and r12, lr, #0xF0F0F0F0\n\t"                                                              \
     "and lr, lr, #0x0F0F0F0F\n\t"                                                               \
@@ -1087,11 +1098,11 @@ typedef struct {
     "eor r10, r10, r9\n\t"
 #endif
 
-/* The next staged plane triple (pointer P), held as p0, p0^p1, p0^p1^p2: with
- * a_i = p_i ^ w_i, u = a0^a1 and ones = a0^a1^a2 take one XOR each, and the
- * carry-save adder in place needs three more: twos = (a0 & ~u) | (u & ~ones). */
-#define DSP_PLANE_TRIPLE(P)                                                                     \
-    "ldmia " P "!, {r11, r12, lr}\n\t"                                                          \
+/* The next staged plane triple, held as p0, p0^p1, p0^p1^p2: with a_i = p_i ^ w_i,
+ * u = a0^a1 and ones = a0^a1^a2 take one XOR each, and the carry-save adder in
+ * place needs three more: twos = (a0 & ~u) | (u & ~ones). */
+#define DSP_PLANE_TRIPLE                                                                        \
+    "ldmia r1!, {r11, r12, lr}\n\t"                                                             \
     "eor r12, r12, r9\n\t"    /* u = a0 ^ a1 */                                                 \
     "eor lr, lr, r10\n\t"     /* ones */                                                        \
     "eor r11, r11, r8\n\t"    /* a0 */                                                          \
@@ -1099,9 +1110,54 @@ typedef struct {
     "bic r12, r12, lr\n\t"    /* u & a2 */                                                      \
     "orr r11, r11, r12\n\t"   /* twos = majority */
 
-#define DSP_TRIPLE_2 DSP_WEIGHT_TRIPLE DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")                \
-    DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
-#define DSP_TRIPLE_1 DSP_WEIGHT_TRIPLE DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
+/* Two planes, the weight triple in r8-r10: plane k's triple a = p ^ w (r11: a0,
+ * r12: u, lr: ones), then D's into r8-r10 and b = a ^ D there; the two carry-save
+ * adders and counts interleaved (the order llvm-mca's Cortex-M7 model liked best),
+ * plane k into r6, plane k+1 into r7; r2 is a temporary. */
+#define DSP_PLANES_TRIPLE                                                                       \
+    "ldmia r1!, {r11, r12, lr}\n\t"                                                             \
+    "eor r12, r12, r9\n\t"                                                                      \
+    "eor r11, r11, r8\n\t"                                                                      \
+    "eor lr, lr, r10\n\t"                                                                       \
+    "ldmia r1!, {r8, r9, r10}\n\t"                                                              \
+    "eor r8, r8, r11\n\t"                                                                       \
+    "eor r9, r9, r12\n\t"                                                                       \
+    "bic r11, r11, r12\n\t"                                                                     \
+    "bic r12, r12, lr\n\t"                                                                      \
+    "eor r10, r10, lr\n\t"                                                                      \
+    "orr r11, r11, r12\n\t"   /* twos of plane k; lr: its ones */                               \
+    "and r12, r4, lr, lsr #1\n\t"                                                               \
+    "bic r8, r8, r9\n\t"                                                                        \
+    "bic r9, r9, r10\n\t"                                                                       \
+    "sub lr, lr, r12\n\t"                                                                       \
+    "orr r8, r8, r9\n\t"      /* twos of plane k+1; r10: its ones */                            \
+    "and r9, r4, r10, lsr #1\n\t"                                                               \
+    "and r2, r4, r11, lsr #1\n\t"                                                               \
+    "sub r10, r10, r9\n\t"                                                                      \
+    "and r9, r4, r8, lsr #1\n\t"                                                                \
+    "sub r11, r11, r2\n\t"                                                                      \
+    "sub r8, r8, r9\n\t"                                                                        \
+    "and r12, r5, lr, lsr #2\n\t"                                                               \
+    "and r9, r5, r10, lsr #2\n\t"                                                               \
+    "mls lr, r12, r3, lr\n\t"                                                                   \
+    "and r2, r5, r11, lsr #2\n\t"                                                               \
+    "mls r10, r9, r3, r10\n\t"                                                                  \
+    "and r9, r5, r8, lsr #2\n\t"                                                                \
+    "mls r11, r2, r3, r11\n\t"                                                                  \
+    "mls r8, r9, r3, r8\n\t"                                                                    \
+    "add lr, lr, r11, lsl #1\n\t"                                                               \
+    "add r10, r10, r8, lsl #1\n\t"                                                              \
+    "and r12, lr, #0xF0F0F0F0\n\t"                                                              \
+    "and lr, lr, #0x0F0F0F0F\n\t"                                                               \
+    "and r9, r10, #0xF0F0F0F0\n\t"                                                              \
+    "and r10, r10, #0x0F0F0F0F\n\t"                                                             \
+    "add lr, lr, r12, lsr #4\n\t"                                                               \
+    "add r10, r10, r9, lsr #4\n\t"                                                              \
+    "usada8 r6, lr, r4, r6\n\t"                                                                 \
+    "usada8 r7, r10, r4, r7\n\t"
+
+#define DSP_TRIPLE_2 DSP_WEIGHT_TRIPLE DSP_PLANES_TRIPLE
+#define DSP_TRIPLE_1 DSP_WEIGHT_TRIPLE DSP_PLANE_TRIPLE DSP_COUNT_ONES_TWOS("r6")
 
 /* The partial triple: one or two weight words ([sp, #16] says how many), zeros
  * after them; the staged planes are padded to a whole triple. */
@@ -1125,9 +1181,8 @@ typedef struct {
     "eor r9, r9, r8\n\t"                                                                        \
     "mov r10, r9\n\t"
 #endif
-#define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")              \
-    DSP_PLANE_TRIPLE("r2") DSP_COUNT_ONES_TWOS("r7")
-#define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE("r1") DSP_COUNT_ONES_TWOS("r6")
+#define DSP_PARTIAL_2 DSP_PARTIAL_WEIGHTS DSP_PLANES_TRIPLE
+#define DSP_PARTIAL_1 DSP_PARTIAL_WEIGHTS DSP_PLANE_TRIPLE DSP_COUNT_ONES_TWOS("r6")
 
 #define DSP_LOOP "ldr r12, [sp, #12]\n\tcmp r1, r12\n\tbne 2b\n\t"
 #define DSP_ONCE ""
@@ -1149,8 +1204,9 @@ typedef struct {
     "add sp, sp, #32\n\t"                                                                       \
     "pop {r4-r11, pc}\n\t"
 
-/* Row loop around BODY (REPEAT: DSP_LOOP, until plane 0's pointer reaches plane0_end, or DSP_ONCE) and
- * PARTIAL (or nothing); each row's count(s) are negated into out[0] (and out[1]). */
+/* Row loop around BODY (REPEAT: DSP_LOOP, until the staged planes' pointer reaches
+ * planes_end, or DSP_ONCE) and PARTIAL (or nothing); each row's count(s) are
+ * negated into out[0] (and out[1]). */
 #define DSP_KERNEL_2(NAME, BODY, REPEAT, PARTIAL)                                               \
     __attribute__((naked, noinline)) static void NAME(const dsp_rows_args *args)               \
     {                                                                                           \
@@ -1196,15 +1252,92 @@ DSP_KERNEL_1(dsp1_6, DSP_X2(DSP_X3(DSP_TRIPLE_1)), DSP_ONCE, "")
 DSP_KERNEL_1(dsp1_x1_partial, DSP_TRIPLE_1, DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x2_partial, DSP_X2(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
 DSP_KERNEL_1(dsp1_x3_partial, DSP_X3(DSP_TRIPLE_1), DSP_LOOP, DSP_PARTIAL_1)
+/* Rows of one or two words (pixel-granularity taps of up to 64 channels): the partial triple alone. */
+DSP_KERNEL_2(dsp2_partial_only, "", DSP_ONCE, DSP_PARTIAL_2)
+DSP_KERNEL_1(dsp1_partial_only, "", DSP_ONCE, DSP_PARTIAL_1)
+
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+/* One plane, two rows (rows r and r + 1, ROW bytes apart): row r's weight triple
+ * comes with ldmia (r0 then points 12 bytes on, so row r + 1's triple is at
+ * ROW - 12), the staged plane triple once, and both XORs; the two carry-save
+ * adders and counts interleaved, row r into r6, row r + 1 into r7. */
+#define DSP_ROW_PAIR_TRIPLE(NEXT0, NEXT1, NEXT2)                                                \
+    "ldmia r0!, {r8, r9, r10}\n\t"                                                              \
+    "ldmia r1!, {r11, r12, lr}\n\t"                                                             \
+    "eor r8, r8, r11\n\t"                                                                       \
+    "eor r9, r9, r12\n\t"                                                                       \
+    "eor r10, r10, lr\n\t"                                                                      \
+    "ldr r2, [r0, #" NEXT0 "]\n\t"                                                              \
+    "eor r11, r11, r2\n\t"                                                                      \
+    "ldr r2, [r0, #" NEXT1 "]\n\t"                                                              \
+    "eor r12, r12, r2\n\t"                                                                      \
+    "ldr r2, [r0, #" NEXT2 "]\n\t"                                                              \
+    "eor lr, lr, r2\n\t"                                                                        \
+    "bic r8, r8, r9\n\t"                                                                        \
+    "bic r9, r9, r10\n\t"                                                                       \
+    "orr r8, r8, r9\n\t"      /* row r: twos; r10: ones */                                      \
+    "bic r11, r11, r12\n\t"                                                                     \
+    "bic r12, r12, lr\n\t"                                                                      \
+    "orr r11, r11, r12\n\t"   /* row r + 1: twos; lr: ones */                                   \
+    "and r9, r4, r10, lsr #1\n\t"                                                               \
+    "and r12, r4, lr, lsr #1\n\t"                                                               \
+    "sub r10, r10, r9\n\t"                                                                      \
+    "sub lr, lr, r12\n\t"                                                                       \
+    "and r9, r4, r8, lsr #1\n\t"                                                                \
+    "and r2, r4, r11, lsr #1\n\t"                                                               \
+    "sub r8, r8, r9\n\t"                                                                        \
+    "sub r11, r11, r2\n\t"                                                                      \
+    "and r9, r5, r10, lsr #2\n\t"                                                               \
+    "and r12, r5, lr, lsr #2\n\t"                                                               \
+    "mls r10, r9, r3, r10\n\t"                                                                  \
+    "mls lr, r12, r3, lr\n\t"                                                                   \
+    "and r9, r5, r8, lsr #2\n\t"                                                                \
+    "and r2, r5, r11, lsr #2\n\t"                                                               \
+    "mls r8, r9, r3, r8\n\t"                                                                    \
+    "mls r11, r2, r3, r11\n\t"                                                                  \
+    "add r10, r10, r8, lsl #1\n\t"                                                              \
+    "add lr, lr, r11, lsl #1\n\t"                                                               \
+    "and r9, r10, #0xF0F0F0F0\n\t"                                                              \
+    "and r12, lr, #0xF0F0F0F0\n\t"                                                              \
+    "and r10, r10, #0x0F0F0F0F\n\t"                                                             \
+    "and lr, lr, #0x0F0F0F0F\n\t"                                                               \
+    "add r10, r10, r9, lsr #4\n\t"                                                              \
+    "add lr, lr, r12, lsr #4\n\t"                                                               \
+    "usada8 r6, r10, r4, r6\n\t"                                                                \
+    "usada8 r7, lr, r4, r7\n\t"
+
+/* Row pairs of ROW bytes each (BODY: its triples); out_end = out + 8 * pairs. */
+#define DSP_KERNEL_ROW_PAIRS(NAME, BODY, ROW)                                                   \
+    __attribute__((naked, noinline)) static void NAME(const dsp_rows_args *args)               \
+    {                                                                                           \
+        (void)args;                                                                             \
+        __asm__ volatile(DSP_PROLOGUE "1:\n\t"                                                  \
+                         "ldm sp, {r1, r2, r6}\n\t"                                             \
+                         "mov r7, r6\n\t" BODY                                                  \
+                         "add r0, r0, #" ROW "\n\t" /* past row r + 1 */                        \
+                         "rsb r6, r6, #0\n\t"                                                   \
+                         "rsb r7, r7, #0\n\t"                                                   \
+                         "ldrd r11, r12, [sp, #24]\n\t"                                         \
+                         "strd r6, r7, [r11], #8\n\t"                                           \
+                         "str r11, [sp, #24]\n\t" DSP_EPILOGUE);                                \
+    }
+#define DSP_ROW_PAIR_9 DSP_ROW_PAIR_TRIPLE("24", "28", "32")
+#define DSP_ROW_PAIR_18 DSP_ROW_PAIR_TRIPLE("60", "64", "68")
+DSP_KERNEL_ROW_PAIRS(dsp1_3_row_pairs, DSP_X3(DSP_ROW_PAIR_9), "36")
+DSP_KERNEL_ROW_PAIRS(dsp1_6_row_pairs, DSP_X2(DSP_X3(DSP_ROW_PAIR_18)), "72")
+#endif
 
 typedef void (*dsp_kernel)(const dsp_rows_args *);
 
 /* The selector: [planes - 1][partial][body], body 0..2 looping one to three
  * triples; 3 and 4 for exactly three or six triples (3x3 taps of 32 or 64
- * channels) once through, which have no partial variant. */
-static const dsp_kernel dsp_kernels[2][2][5] = {
-    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3, dsp1_6}, {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, NULL, NULL}},
-    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3, dsp2_6}, {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, NULL, NULL}},
+ * channels) once through, which have no partial variant; 5 for no whole
+ * triple, the partial one alone (rows of one or two words). */
+static const dsp_kernel dsp_kernels[2][2][6] = {
+    {{dsp1_x1, dsp1_x2, dsp1_x3, dsp1_3, dsp1_6, NULL},
+     {dsp1_x1_partial, dsp1_x2_partial, dsp1_x3_partial, NULL, NULL, dsp1_partial_only}},
+    {{dsp2_x1, dsp2_x2, dsp2_x3, dsp2_3, dsp2_6, NULL},
+     {dsp2_x1_partial, dsp2_x2_partial, dsp2_x3_partial, NULL, NULL, dsp2_partial_only}},
 };
 
 /* Rows a call handles at once when counts go through the staging buffer. */
@@ -1232,21 +1365,59 @@ static void dsp_stage_plane(const uint32_t *p, int32_t words, uint32_t *q)
     }
 }
 
+/* Planes p and q for DSP_PLANES_TRIPLE: per triple, p's staged triple, then that
+ * of D = p ^ q. */
+static void dsp_stage_two_planes(const uint32_t *p, const uint32_t *q, int32_t words, uint32_t *s)
+{
+    int32_t i = 0;
+    for (; i + 3 <= words; i += 3, s += 6) {
+        const uint32_t p0 = p[i], p01 = p0 ^ p[i + 1], d0 = p0 ^ q[i], d01 = d0 ^ p[i + 1] ^ q[i + 1];
+        s[0] = p0;
+        s[1] = p01;
+        s[2] = p01 ^ p[i + 2];
+        s[3] = d0;
+        s[4] = d01;
+        s[5] = d01 ^ p[i + 2] ^ q[i + 2];
+    }
+    if (i < words) {
+        const uint32_t p1 = i + 1 < words ? p[i + 1] : 0u, q1 = i + 1 < words ? q[i + 1] : 0u;
+        const uint32_t d0 = p[i] ^ q[i];
+        s[0] = p[i];
+        s[1] = p[i] ^ p1;
+        s[2] = s[1];
+        s[3] = d0;
+        s[4] = d0 ^ p1 ^ q1;
+        s[5] = s[4];
+    }
+}
+
 /* Plane k (and k + 1 when `pair`) of rows [0, rows): counts to out, 1 or 2 per row. */
 static void dsp_rows(const uint32_t *weights, int32_t rows, const uint32_t *plane, int32_t plane_stride,
                      int32_t words, int pair, int32_t *out)
 {
     uint32_t staged[DSP_STAGE_WORDS];
     const int32_t triples = words / 3, tail = words % 3;
-    const int32_t padded = 3 * (triples + (tail > 0));
-    dsp_stage_plane(plane, words, staged);
     if (pair) {
-        dsp_stage_plane(plane + plane_stride, words, staged + padded);
+        dsp_stage_two_planes(plane, plane + plane_stride, words, staged);
+    } else {
+        dsp_stage_plane(plane, words, staged);
     }
     const int32_t per_loop = triples % 3 == 0 ? 3 : (triples % 2 == 0 ? 2 : 1);
-    const int body = tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1);
-    const dsp_rows_args args = {staged, staged + padded, -340 * (triples + (tail > 0)), (uintptr_t)(staged + 3 * triples),
-                                tail, 0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
+    const int body = triples == 0 ? 5 : (tail == 0 && triples == 3 ? 3 : (tail == 0 && triples == 6 ? 4 : per_loop - 1));
+    dsp_rows_args args = {staged, 0, -340 * (triples + (tail > 0)), (uintptr_t)(staged + (pair ? 6 : 3) * triples),
+                          tail, 0, (uintptr_t)out, (uintptr_t)out + (uintptr_t)rows * (pair ? 8u : 4u), weights};
+#if defined(HORQ_WEIGHTS_PREFIX_XOR)
+    if (!pair && (body == 3 || body == 4) && rows >= 2) {
+        args.out_end = (uintptr_t)out + (uintptr_t)(rows / 2) * 8u;
+        (body == 3 ? dsp1_3_row_pairs : dsp1_6_row_pairs)(&args);
+        if (rows % 2 == 0) {
+            return;
+        }
+        args.weights = weights + (ptrdiff_t)(rows - 1) * words;
+        args.out = (uintptr_t)(out + rows - 1);
+        args.out_end = args.out + 4u;
+    }
+#endif
     dsp_kernels[pair][tail > 0][body](&args);
 }
 
@@ -1256,7 +1427,7 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     if (rows <= 0) {
         return;
     }
-    if (words < 3 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very short or very long rows: the C path */
+    if (words <= 0 || 2 * (words + 2) > DSP_STAGE_WORDS) { /* very long rows: the C path */
         const swar_masks m = masks_in_registers();
         for (int32_t r = 0; r < rows; ++r) {
             const uint32_t *w = weights + (ptrdiff_t)r * words;

@@ -33,9 +33,21 @@ static void compute_betas(const float *values, int32_t rows, int32_t cols, int32
     for (int32_t k = 0; k < order; ++k) {
         float sum = 0.0f;
         for (int32_t r = 0; r < rows; ++r) {
+            const float *row = values + (ptrdiff_t)r * cols;
             float row_sum = 0.0f;
-            for (int32_t i = r * cols; i < (r + 1) * cols; ++i) {
-                row_sum += fabsf(residual_after(values[i], betas, k));
+            if (k == 0) { /* the same operations as residual_after's, without its loop */
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf(row[i]);
+                }
+            } else if (k == 1) {
+                const float b = betas[0];
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf((row[i] >= 0.0f) ? row[i] - b : row[i] + b);
+                }
+            } else {
+                for (int32_t i = 0; i < cols; ++i) {
+                    row_sum += fabsf(residual_after(row[i], betas, k));
+                }
             }
             sum += row_sum;
         }
@@ -82,8 +94,9 @@ static void two_planes_word(const float *x, float up, float down, uint32_t *sign
     *seconds_out = vaddvq_u32(seconds);
 }
 
-#elif defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(HORQ_FPV5)
+#elif defined(HORQ_ARM_DSP) && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP)
 #define HORQ_TWO_PLANES_WORD 1
+#if defined(HORQ_FPV5)
 /* Value I of eight in s16-s23, planes 1 and 2 with a fixed beta: "less than" after
  * vcmpe holds for NaN too, so it is !(x >= 0) and !(x >= t); vselge picks the
  * threshold t = beta for x >= 0 and -beta otherwise (NaN included). 9 instructions,
@@ -98,6 +111,20 @@ static void two_planes_word(const float *x, float up, float down, uint32_t *sign
     "vmrs APSR_nzcv, fpscr\n\t"                                                                 \
     "it lt\n\t"                                                                                 \
     "orrlt %[seconds], %[seconds], #(1 << (" BIT "))\n\t"
+#else
+/* FPv4 (Cortex-M4) has no vsel: the second compare itself is conditional, against
+ * -beta where "less than" (x < 0 or NaN) and against beta otherwise. Also 9. */
+#define TWO_PLANES_ONE(S, BIT)                                                                  \
+    "vcmpe.f32 " S ", #0\n\t"                                                                   \
+    "vmrs APSR_nzcv, fpscr\n\t"                                                                 \
+    "itte lt\n\t"                                                                               \
+    "orrlt %[signs], %[signs], #(1 << (" BIT "))\n\t"                                           \
+    "vcmpelt.f32 " S ", %[down]\n\t"                                                            \
+    "vcmpege.f32 " S ", %[up]\n\t"                                                              \
+    "vmrs APSR_nzcv, fpscr\n\t"                                                                 \
+    "it lt\n\t"                                                                                 \
+    "orrlt %[seconds], %[seconds], #(1 << (" BIT "))\n\t"
+#endif
 #define TWO_PLANES_EIGHT(BASE)                                                                  \
     "vldmia %[x]!, {s16-s23}\n\t"                                                               \
     TWO_PLANES_ONE("s16", BASE "+0") TWO_PLANES_ONE("s17", BASE "+1") TWO_PLANES_ONE("s18", BASE "+2") \
@@ -377,29 +404,35 @@ static uint32_t stats_word(const float *x, int32_t n, float lanes[4], float *mag
 /* HORQ_FPV5 comes from the target's flags (targets/cortex-m7.toml): the compiler's
  * macros do not tell an FPv5 (Cortex-M7, which has vminnm and vsel) from an FPv4
  * (Cortex-M4). Not at -O0, where the frame pointer takes r7, which the asm needs. */
-#if defined(HORQ_FPV5) && defined(__OPTIMIZE__)
+#if defined(__OPTIMIZE__)
+#if defined(HORQ_FPV5)
 /* Eight magnitudes: the integer compare shifts each "below" bit into the mask
  * from the top (cmp + rrx), and vminnm + vadd add min(|x|, beta) to the lanes.
  * One ldm and one vldm fetch the eight as integers and as floats. */
+#define PLANE2_ONE(R, S) "cmp %[limit], " R "\n\t" "rrx %[mask], %[mask]\n\t"
 #define PLANE2_LANES(S0, S1, S2, S3)                                                              \
     "vminnm.f32 " S0 ", " S0 ", %[beta]\n\t" "vadd.f32 %[l0], %[l0], " S0 "\n\t"                 \
     "vminnm.f32 " S1 ", " S1 ", %[beta]\n\t" "vadd.f32 %[l1], %[l1], " S1 "\n\t"                 \
     "vminnm.f32 " S2 ", " S2 ", %[beta]\n\t" "vadd.f32 %[l2], %[l2], " S2 "\n\t"                 \
     "vminnm.f32 " S3 ", " S3 ", %[beta]\n\t" "vadd.f32 %[l3], %[l3], " S3 "\n\t"
+#else
+/* FPv4 (Cortex-M4) has no vminnm: where the compare says "not below" (carry
+ * clear; rrx leaves the flags), a conditional vmov puts beta in the value's
+ * place. The value's bits and beta's differ only where |x| >= beta (NaN
+ * included), where min(|x|, beta) is beta. */
+#define PLANE2_ONE(R, S) "cmp %[limit], " R "\n\t" "rrx %[mask], %[mask]\n\t" "it cc\n\t" "vmovcc.f32 " S ", %[beta]\n\t"
+#define PLANE2_LANES(S0, S1, S2, S3)                                                              \
+    "vadd.f32 %[l0], %[l0], " S0 "\n\t" "vadd.f32 %[l1], %[l1], " S1 "\n\t"                      \
+    "vadd.f32 %[l2], %[l2], " S2 "\n\t" "vadd.f32 %[l3], %[l3], " S3 "\n\t"
+#endif
 #define PLANE2_EIGHT                                                                            \
     "ldmia %[a], {r4-r11}\n\t"                                                                  \
     "vldmia %[a]!, {s16-s23}\n\t"                                                               \
-    "cmp %[limit], r4\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r5\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r6\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r7\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r8\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r9\n\t"  "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r10\n\t" "rrx %[mask], %[mask]\n\t"                                          \
-    "cmp %[limit], r11\n\t" "rrx %[mask], %[mask]\n\t"                                          \
+    PLANE2_ONE("r4", "s16") PLANE2_ONE("r5", "s17") PLANE2_ONE("r6", "s18") PLANE2_ONE("r7", "s19") \
+    PLANE2_ONE("r8", "s20") PLANE2_ONE("r9", "s21") PLANE2_ONE("r10", "s22") PLANE2_ONE("r11", "s23") \
     PLANE2_LANES("s16", "s17", "s18", "s19") PLANE2_LANES("s20", "s21", "s22", "s23")
 
-/* 32 magnitudes: 4.25 instructions each, against about 11 in C. */
+/* 32 magnitudes: 4.25 instructions each (5.25 on FPv4), against about 11 in C. */
 static inline __attribute__((always_inline)) uint32_t plane2_word(const float *a, int32_t n, float beta,
                                                                   uint32_t limit, int any_below, float lanes[4],
                                                                   int32_t first_lane)
