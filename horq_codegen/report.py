@@ -60,7 +60,7 @@ def slow_layer_warnings(graph: Graph) -> list[str]:
     """Warnings for layers whose settings make them slower than the user likely expects."""
     return [f"horq-codegen: warning: {node.name} ({node.source}) uses `pixel` granularity: each input pixel's own "
             "betas cost a float multiply-add per tap, plane and output channel and an inner-loop call per tap, "
-            "so it runs several times slower than `tensor` (3.6x on a 40->40 3x3 layer on Cortex-M7; README, "
+            "so it runs about 2x slower than `tensor` (1.9x on a 40->40 3x3 layer on Cortex-M7; README, "
             "\"Granularity and speed\"); `patch`, `tensor` or `static` are faster"
             for node in graph.nodes if node.attrs.get("granularity") == "pixel"]
 
