@@ -20,10 +20,12 @@ llvm-mca-19 with the target's scheduling model (docs: TOOLCHAIN.md, "Estimated c
   block: what a layer pays per call (staging, set-up, every group), divided by
   rows * words * order.
 
-llvm-mca's quirks are taken care of: `le`, `letp`, `wls`, `wlstp` and `dls` have no M55 data and
-are dropped, as are branches; single-register ldr/str lose their writeback (llvm-mca 19 crashes
-on them in the M-profile models). It models no memory system: every load hits. The figures are
-estimates for comparing code, not a measurement.
+The copy fed to llvm-mca gets the clean-up the cycle estimator gives every block
+(horq_codegen.cycles.mca_line, run by cycles.loop_cycles with the target's model, cycles.mca_model):
+`le` and `letp` have no M55 data and are left out, `dls`, `dlstp`, `wls`, `wlstp` become a `mov`
+to lr, branches go to one label and calls become branches; single-register ldr/str lose their
+writeback (llvm-mca 19 crashes on them in the M-profile models). It models no memory system:
+every load hits. The figures are estimates for comparing code, not a measurement.
 """
 from __future__ import annotations
 
@@ -39,17 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from horq_codegen.cycles import loop_cycles, mca_model, mca_text  # noqa: E402
 from horq_codegen.programs import build_program  # noqa: E402
 from horq_codegen.targets import load_target  # noqa: E402
 from popcount_rows import PROGRAM  # noqa: E402
 
-MCA_CPU = {
-    "cortex-m55": ["-mtriple=thumbv8.1m.main-none-eabi", "-mcpu=cortex-m55", "-mattr=+mve"],
-    "cortex-m7": ["-mtriple=thumbv7em-none-eabi", "-mcpu=cortex-m7"],
-}
-DROPPED = re.compile(r"^(le|letp|wls|wlstp|dls|dlstp|b|bl|bx|cbz|cbnz|b\w\w)(\.w|\.n)?\s")
-WRITEBACK_POST = re.compile(r"^((?:ldr|str)(?:b|h|sb|sh)?(?:\.w)?\s+\w+,\s*\[\w+\]),\s*#-?\w+$")
-WRITEBACK_PRE = re.compile(r"^((?:ldr|str)(?:b|h|sb|sh)?(?:\.w)?\s+\w+,\s*\[\w+,\s*#-?\w+\])!$")
+TARGETS = ("cortex-m55", "cortex-m7")   # the cores the program builds for, each with an llvm-mca model
 
 
 def disassemble(binary: Path, function: str) -> list[tuple[int, str]]:
@@ -88,18 +85,6 @@ def _le_target(ins: str) -> int | None:
     return int(m.group(1), 16) if m else None
 
 
-def for_mca(instructions: list[str]) -> str:
-    """The instructions as llvm-mca takes them (see the module's docstring)."""
-    out = []
-    for ins in instructions:
-        if not ins or ins.startswith("<unknown>") or DROPPED.match(ins + " "):
-            continue
-        ins = WRITEBACK_POST.sub(r"\1", ins)
-        ins = WRITEBACK_PRE.sub(r"\1", ins)
-        out.append(ins)
-    return "\n".join(out) + "\n"
-
-
 def cut_loop(lines: list[tuple[int, str]]) -> list[str]:
     """The body of the first low-overhead loop (target of `le` .. the `le`)."""
     for address, ins in lines:
@@ -131,19 +116,6 @@ def cut_group(lines: list[tuple[int, str]], trips: int, which: int = -1) -> list
         else:
             out.append(ins)
     return out
-
-
-def mca_cycles(target: str, asm: str, iterations: int) -> float:
-    """llvm-mca's total cycles / iterations."""
-    with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
-        f.write(asm)
-        f.flush()
-        result = subprocess.run(["llvm-mca-19", *MCA_CPU[target], f"-iterations={iterations}", f.name],
-                                capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(result.stderr)
-    total = int(re.search(r"Total Cycles:\s+(\d+)", result.stdout).group(1))
-    return total / iterations
 
 
 def executed_call(binary: Path, machine: str, lines: dict[int, str], function: str,
@@ -202,7 +174,7 @@ def build(target_name: str, shape: tuple[int, int, int], tmp: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="cortex-m55", choices=sorted(MCA_CPU))
+    parser.add_argument("--target", default="cortex-m55", choices=TARGETS)
     parser.add_argument("--shape", default="32,9,2", metavar="ROWS,WORDS,ORDER",
                         help="the call the program makes (default: conv_a's, 32,9,2)")
     parser.add_argument("--function", help="the function to cut (default: the M55 core of the shape's "
@@ -222,33 +194,34 @@ def main() -> int:
         rows, words, order = shape
         args.function, args.word_planes = ("mve2_groups", 8) if order == 2 else ("mve1_groups", 8)
         args.trips, args.group_word_planes = (words - 4 if order == 2 else words - 3), 8 * words
+    target = load_target(args.target)
+    model = mca_model(target)
     with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
         binary = build(args.target, shape, Path(tmp))
         lines = disassemble(binary, args.function)
         if args.call:
-            target = load_target(args.target)
             everything = {a: i for a, i in disassemble_all(binary)}
-            call = for_mca(executed_call(binary, target.emulator["machine"], everything,
-                                         "horq_xor_popcount_rows", target.emulator["nm"]))
-    loop = for_mca(cut_loop(lines))
+            call = executed_call(binary, target.emulator["machine"], everything,
+                                 "horq_xor_popcount_rows", target.emulator["nm"])
+    loop = cut_loop(lines)
     if args.show:
-        print(loop)
-    cycles = mca_cycles(args.target, loop, 200)
+        print(mca_text(loop, model.thumb) + "\n")
+    cycles, _ = loop_cycles(loop, model, 200)
     print(f"{args.function} loop: {cycles:.2f} cycles per iteration"
           + (f", {cycles / args.word_planes:.3f} per word-plane" if args.word_planes else ""))
     if args.trips:
-        group = for_mca(cut_group(lines, args.trips, args.outer))
+        group = cut_group(lines, args.trips, args.outer)
         if args.show:
-            print(group)
-        cycles = mca_cycles(args.target, group, 50)
+            print(mca_text(group, model.thumb) + "\n")
+        cycles, _ = loop_cycles(group, model, 50)
         print(f"{args.function} group (loop x {args.trips}): {cycles:.1f} cycles"
               + (f", {cycles / args.group_word_planes:.3f} per word-plane" if args.group_word_planes else ""))
     if args.call:
         if args.show:
-            print(call)
-        cycles = mca_cycles(args.target, call, 1)
+            print(mca_text(call, model.thumb) + "\n")
+        cycles, _ = loop_cycles(call, model, 1)
         rows, words, order = shape
-        print(f"whole call ({len(call.splitlines())} instructions executed): {cycles:.0f} cycles, "
+        print(f"whole call ({len(call)} instructions executed): {cycles:.0f} cycles, "
               f"{cycles / (rows * words * order):.3f} per word-plane")
     return 0
 

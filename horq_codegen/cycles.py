@@ -48,6 +48,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ _CONDITIONS = "eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al"
 _THUMB_BRANCH = re.compile(rf"^(?:(?:b|bl|blx|bx)(?:{_CONDITIONS})?(?:\.n|\.w)?|cbn?z|tb[bh](?:\.w)?|"
                            r"le|letp|wls|wlstp\.\d+|dls|dlstp\.\d+)$")
 _A64_BRANCH = re.compile(r"^(?:b|bl|br|blr|ret|cbn?z|tbn?z|eret|b\.\w+|braa\w*|blraa\w*|reta\w*)$")
-_TARGET = re.compile(r"(?:0x)?\b([0-9a-f]+) <[^>]*>")
+_TARGET = re.compile(r"\b(?:0x)?([0-9a-f]+) <[^>]*>")   # GNU objdump: 1a2c <f+0x8>, LLVM: 0x1a2c <f+0x8>
 
 
 def is_branch(ins: Instruction, thumb: bool) -> bool:
@@ -229,11 +230,15 @@ _WRITEBACK_POST = re.compile(r"^(\w+), \[(\w+)\], #-?\w+$")
 _WRITEBACK_PRE = re.compile(r"^(\w+), \[(\w+), (#-?\w+)\]!$")
 
 
-def mca_line(ins: Instruction, thumb: bool) -> str:
+def mca_line(ins: Instruction | str, thumb: bool) -> str:
     """The instruction as fed to llvm-mca: comments gone, addresses a label, and the llvm-mca 19
-    work-arounds of the module docstring applied."""
-    mnemonic = ins.mnemonic
-    operands = re.split(r"\s*(?:@|//)", ins.operands, maxsplit=1)[0].strip()
+    work-arounds of the module docstring applied; "" for one left out. ``ins`` is an
+    :class:`Instruction` or an objdump text "mnemonic operands" (GNU or LLVM objdump)."""
+    if isinstance(ins, str):
+        mnemonic, operands = (ins.split(None, 1) + [""])[:2]
+    else:
+        mnemonic, operands = ins.mnemonic, ins.operands
+    operands = re.split(r"\s*(?:@|//)", operands, maxsplit=1)[0].strip()
     operands = _TARGET.sub(LABEL, operands)
     if thumb:
         # GNU objdump marks 32-bit encodings .w where LLVM's assembler refuses it (mul.w, adc.w, ldr.w with a
@@ -259,8 +264,13 @@ def mca_line(ins: Instruction, thumb: bool) -> str:
     return f"{mnemonic}\t{operands}" if operands else mnemonic
 
 
+def mca_text(instructions: Iterable[Instruction | str], thumb: bool) -> str:
+    """The instructions as fed to llvm-mca, one a line (:func:`mca_line`; those left out gone)."""
+    return "\n".join(line for line in (mca_line(ins, thumb) for ins in instructions) if line)
+
+
 def block_text(block: Block, thumb: bool) -> str:
-    return "\n".join(line for line in (mca_line(ins, thumb) for ins in block.instructions) if line)
+    return mca_text(block.instructions, thumb)
 
 
 def mca_source(texts: list[str], thumb: bool) -> str:
@@ -291,7 +301,47 @@ def parse_mca_json(output: str, texts: list[str]) -> list[BlockCost]:
     return costs
 
 
-# ------------------------------------------------------------------ running llvm-mca, cached
+# ------------------------------------------------------------------ running llvm-mca
+
+def mca_args(model: McaModel, iterations: int) -> list[str]:
+    """llvm-mca's arguments for the model: JSON output, unschedulable instructions skipped (and counted)."""
+    args = [f"-mtriple={model.triple}", f"-mcpu={model.cpu}", f"-iterations={iterations}", "-json",
+            "-skip-unsupported-instructions=any", "-resource-pressure=false", "-instruction-info=false"]
+    return args + ([f"-mattr={model.attrs}"] if model.attrs else [])
+
+
+def run_mca(texts: list[str], model: McaModel, iterations: int) -> subprocess.CompletedProcess[str]:
+    """llvm-mca on ``mca_source(texts)``, each text a region, ``iterations`` times back to back."""
+    with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
+        source = Path(tmp) / "blocks.s"
+        source.write_text(mca_source(texts, model.thumb))
+        return subprocess.run([MCA, *mca_args(model, iterations), str(source)], capture_output=True, text=True,
+                              check=False, timeout=600)
+
+
+def loop_cycles(instructions: list[str], model: McaModel, iterations: int = 200) -> tuple[float, float]:
+    """(cycles per iteration, IPC) of objdump instruction texts ("mnemonic operands") run as a loop.
+
+    For the benchmarks that cost a loop cut from a build: the texts get :func:`mca_line`'s clean-up,
+    llvm-mca runs them ``iterations`` times back to back (``iterations=1``: once, e.g. a whole
+    executed trace), and cycles per iteration is Total Cycles / Iterations. Unlike the estimator,
+    which counts them, an instruction llvm-mca skips (no scheduling data, not parsed) is an error
+    here: a loop's figure would silently leave it out."""
+    text = mca_text(instructions, model.thumb)
+    if not text:
+        raise HorqError("loop_cycles: no instruction left for llvm-mca")
+    proc = run_mca([text], model, iterations)
+    if proc.returncode != 0:
+        raise HorqError(f"{MCA} failed: {proc.stderr.strip()}")
+    region = json.loads(proc.stdout)["CodeRegions"][0]
+    skipped = len(text.splitlines()) - len(region["Instructions"])
+    if skipped:
+        raise HorqError(f"{MCA} skipped {skipped} of the loop's instructions (-mcpu={model.cpu}):\n{text}")
+    summary = region["SummaryView"]
+    return summary["TotalCycles"] / summary["Iterations"], summary["IPC"]
+
+
+# ------------------------------------------------------------------ the estimator, cached
 
 class Estimator:
     """Cycles per block text for one llvm-mca model, batched and cached (memory and disk)."""
@@ -308,9 +358,7 @@ class Estimator:
                 self.cache = {}
 
     def _args(self) -> list[str]:
-        args = [f"-mtriple={self.model.triple}", f"-mcpu={self.model.cpu}", f"-iterations={ITERATIONS}", "-json",
-                "-skip-unsupported-instructions=any", "-resource-pressure=false", "-instruction-info=false"]
-        return args + ([f"-mattr={self.model.attrs}"] if self.model.attrs else [])
+        return mca_args(self.model, ITERATIONS)
 
     @staticmethod
     def _key(text: str) -> str:
@@ -329,11 +377,7 @@ class Estimator:
 
     def _run(self, texts: list[str]) -> list[BlockCost]:
         """llvm-mca on the blocks; a failing batch is halved until the failing block is found."""
-        with tempfile.TemporaryDirectory(prefix="horq-mca-") as tmp:
-            source = Path(tmp) / "blocks.s"
-            source.write_text(mca_source(texts, self.model.thumb))
-            proc = subprocess.run([MCA, *self._args(), str(source)], capture_output=True, text=True, check=False,
-                                  timeout=600)
+        proc = run_mca(texts, self.model, ITERATIONS)
         if proc.returncode == 0:
             try:
                 return parse_mca_json(proc.stdout, texts)

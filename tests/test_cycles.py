@@ -87,6 +87,18 @@ def test_llvm_mca_prices_blocks_and_survives_what_crashes_it(tmp_path):
     assert cycles.Estimator(model, cache_dir=tmp_path).cache   # kept on disk
 
 
+def test_loop_cycles_takes_objdump_texts_gnu_or_llvm():
+    # The same clean-up from a text "mnemonic operands"; LLVM's objdump writes targets with 0x.
+    assert cycles.mca_line("ldr.w\tr3, [r0], #4", True) == "ldr\tr3, [r0]"
+    assert cycles.mca_line("beq\t0x197c <f+0xb8>", True) == f"beq\t{cycles.LABEL}"
+    assert cycles.mca_line("wlstp.8 lr, r2, 0x80 <k+0x80>", True) == "mov\tlr, r2"
+    assert cycles.mca_line("le\tlr, 0x38 <k+0x38>", True) == "" and cycles.mca_line("nop", True) == "nop"
+    model = cycles.mca_model(load_target("cortex-m7"))
+    loop = ["ldr.w\tr3, [r0], #4", "adds\tr2, r2, r3", "subs\tr1, #1", "bne.n\t104 <f+0x4>"]
+    per_iteration, ipc = cycles.loop_cycles(loop, model, iterations=100)
+    assert 1 <= per_iteration < 10 and abs(ipc - 4 / per_iteration) < 0.02
+
+
 def test_bench_estimates_cycles_per_layer(tiny_model, tmp_path, capsys):
     first = bench(tiny_model, "cortex-m7", cycles=True)
     # The same figures a second time (the blocks' costs now from the cache), through the command line.
