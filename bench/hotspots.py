@@ -27,6 +27,7 @@ import torch  # noqa: E402
 import horq_codegen  # noqa: E402
 
 from horq_codegen import emulator  # noqa: E402
+from horq_codegen.integer import ACTIVATIONS, Lowering  # noqa: E402
 from horq_codegen.pipeline import generate_project, load_and_lower  # noqa: E402
 from horq_codegen.runners import RunOptions, run_raw  # noqa: E402
 from horq_codegen.targets import load_target  # noqa: E402
@@ -34,10 +35,10 @@ from horq_codegen.samples import pick_samples  # noqa: E402
 from run import LAYERS, _layer_model  # noqa: E402
 
 
-def profile(model_path: Path, target_name: str) -> tuple[dict[str, int], int]:
+def profile(model_path: Path, target_name: str, activations: str = "int8") -> tuple[dict[str, int], int]:
     """(instructions per function of the inference, instructions of the inference)."""
     target = load_target(target_name)
-    model, graph = load_and_lower(model_path)
+    model, graph = load_and_lower(model_path, lowering=Lowering(activations))
     sample = pick_samples(model, 1).inputs
     with tempfile.TemporaryDirectory(prefix="horq-hotspots-") as tmp:
         generated = generate_project(model, graph, target, Path(tmp) / "project", sample, check_board=False)
@@ -54,6 +55,8 @@ def main() -> int:
     parser.add_argument("--order", type=int, default=2, help="for a suite layer (default 2)")
     parser.add_argument("--granularity", default="patch", help="for a suite layer (default patch)")
     parser.add_argument("--target", default="cortex-m7")
+    parser.add_argument("--activations", choices=ACTIVATIONS, default=None,
+                        help="int8 or float (default: float for a suite layer, as bench/run.py; int8 for a model file)")
     parser.add_argument("--top", type=int, default=15, help="functions to list (default 15)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="horq-hotspots-model-") as tmp:
@@ -62,7 +65,8 @@ def main() -> int:
             spec = LAYERS[args.model]
             model = Path(tmp) / f"{args.model}.pt2"
             horq_codegen.export(_layer_model(spec, args.order, args.granularity), torch.zeros(1, *spec["shape"]), model)
-        functions, inference = profile(model, args.target)
+        activations = args.activations or ("float" if args.model in LAYERS else "int8")
+        functions, inference = profile(model, args.target, activations)
     for name, count in sorted(functions.items(), key=lambda item: -item[1])[:args.top]:
         print(f"{count:>12,}  {name}")
     print(f"{inference:>12,}  the inference")

@@ -296,13 +296,59 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
     }
 }
 
+#if defined(HORQ_ARM_NEON)
+/* NEON, float mode: positions 4 at a time in one call of the block kernel (horq_popcount.c), each
+ * weight vector loaded once for the 4. Their planes and counts live on the stack (Cortex-A
+ * stacks are megabytes), so the memory plan stays every target's; layers whose 4 patches would
+ * not fit take the per-position path. Returns the positions done, a multiple of 4. */
+#define HORQ_BLOCK_BUFFER_WORDS 4096
+static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_params *p, const bconv_state *s,
+                                                            float *output)
+{
+    const horq_window *w = &p->win;
+    const int32_t patch_words = w->kernel_h * w->kernel_w * HORQ_WORDS_FOR(w->in.c);
+    const int32_t n = w->kernel_h * w->kernel_w * w->in.c, positions = w->out.h * w->out.w;
+    if (p->granularity == HORQ_GRAN_PIXEL || patch_words < 4 ||
+        p->order * HORQ_BLOCK4_WORDS(patch_words) > HORQ_BLOCK_BUFFER_WORDS) {
+        return 0;
+    }
+    uint32_t block[HORQ_BLOCK_BUFFER_WORDS] __attribute__((aligned(16)));
+    int32_t mismatches[4 * HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float betas[4][HORQ_MAX_ORDER]; /* PATCH: each position has its own */
+    int32_t pos = 0;
+    for (; pos + 4 <= positions; pos += 4) {
+        for (int32_t q = 0; q < 4; ++q) {
+            quantize_position(p, s, (pos + q) / w->out.w, (pos + q) % w->out.w);
+            horq_block4_put(s->patch, patch_words, patch_words, p->order, q, block);
+            for (int32_t k = 0; k < p->order; ++k) {
+                betas[q][k] = s->betas[k];
+            }
+        }
+        for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
+            const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
+            horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, block, p->order,
+                                     mismatches, rows * p->order);
+            for (int32_t q = 0; q < 4; ++q) {
+                horq_store_outputs(betas[q], p->order, n, mismatches + q * rows * p->order, rows, p->scale + first,
+                                   p->offset + first, &p->act, output + (ptrdiff_t)(pos + q) * w->out.c + first);
+            }
+        }
+    }
+    return pos;
+}
+#endif
+
 /* Float mode: every position's outputs, transformed. */
 static void store_float_outputs(const horq_bconv2d_params *p, const bconv_state *s, float *output)
 {
     const horq_window *w = &p->win;
     const int32_t n = w->kernel_h * w->kernel_w * w->in.c;
-    for (int32_t oy = 0; oy < w->out.h; ++oy) {
-        for (int32_t ox = 0; ox < w->out.w; ++ox) {
+    int32_t done = 0; /* positions already stored */
+#if defined(HORQ_ARM_NEON)
+    done = store_float_blocks(p, s, output);
+#endif
+    for (int32_t oy = done / w->out.w; oy < w->out.h; ++oy) {
+        for (int32_t ox = oy == done / w->out.w ? done % w->out.w : 0; ox < w->out.w; ++ox) {
             quantize_position(p, s, oy, ox);
             float *y = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
             for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {

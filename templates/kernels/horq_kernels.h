@@ -174,6 +174,19 @@ void horq_bfc(const horq_bfc_params *p, const float *input, const int8_t *input_
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches);
 
+#if defined(HORQ_ARM_NEON)
+/* NEON: the counts of `rows` rows of `words` (4 to 2047) words against the `order` planes of 4
+ * positions at once, mismatches[q * position_stride + r * order + k] for position q (as
+ * horq_xor_popcount_rows writes one position's). `block` holds the 4 positions' planes,
+ * HORQ_BLOCK4_WORDS(words) words a plane, each position's put by horq_block4_put from its
+ * patch (plane k at patch + k * plane_stride). */
+#define HORQ_BLOCK4_WORDS(words) (16 * ((words) / 4) + 16 * (((words) & 2) >> 1) + 16 * ((words) & 1))
+void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *block,
+                              int32_t order, int32_t *mismatches, int32_t position_stride);
+void horq_block4_put(const uint32_t *patch, int32_t plane_stride, int32_t words, int32_t order, int32_t position,
+                     uint32_t *block);
+#endif
+
 /* Weights as the inner loop reads them: where the build defines
  * HORQ_WEIGHTS_PREFIX_XOR (the Cortex-M DSP targets), each run of `run_words`
  * words (what one call covers per row) holds its triples as w0, w0^w1,

@@ -737,6 +737,198 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     }
 }
 
+
+/* ---- NEON: 8 rows x 4 positions at once (horq_bconv2d.c) ----------------
+ * A convolution has many positions and short rows. The block kernel counts
+ * 8 rows against the planes of 4 positions: each weight vector is loaded once
+ * for the 4 positions, each activation vector (horq_block4_put's layout, the
+ * 4 positions' vectors next to each other: one ld1 of four registers) once for
+ * the 8 rows, and the counts are reduced inside the depth loop: per position,
+ * cnt of 8 rows, three levels of addp (8 rows x 2 bytes, at most 112 each)
+ * and uadalp into the 16-bit lanes of that position's accumulator (8 rows;
+ * rows of at most 2047 words, so a lane never passes 65535). The 1-3 words
+ * after a row's last full vector are counted as a step would count them (the
+ * layout holds each position's tail repeated across a vector, the weight
+ * tails of 2 or 4 rows share one), so no row is padded. */
+
+void horq_block4_put(const uint32_t *patch, int32_t plane_stride, int32_t words, int32_t order, int32_t position,
+                     uint32_t *block)
+{
+    const ptrdiff_t full = words / 4, rest = words & 3, block_words = HORQ_BLOCK4_WORDS(words);
+    for (int32_t k = 0; k < order; ++k) {
+        const uint32_t *src = patch + (ptrdiff_t)k * plane_stride;
+        uint32_t *dst = block + k * block_words + 4 * position;
+        for (ptrdiff_t d = 0; d < full; ++d) {
+            vst1q_u32(dst + 16 * d, vld1q_u32(src + 4 * d));
+        }
+        dst += 16 * full;
+        src += 4 * full;
+        if (rest & 2) {
+            const uint32x2_t t = vld1_u32(src);
+            vst1q_u32(dst, vcombine_u32(t, t));
+            dst += 16;
+            src += 2;
+        }
+        if (rest & 1) {
+            vst1q_u32(dst, vld1q_dup_u32(src));
+        }
+    }
+}
+
+/* The whole depth of 8 rows in assembly (GCC, given the step in intrinsics, hoists every eor
+ * of a step ahead of the counts and spills). Registers: the rows' vectors v0-v7, the 4
+ * positions' v16-v19, temporaries v28-v31, the accumulators v20-v23 (plane 0) and v24-v27
+ * (plane 1), 8 rows x 16 bits each, stored to acc at the end. 24 instructions a position a
+ * step; the tails cost what they would inside a step (2 words: rows 2i, 2i+1 share a vector
+ * against the position's tail repeated, 12 instructions a position; 1 word: rows 4i..4i+3, 6). */
+#define NEON_B4_POSITION(A, ACC)                                                                \
+    "eor v28.16b, v0.16b, " A ".16b\n\t" "eor v29.16b, v1.16b, " A ".16b\n\t"                   \
+    "cnt v28.16b, v28.16b\n\t" "cnt v29.16b, v29.16b\n\t" "addp v28.16b, v28.16b, v29.16b\n\t"  \
+    "eor v29.16b, v2.16b, " A ".16b\n\t" "eor v30.16b, v3.16b, " A ".16b\n\t"                   \
+    "cnt v29.16b, v29.16b\n\t" "cnt v30.16b, v30.16b\n\t" "addp v29.16b, v29.16b, v30.16b\n\t"  \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    "eor v29.16b, v4.16b, " A ".16b\n\t" "eor v30.16b, v5.16b, " A ".16b\n\t"                   \
+    "cnt v29.16b, v29.16b\n\t" "cnt v30.16b, v30.16b\n\t" "addp v29.16b, v29.16b, v30.16b\n\t"  \
+    "eor v30.16b, v6.16b, " A ".16b\n\t" "eor v31.16b, v7.16b, " A ".16b\n\t"                   \
+    "cnt v30.16b, v30.16b\n\t" "cnt v31.16b, v31.16b\n\t" "addp v30.16b, v30.16b, v31.16b\n\t"  \
+    "addp v29.16b, v29.16b, v30.16b\n\t"                                                        \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_TAIL2_POSITION(A, ACC)                                                          \
+    "eor v28.16b, v0.16b, " A ".16b\n\t" "eor v29.16b, v1.16b, " A ".16b\n\t"                   \
+    "cnt v28.16b, v28.16b\n\t" "cnt v29.16b, v29.16b\n\t" "addp v28.16b, v28.16b, v29.16b\n\t"  \
+    "eor v29.16b, v2.16b, " A ".16b\n\t" "eor v30.16b, v3.16b, " A ".16b\n\t"                   \
+    "cnt v29.16b, v29.16b\n\t" "cnt v30.16b, v30.16b\n\t" "addp v29.16b, v29.16b, v30.16b\n\t"  \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_TAIL1_POSITION(A, ACC)                                                          \
+    "eor v28.16b, v0.16b, " A ".16b\n\t" "eor v29.16b, v1.16b, " A ".16b\n\t"                   \
+    "cnt v28.16b, v28.16b\n\t" "cnt v29.16b, v29.16b\n\t" "addp v28.16b, v28.16b, v29.16b\n\t"  \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_WEIGHTS                                                                         \
+    "ld1 {v0.4s}, [%[w0]], #16\n\t" "ld1 {v1.4s}, [%[w1]], #16\n\t"                             \
+    "ld1 {v2.4s}, [%[w2]], #16\n\t" "ld1 {v3.4s}, [%[w3]], #16\n\t"                             \
+    "ld1 {v4.4s}, [%[w4]], #16\n\t" "ld1 {v5.4s}, [%[w5]], #16\n\t"                             \
+    "ld1 {v6.4s}, [%[w6]], #16\n\t" "ld1 {v7.4s}, [%[w7]], #16\n\t"
+#define NEON_B4_TAIL2_WEIGHTS                                                                   \
+    "ldr d0, [%[w0]], #8\n\t" "ld1 {v0.d}[1], [%[w1]], #8\n\t"                                  \
+    "ldr d1, [%[w2]], #8\n\t" "ld1 {v1.d}[1], [%[w3]], #8\n\t"                                  \
+    "ldr d2, [%[w4]], #8\n\t" "ld1 {v2.d}[1], [%[w5]], #8\n\t"                                  \
+    "ldr d3, [%[w6]], #8\n\t" "ld1 {v3.d}[1], [%[w7]], #8\n\t"
+#define NEON_B4_TAIL1_WEIGHTS                                                                   \
+    "ldr s0, [%[w0]]\n\t" "ld1 {v0.s}[1], [%[w1]]\n\t"                                          \
+    "ld1 {v0.s}[2], [%[w2]]\n\t" "ld1 {v0.s}[3], [%[w3]]\n\t"                                   \
+    "ldr s1, [%[w4]]\n\t" "ld1 {v1.s}[1], [%[w5]]\n\t"                                          \
+    "ld1 {v1.s}[2], [%[w6]]\n\t" "ld1 {v1.s}[3], [%[w7]]\n\t"
+#define NEON_B4_PLANE(POSITION, X, A0, A1, A2, A3)                                              \
+    "ld1 {v16.4s - v19.4s}, [%[" X "]], #64\n\t"                                                \
+    POSITION("v16", A0) POSITION("v17", A1) POSITION("v18", A2) POSITION("v19", A3)
+#define NEON_B4_POINTERS                                                                        \
+    [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [w4] "+r"(w4), [w5] "+r"(w5),   \
+    [w6] "+r"(w6), [w7] "+r"(w7), [x] "+r"(x), [x1] "+r"(x1), [n] "+r"(steps)
+#define NEON_B4_CLOBBERS                                                                        \
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",   \
+    "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory"
+/* G planes: the second at x1 */
+#define NEON_B4_PLANES_1(POSITION) NEON_B4_PLANE(POSITION, "x", "v20", "v21", "v22", "v23")
+#define NEON_B4_PLANES_2(POSITION)                                                              \
+    NEON_B4_PLANES_1(POSITION) NEON_B4_PLANE(POSITION, "x1", "v24", "v25", "v26", "v27")
+#define NEON_B4_KERNEL(PLANES)                                                                  \
+    "movi v20.8h, #0\n\t" "movi v21.8h, #0\n\t" "movi v22.8h, #0\n\t" "movi v23.8h, #0\n\t"     \
+    "movi v24.8h, #0\n\t" "movi v25.8h, #0\n\t" "movi v26.8h, #0\n\t" "movi v27.8h, #0\n\t"     \
+    "1:\n\t" NEON_B4_WEIGHTS PLANES(NEON_B4_POSITION)                                           \
+    "subs %[n], %[n], #1\n\t"                                                                   \
+    "b.ne 1b\n\t"                                                                               \
+    "tbz %w[rest], #1, 2f\n\t"                                                                  \
+    NEON_B4_TAIL2_WEIGHTS PLANES(NEON_B4_TAIL2_POSITION)                                        \
+    "2:\n\t"                                                                                    \
+    "tbz %w[rest], #0, 3f\n\t"                                                                  \
+    NEON_B4_TAIL1_WEIGHTS PLANES(NEON_B4_TAIL1_POSITION)                                        \
+    "3:\n\t"                                                                                    \
+    "st1 {v20.8h - v23.8h}, [%[acc]]\n\t"                                                       \
+    "st1 {v24.8h - v27.8h}, [%[acc4]]\n\t"
+
+/* The counts of `rows` rows x 4 positions x G planes (block at x, planes `stride` apart),
+ * 8 rows at a time, over `full` >= 1 vectors and a `rest`-word tail:
+ * out[q * position_stride + r * order + k0 + g]. */
+static inline __attribute__((always_inline)) void neon_b4_rows(const uint32_t *weights, int32_t rows,
+                                                               ptrdiff_t words, const uint32_t *block,
+                                                               ptrdiff_t stride, int32_t *out,
+                                                               ptrdiff_t position_stride, int32_t order, int32_t k0,
+                                                               const int G)
+{
+    const int32_t rest = (int32_t)(words & 3);
+    for (int32_t r0 = 0; r0 < rows; r0 += 8, out += 8 * order, weights += 8 * words) {
+        const int valid = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        /* rows past the last read the last again */
+        const uint32_t *w0 = weights, *w1 = valid > 1 ? w0 + words : w0, *w2 = valid > 2 ? w1 + words : w1;
+        const uint32_t *w3 = valid > 3 ? w2 + words : w2, *w4 = valid > 4 ? w3 + words : w3;
+        const uint32_t *w5 = valid > 5 ? w4 + words : w4, *w6 = valid > 6 ? w5 + words : w5;
+        const uint32_t *w7 = valid > 7 ? w6 + words : w6;
+        const uint32_t *x = block, *x1 = block + stride;
+        ptrdiff_t steps = words / 4;
+        uint16_t acc[8][8] __attribute__((aligned(16)));
+        if (G == 1) {
+            __asm__ volatile(NEON_B4_KERNEL(NEON_B4_PLANES_1)
+                             : NEON_B4_POINTERS
+                             : [acc] "r"(acc[0]), [acc4] "r"(acc[4]), [rest] "r"(rest)
+                             : NEON_B4_CLOBBERS);
+        } else {
+            __asm__ volatile(NEON_B4_KERNEL(NEON_B4_PLANES_2)
+                             : NEON_B4_POINTERS
+                             : [acc] "r"(acc[0]), [acc4] "r"(acc[4]), [rest] "r"(rest)
+                             : NEON_B4_CLOBBERS);
+        }
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
+            int32_t *o = out + q * position_stride + k0;
+            const uint16x8_t a0 = vld1q_u16(acc[q]);
+            if (G == 1 && order == 1 && valid == 8) {
+                vst1q_s32(o, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(a0))));
+                vst1q_s32(o + 4, vreinterpretq_s32_u32(vmovl_high_u16(a0)));
+            } else if (G == 2 && order == 2 && valid == 8) { /* both planes: interleaved by st2 */
+                const uint16x8_t a1 = vld1q_u16(acc[4 + q]);
+                const uint32x4x2_t lo = {{vmovl_u16(vget_low_u16(a0)), vmovl_u16(vget_low_u16(a1))}};
+                const uint32x4x2_t hi = {{vmovl_high_u16(a0), vmovl_high_u16(a1)}};
+                vst2q_u32((uint32_t *)o, lo);
+                vst2q_u32((uint32_t *)o + 8, hi);
+            } else {
+                for (int g = 0; g < G; ++g) {
+                    for (int r = 0; r < valid; ++r) {
+                        o[r * order + g] = acc[4 * g + q][r];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static __attribute__((noinline)) void neon_b4_one_plane(const uint32_t *weights, int32_t rows, ptrdiff_t words,
+                                                        const uint32_t *x, ptrdiff_t stride, int32_t *out,
+                                                        ptrdiff_t position_stride, int32_t order, int32_t k0)
+{
+    neon_b4_rows(weights, rows, words, x, stride, out, position_stride, order, k0, 1);
+}
+
+static __attribute__((noinline)) void neon_b4_two_planes(const uint32_t *weights, int32_t rows, ptrdiff_t words,
+                                                         const uint32_t *x, ptrdiff_t stride, int32_t *out,
+                                                         ptrdiff_t position_stride, int32_t order, int32_t k0)
+{
+    neon_b4_rows(weights, rows, words, x, stride, out, position_stride, order, k0, 2);
+}
+
+void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *block,
+                              int32_t order, int32_t *mismatches, int32_t position_stride)
+{
+    const ptrdiff_t stride = HORQ_BLOCK4_WORDS(words);
+    int32_t k = 0;
+    for (; k + 2 <= order; k += 2) {
+        neon_b4_two_planes(weights, rows, words, block + k * stride, stride, mismatches, position_stride, order, k);
+    }
+    if (k < order) {
+        neon_b4_one_plane(weights, rows, words, block + k * stride, stride, mismatches, position_stride, order, k);
+    }
+}
+
 #endif /* instruction-set paths */
 
 #if !defined(HORQ_ARM_NEON) && !defined(HORQ_ARM_MVE)

@@ -83,6 +83,62 @@ static long check(int32_t rows, int32_t words, int32_t order, int32_t stride, in
     return failures;
 }
 
+#if defined(HORQ_ARM_NEON)
+/* horq_xor_popcount_block4: 4 positions' patches (order planes each, `stride` apart) put
+ * into one block, every row against every plane of every position. */
+static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t stride, int worst)
+{
+    const int32_t patch_words = (order - 1) * stride + words, position_stride = rows * order + 3;
+    uint32_t *weights = malloc(sizeof(uint32_t) * (size_t)(rows * words));
+    uint32_t *patches = malloc(sizeof(uint32_t) * (size_t)(4 * patch_words));
+    uint32_t *block = malloc(sizeof(uint32_t) * (size_t)(order * HORQ_BLOCK4_WORDS(words)));
+    int32_t *out = malloc(sizeof(int32_t) * (size_t)(4 * position_stride));
+    if (weights == NULL || patches == NULL || block == NULL || out == NULL) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    for (int32_t i = 0; i < rows * words; ++i) {
+        weights[i] = worst ? 0xFFFFFFFFu : next_word();
+    }
+    for (int32_t i = 0; i < 4 * patch_words; ++i) {
+        patches[i] = worst ? 0u : next_word();
+    }
+    for (int32_t q = 0; q < 4; ++q) {
+        horq_block4_put(patches + q * patch_words, stride, words, order, q, block);
+    }
+    for (int32_t i = 0; i < 4 * position_stride; ++i) {
+        out[i] = 0x5EA1;
+    }
+    horq_xor_popcount_block4(weights, rows, words, block, order, out, position_stride);
+    long failures = 0;
+    for (int32_t q = 0; q < 4; ++q) {
+        for (int32_t i = rows * order; i < position_stride; ++i) {
+            failures += out[q * position_stride + i] != 0x5EA1; /* written past a position's outputs */
+        }
+        for (int32_t r = 0; r < rows; ++r) {
+            for (int32_t k = 0; k < order; ++k) {
+                const int32_t want = horq_xor_popcount(weights + r * words, patches + q * patch_words + k * stride,
+                                                       words);
+                const int32_t got = out[q * position_stride + r * order + k];
+                if (got != want) {
+                    if (failures < 5) {
+                        printf("block4 rows %ld words %ld order %ld worst %d: position %ld row %ld plane %ld "
+                               "got %ld want %ld\n", (long)rows, (long)words, (long)order, worst, (long)q, (long)r,
+                               (long)k, (long)got, (long)want);
+                    }
+                    ++failures;
+                }
+            }
+        }
+    }
+    free(out);
+    free(block);
+    free(patches);
+    free(weights);
+    return failures;
+}
+#endif
+
 int main(void)
 {
 #ifdef HORQ_SEMIHOSTING
@@ -115,6 +171,20 @@ int main(void)
             }
         }
     }
+#if defined(HORQ_ARM_NEON)
+    /* the block kernel: rows not a multiple of 8, every tail (words % 4), orders 1-4 and 5,
+     * rows long enough to empty the 16-bit lanes */
+    static const int32_t block_words[] = {4, 5, 6, 7, 9, 18, 36, 1795, 2000};
+    for (size_t w = 0; w < sizeof block_words / sizeof block_words[0]; ++w) {
+        for (int32_t rows = 1; rows <= 17; rows += (block_words[w] > 100 ? 8 : 1)) {
+            for (int32_t order = 1; order <= 5; ++order) {
+                failures += check_block4(rows, block_words[w], order, block_words[w] + (order & 1), 0);
+                failures += check_block4(rows, block_words[w], order, block_words[w], 1);
+                shapes += 2;
+            }
+        }
+    }
+#endif
     printf("failures %ld of %ld shapes\n", failures, shapes);
     return failures != 0;
 }
