@@ -4,6 +4,10 @@
 
 #include "horq_kernels.h"
 
+#if defined(HORQ_ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
 #define HORQ_ROW_CHUNK HORQ_STORE_CHUNK
 
@@ -298,10 +302,70 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
 
 #if defined(HORQ_ARM_NEON)
 /* NEON, float mode: positions 4 at a time in one call of the block kernel (horq_popcount.c), each
- * weight vector loaded once for the 4. Their planes and counts live on the stack (Cortex-A
- * stacks are megabytes), so the memory plan stays every target's; layers whose 4 patches would
- * not fit take the per-position path. Returns the positions done, a multiple of 4. */
+ * weight vector loaded once for the 4. Its buffers live on the stack (Cortex-A stacks are
+ * megabytes), so the memory plan stays every target's; a layer too large for them takes the
+ * per-position path. TENSOR/STATIC first lay their planes out as zero-padded images (the
+ * padding pixels hold the padding's words), so that each kernel row of a patch is one run of
+ * kernel_w * cw words, copied by vectors. */
 #define HORQ_BLOCK_BUFFER_WORDS 4096
+#define HORQ_IMAGE_BUFFER_WORDS 16384
+
+/* The planes as padded images, `image_words` apart; 0 when they do not fit. */
+static int32_t padded_images(const horq_bconv2d_params *p, const bconv_state *s, uint32_t *image)
+{
+    const horq_window *w = &p->win;
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), hp = w->in.h + 2 * w->pad_h, wp = w->in.w + 2 * w->pad_w;
+    const int32_t image_words = hp * wp * cw;
+    if ((int64_t)image_words * p->order + 4 > HORQ_IMAGE_BUFFER_WORDS) {
+        return 0;
+    }
+    const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
+    for (int32_t k = 0; k < p->order; ++k) {
+        const uint32_t *pad = s->pad_words + (ptrdiff_t)k * cw;
+        uint32_t *dst = image + (ptrdiff_t)k * image_words;
+        for (int32_t y = 0; y < hp; ++y) {
+            const int32_t iy = y - w->pad_h;
+            const int row_inside = iy >= 0 && iy < w->in.h;
+            for (int32_t x = 0; x < wp; ++x) {
+                const int32_t ix = x - w->pad_w;
+                if (row_inside && ix == 0) { /* the row's pixels: one run */
+                    memcpy(dst, s->planes + k * plane_stride + (ptrdiff_t)iy * w->in.w * cw,
+                           (size_t)w->in.w * cw * sizeof *dst);
+                    dst += w->in.w * cw;
+                    x += w->in.w - 1;
+                    continue;
+                }
+                for (int32_t i = 0; i < cw; ++i) {
+                    *dst++ = pad[i];
+                }
+            }
+        }
+    }
+    for (int32_t i = 0; i < 4; ++i) { /* the copies below read up to 3 words past a run */
+        image[(ptrdiff_t)image_words * p->order + i] = 0;
+    }
+    return image_words;
+}
+
+/* The planes of the patch at (oy, ox) from the padded images, `plane_stride` apart (>= the
+ * patch's words + 3: the runs are copied 4 words at a time). */
+static void image_patch(const horq_window *w, const uint32_t *image, int32_t image_words, int32_t order,
+                        int32_t oy, int32_t ox, uint32_t *patch, int32_t plane_stride)
+{
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), wp = w->in.w + 2 * w->pad_w, run = w->kernel_w * cw;
+    for (int32_t k = 0; k < order; ++k) {
+        const uint32_t *src = image + (ptrdiff_t)k * image_words +
+                              ((ptrdiff_t)oy * w->stride_h * wp + (ptrdiff_t)ox * w->stride_w) * cw;
+        uint32_t *dst = patch + (ptrdiff_t)k * plane_stride;
+        for (int32_t ky = 0; ky < w->kernel_h; ++ky, src += (ptrdiff_t)wp * cw, dst += run) {
+            for (int32_t i = 0; i < run; i += 4) {
+                vst1q_u32(dst + i, vld1q_u32(src + i));
+            }
+        }
+    }
+}
+
+/* Returns the positions done, a multiple of 4. */
 static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_params *p, const bconv_state *s,
                                                             float *output)
 {
@@ -313,13 +377,28 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
         return 0;
     }
     uint32_t block[HORQ_BLOCK_BUFFER_WORDS] __attribute__((aligned(16)));
+    uint32_t image[HORQ_IMAGE_BUFFER_WORDS] __attribute__((aligned(16)));
     int32_t mismatches[4 * HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
     float betas[4][HORQ_MAX_ORDER]; /* PATCH: each position has its own */
+    const int32_t image_words = p->granularity == HORQ_GRAN_PATCH ? 0 : padded_images(p, s, image);
+    /* with images, the patch is copied to the image's unused end */
+    uint32_t *patch = image + (ptrdiff_t)image_words * p->order + 4;
+    const int32_t patch_stride = patch_words + 3;
+    if (image_words > 0 && (int64_t)image_words * p->order + 4 + (int64_t)patch_stride * p->order >
+                               HORQ_IMAGE_BUFFER_WORDS) {
+        return 0;
+    }
     int32_t pos = 0;
     for (; pos + 4 <= positions; pos += 4) {
         for (int32_t q = 0; q < 4; ++q) {
-            quantize_position(p, s, (pos + q) / w->out.w, (pos + q) % w->out.w);
-            horq_block4_put(s->patch, patch_words, patch_words, p->order, q, block);
+            const int32_t oy = (pos + q) / w->out.w, ox = (pos + q) % w->out.w;
+            if (image_words > 0) {
+                image_patch(w, image, image_words, p->order, oy, ox, patch, patch_stride);
+                horq_block4_put(patch, patch_stride, patch_words, p->order, q, block);
+            } else {
+                quantize_position(p, s, oy, ox);
+                horq_block4_put(s->patch, patch_words, patch_words, p->order, q, block);
+            }
             for (int32_t k = 0; k < p->order; ++k) {
                 betas[q][k] = s->betas[k];
             }
@@ -328,10 +407,8 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
             const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
             horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, block, p->order,
                                      mismatches, rows * p->order);
-            for (int32_t q = 0; q < 4; ++q) {
-                horq_store_outputs(betas[q], p->order, n, mismatches + q * rows * p->order, rows, p->scale + first,
-                                   p->offset + first, &p->act, output + (ptrdiff_t)(pos + q) * w->out.c + first);
-            }
+            horq_store_outputs_block4(betas[0], p->order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                      &p->act, output + (ptrdiff_t)pos * w->out.c + first, w->out.c);
         }
     }
     return pos;

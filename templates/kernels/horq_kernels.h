@@ -272,6 +272,15 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
 void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                            const float *scale, const float *offset, const horq_activation *act, int8_t *out);
 
+#if defined(HORQ_ARM_NEON)
+/* horq_store_outputs of 4 positions: betas[q * HORQ_MAX_ORDER + k], mismatches of position q
+ * at mismatches + q * count * order (horq_xor_popcount_block4's layout), its outputs at
+ * out + q * out_stride. */
+void horq_store_outputs_block4(const float *betas, int32_t order, int32_t n, const int32_t *mismatches,
+                               int32_t count, const float *scale, const float *offset, const horq_activation *act,
+                               float *out, ptrdiff_t out_stride);
+#endif
+
 /* y[i] = act(x[i]). */
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act);
 
