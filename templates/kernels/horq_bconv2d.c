@@ -304,65 +304,122 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
 /* NEON, float mode: positions 4 at a time in one call of the block kernel (horq_popcount.c), each
  * weight vector loaded once for the 4. Its buffers live on the stack (Cortex-A stacks are
  * megabytes), so the memory plan stays every target's; a layer too large for them takes the
- * per-position path. TENSOR/STATIC first lay their planes out as zero-padded images (the
- * padding pixels hold the padding's words), so that each kernel row of a patch is one run of
- * kernel_w * cw words, copied by vectors. */
+ * per-position path. TENSOR/STATIC, and PATCH of order 1, first lay their planes out as
+ * zero-padded images (the padding pixels hold the padding's words; PATCH order 1: sign words,
+ * whose padding is 0, and the pixels' sums of |x|, 0.0f), so that each kernel row of a patch is
+ * one run of kernel_w * cw words, copied by vectors; PATCH of order 1 sums its beta over the
+ * sums' image in the tap order of horq_patch_planes (a padding tap adds +0.0f, which changes
+ * no sum of magnitudes). Other PATCH orders quantize each position (quantize_position). */
 #define HORQ_BLOCK_BUFFER_WORDS 4096
 #define HORQ_IMAGE_BUFFER_WORDS 16384
 
-/* The planes as padded images, `image_words` apart; 0 when they do not fit. */
-static int32_t padded_images(const horq_bconv2d_params *p, const bconv_state *s, uint32_t *image)
+typedef struct {
+    const uint32_t *words; /* the planes' images, image_words apart, 4 words of room after */
+    const float *sums;     /* PATCH order 1: the pixels' sums of |x|, padded */
+    ptrdiff_t image_words;
+    int32_t wp, cw;        /* padded width, words per pixel */
+} padded_images;
+
+/* The planes as padded images into `image`; 0 when they do not fit. */
+static __attribute__((noinline)) int padded_images_make(const horq_bconv2d_params *p, const bconv_state *s, uint32_t *image, float *sums,
+                              padded_images *out)
 {
     const horq_window *w = &p->win;
     const int32_t cw = HORQ_WORDS_FOR(w->in.c), hp = w->in.h + 2 * w->pad_h, wp = w->in.w + 2 * w->pad_w;
-    const int32_t image_words = hp * wp * cw;
-    if ((int64_t)image_words * p->order + 4 > HORQ_IMAGE_BUFFER_WORDS) {
+    const int32_t patch_order1 = p->granularity == HORQ_GRAN_PATCH;
+    const int64_t image_words = (int64_t)hp * wp * cw;
+    if (image_words * p->order + 4 > HORQ_IMAGE_BUFFER_WORDS || (int64_t)hp * wp > HORQ_IMAGE_BUFFER_WORDS / 4) {
         return 0;
     }
+    const uint32_t *planes = patch_order1 ? s->scratch_w : s->planes;
     const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
     for (int32_t k = 0; k < p->order; ++k) {
-        const uint32_t *pad = s->pad_words + (ptrdiff_t)k * cw;
         uint32_t *dst = image + (ptrdiff_t)k * image_words;
         for (int32_t y = 0; y < hp; ++y) {
             const int32_t iy = y - w->pad_h;
-            const int row_inside = iy >= 0 && iy < w->in.h;
             for (int32_t x = 0; x < wp; ++x) {
                 const int32_t ix = x - w->pad_w;
-                if (row_inside && ix == 0) { /* the row's pixels: one run */
-                    memcpy(dst, s->planes + k * plane_stride + (ptrdiff_t)iy * w->in.w * cw,
+                if (iy >= 0 && iy < w->in.h && ix == 0) { /* the row's pixels: one run */
+                    memcpy(dst, planes + k * plane_stride + (ptrdiff_t)iy * w->in.w * cw,
                            (size_t)w->in.w * cw * sizeof *dst);
+                    if (patch_order1) {
+                        memcpy(sums + (ptrdiff_t)y * wp + x, s->scratch_f + (ptrdiff_t)iy * w->in.w,
+                               (size_t)w->in.w * sizeof *sums);
+                    }
                     dst += w->in.w * cw;
                     x += w->in.w - 1;
                     continue;
                 }
                 for (int32_t i = 0; i < cw; ++i) {
-                    *dst++ = pad[i];
+                    *dst++ = patch_order1 ? 0u : s->pad_words[(ptrdiff_t)k * cw + i];
+                }
+                if (patch_order1) {
+                    sums[(ptrdiff_t)y * wp + x] = 0.0f;
                 }
             }
         }
     }
-    for (int32_t i = 0; i < 4; ++i) { /* the copies below read up to 3 words past a run */
-        image[(ptrdiff_t)image_words * p->order + i] = 0;
+    for (int32_t i = 0; i < 4; ++i) { /* the copies by vectors read up to 3 words past a run */
+        image[image_words * p->order + i] = 0;
     }
-    return image_words;
+    out->words = image;
+    out->sums = sums;
+    out->image_words = (ptrdiff_t)image_words;
+    out->wp = wp;
+    out->cw = cw;
+    return 1;
 }
 
-/* The planes of the patch at (oy, ox) from the padded images, `plane_stride` apart (>= the
- * patch's words + 3: the runs are copied 4 words at a time). */
-static void image_patch(const horq_window *w, const uint32_t *image, int32_t image_words, int32_t order,
-                        int32_t oy, int32_t ox, uint32_t *patch, int32_t plane_stride)
+/* The planes of 4 patches from the images (position q's first word at from[q], its planes
+ * plane_stride apart, at patches + q * position_stride): each kernel row's run copied by whole
+ * vectors (plane_stride >= the patch's words + 3). */
+static __attribute__((noinline)) void image_patches(const horq_bconv2d_params *p, const padded_images *im, const uint32_t *const *from,
+                          int32_t plane_stride, int32_t position_stride, uint32_t *patches)
 {
-    const int32_t cw = HORQ_WORDS_FOR(w->in.c), wp = w->in.w + 2 * w->pad_w, run = w->kernel_w * cw;
-    for (int32_t k = 0; k < order; ++k) {
-        const uint32_t *src = image + (ptrdiff_t)k * image_words +
-                              ((ptrdiff_t)oy * w->stride_h * wp + (ptrdiff_t)ox * w->stride_w) * cw;
-        uint32_t *dst = patch + (ptrdiff_t)k * plane_stride;
-        for (int32_t ky = 0; ky < w->kernel_h; ++ky, src += (ptrdiff_t)wp * cw, dst += run) {
-            for (int32_t i = 0; i < run; i += 4) {
-                vst1q_u32(dst + i, vld1q_u32(src + i));
+    const int32_t run = p->win.kernel_w * im->cw, kernel_h = p->win.kernel_h, vectors = (run + 3) / 4;
+    const ptrdiff_t row_words = (ptrdiff_t)im->wp * im->cw;
+    for (int32_t k = 0; k < p->order; ++k) {
+        for (int32_t ky = 0; ky < kernel_h; ++ky) {
+            const ptrdiff_t src = k * im->image_words + ky * row_words;
+            uint32_t *dst = patches + k * plane_stride + ky * run;
+            if (vectors <= 3) { /* 3x3 kernels of up to 128 channels: no loop */
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
+                    const uint32_t *f = from[q] + src;
+                    uint32_t *t = dst + q * position_stride;
+                    const uint32x4_t v0 = vld1q_u32(f);
+                    if (vectors >= 2) {
+                        const uint32x4_t v1 = vld1q_u32(f + 4);
+                        if (vectors == 3) {
+                            vst1q_u32(t + 8, vld1q_u32(f + 8));
+                        }
+                        vst1q_u32(t + 4, v1);
+                    }
+                    vst1q_u32(t, v0);
+                }
+                continue;
+            }
+            for (int q = 0; q < 4; ++q) {
+                for (int32_t i = 0; i < run; i += 4) {
+                    uint32_t *to = dst + q * position_stride + i;
+                    __asm__("" : "+r"(to)); /* a few vectors: GCC would call memcpy for them */
+                    vst1q_u32(to, vld1q_u32(from[q] + src + i));
+                }
             }
         }
     }
+}
+
+/* PATCH order 1: beta of the patch whose first pixel is `first` in the sums' image. */
+static float image_beta(const horq_bconv2d_params *p, const padded_images *im, ptrdiff_t first)
+{
+    float abs_sum = 0.0f;
+    for (int32_t ky = 0; ky < p->win.kernel_h; ++ky) {
+        const float *row = im->sums + first + (ptrdiff_t)ky * im->wp;
+        for (int32_t kx = 0; kx < p->win.kernel_w; ++kx) {
+            abs_sum += row[kx];
+        }
+    }
+    return abs_sum / (float)(p->win.kernel_h * p->win.kernel_w * p->win.in.c);
 }
 
 /* Returns the positions done, a multiple of 4. */
@@ -372,46 +429,54 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
     const horq_window *w = &p->win;
     const int32_t patch_words = w->kernel_h * w->kernel_w * HORQ_WORDS_FOR(w->in.c);
     const int32_t n = w->kernel_h * w->kernel_w * w->in.c, positions = w->out.h * w->out.w;
-    if (p->granularity == HORQ_GRAN_PIXEL || patch_words < 4 ||
-        p->order * HORQ_BLOCK4_WORDS(patch_words) > HORQ_BLOCK_BUFFER_WORDS) {
+    /* each plane of each patch: 3 words of room for the copies by vectors */
+    const int32_t plane_stride = patch_words + 3, position_stride = p->order * plane_stride;
+    if (p->granularity == HORQ_GRAN_PIXEL || patch_words < 4 || 4 * position_stride > HORQ_BLOCK_BUFFER_WORDS ||
+        s->input_i8 != NULL) {
         return 0;
     }
-    uint32_t block[HORQ_BLOCK_BUFFER_WORDS] __attribute__((aligned(16)));
+    uint32_t patches[HORQ_BLOCK_BUFFER_WORDS] __attribute__((aligned(16)));
     uint32_t image[HORQ_IMAGE_BUFFER_WORDS] __attribute__((aligned(16)));
+    float sums[HORQ_IMAGE_BUFFER_WORDS / 4];
     int32_t mismatches[4 * HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
     float betas[4][HORQ_MAX_ORDER]; /* PATCH: each position has its own */
-    const int32_t image_words = p->granularity == HORQ_GRAN_PATCH ? 0 : padded_images(p, s, image);
-    /* with images, the patch is copied to the image's unused end */
-    uint32_t *patch = image + (ptrdiff_t)image_words * p->order + 4;
-    const int32_t patch_stride = patch_words + 3;
-    if (image_words > 0 && (int64_t)image_words * p->order + 4 + (int64_t)patch_stride * p->order >
-                               HORQ_IMAGE_BUFFER_WORDS) {
-        return 0;
-    }
-    int32_t pos = 0;
-    for (; pos + 4 <= positions; pos += 4) {
+    padded_images im = {NULL, NULL, 0, 0, 0};
+    const int from_images = (p->granularity != HORQ_GRAN_PATCH || p->order == 1) &&
+                            padded_images_make(p, s, image, sums, &im);
+    /* quantize_position's planes are patch_words apart */
+    const int32_t planes_apart = from_images ? plane_stride : patch_words;
+    bconv_state at = *s; /* quantize_position writes each position's planes in place */
+    for (int32_t pos = 0; pos + 4 <= positions; pos += 4) {
+        const uint32_t *from[4];
         for (int32_t q = 0; q < 4; ++q) {
             const int32_t oy = (pos + q) / w->out.w, ox = (pos + q) % w->out.w;
-            if (image_words > 0) {
-                image_patch(w, image, image_words, p->order, oy, ox, patch, patch_stride);
-                horq_block4_put(patch, patch_stride, patch_words, p->order, q, block);
-            } else {
-                quantize_position(p, s, oy, ox);
-                horq_block4_put(s->patch, patch_words, patch_words, p->order, q, block);
+            if (from_images) {
+                const ptrdiff_t first = (ptrdiff_t)oy * w->stride_h * im.wp + (ptrdiff_t)ox * w->stride_w;
+                from[q] = im.words + first * im.cw;
+                betas[q][0] = p->granularity == HORQ_GRAN_PATCH ? image_beta(p, &im, first) : s->betas[0];
+                for (int32_t k = 1; k < p->order; ++k) {
+                    betas[q][k] = s->betas[k];
+                }
+                continue;
             }
+            at.patch = patches + q * position_stride;
+            quantize_position(p, &at, oy, ox);
             for (int32_t k = 0; k < p->order; ++k) {
                 betas[q][k] = s->betas[k];
             }
         }
+        if (from_images) {
+            image_patches(p, &im, from, plane_stride, position_stride, patches);
+        }
         for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
             const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
-            horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, block, p->order,
-                                     mismatches, rows * p->order);
+            horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, patches,
+                                     planes_apart, position_stride, p->order, mismatches, rows * p->order);
             horq_store_outputs_block4(betas[0], p->order, n, mismatches, rows, p->scale + first, p->offset + first,
                                       &p->act, output + (ptrdiff_t)pos * w->out.c + first, w->out.c);
         }
     }
-    return pos;
+    return positions & ~3;
 }
 #endif
 

@@ -176,15 +176,12 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 
 #if defined(HORQ_ARM_NEON)
 /* NEON: the counts of `rows` rows of `words` (4 to 2047) words against the `order` planes of 4
- * positions at once, mismatches[q * position_stride + r * order + k] for position q (as
- * horq_xor_popcount_rows writes one position's). `block` holds the 4 positions' planes,
- * HORQ_BLOCK4_WORDS(words) words a plane, each position's put by horq_block4_put from its
- * patch (plane k at patch + k * plane_stride). */
-#define HORQ_BLOCK4_WORDS(words) (16 * ((words) / 4) + 16 * (((words) & 2) >> 1) + 16 * ((words) & 1))
-void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *block,
-                              int32_t order, int32_t *mismatches, int32_t position_stride);
-void horq_block4_put(const uint32_t *patch, int32_t plane_stride, int32_t words, int32_t order, int32_t position,
-                     uint32_t *block);
+ * positions' patches at once (position q's plane k at patches + q * position_stride +
+ * k * plane_stride): mismatches[q * out_stride + r * order + k] (for each position what
+ * horq_xor_popcount_rows writes). */
+void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                              int32_t plane_stride, int32_t position_stride, int32_t order, int32_t *mismatches,
+                              int32_t out_stride);
 #endif
 
 /* Weights as the inner loop reads them: where the build defines

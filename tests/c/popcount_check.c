@@ -84,16 +84,15 @@ static long check(int32_t rows, int32_t words, int32_t order, int32_t stride, in
 }
 
 #if defined(HORQ_ARM_NEON)
-/* horq_xor_popcount_block4: 4 positions' patches (order planes each, `stride` apart) put
- * into one block, every row against every plane of every position. */
+/* horq_xor_popcount_block4: 4 positions' patches (order planes each, `stride` apart), every
+ * row against every plane of every position. */
 static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t stride, int worst)
 {
     const int32_t patch_words = (order - 1) * stride + words, position_stride = rows * order + 3;
     uint32_t *weights = malloc(sizeof(uint32_t) * (size_t)(rows * words));
     uint32_t *patches = malloc(sizeof(uint32_t) * (size_t)(4 * patch_words));
-    uint32_t *block = malloc(sizeof(uint32_t) * (size_t)(order * HORQ_BLOCK4_WORDS(words)));
     int32_t *out = malloc(sizeof(int32_t) * (size_t)(4 * position_stride));
-    if (weights == NULL || patches == NULL || block == NULL || out == NULL) {
+    if (weights == NULL || patches == NULL || out == NULL) {
         printf("out of memory\n");
         exit(2);
     }
@@ -103,13 +102,10 @@ static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t str
     for (int32_t i = 0; i < 4 * patch_words; ++i) {
         patches[i] = worst ? 0u : next_word();
     }
-    for (int32_t q = 0; q < 4; ++q) {
-        horq_block4_put(patches + q * patch_words, stride, words, order, q, block);
-    }
     for (int32_t i = 0; i < 4 * position_stride; ++i) {
         out[i] = 0x5EA1;
     }
-    horq_xor_popcount_block4(weights, rows, words, block, order, out, position_stride);
+    horq_xor_popcount_block4(weights, rows, words, patches, stride, patch_words, order, out, position_stride);
     long failures = 0;
     for (int32_t q = 0; q < 4; ++q) {
         for (int32_t i = rows * order; i < position_stride; ++i) {
@@ -132,7 +128,6 @@ static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t str
         }
     }
     free(out);
-    free(block);
     free(patches);
     free(weights);
     return failures;
