@@ -312,6 +312,7 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
  * no sum of magnitudes). Other PATCH orders quantize each position (quantize_position). */
 #define HORQ_BLOCK_BUFFER_WORDS 4096
 #define HORQ_IMAGE_BUFFER_WORDS 16384
+#define HORQ_IMAGE_PAD_WORDS 256
 
 typedef struct {
     const uint32_t *words; /* the planes' images, image_words apart, 4 words of room after */
@@ -333,29 +334,36 @@ static __attribute__((noinline)) int padded_images_make(const horq_bconv2d_param
     }
     const uint32_t *planes = patch_order1 ? s->scratch_w : s->planes;
     const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
+    const int32_t run = w->in.w * cw, side = w->pad_w * cw;
     for (int32_t k = 0; k < p->order; ++k) {
+        uint32_t pad[HORQ_IMAGE_PAD_WORDS]; /* the padding's words, repeated over a row */
+        const int32_t pad_words = wp * cw < HORQ_IMAGE_PAD_WORDS ? wp * cw : HORQ_IMAGE_PAD_WORDS;
+        for (int32_t i = 0; i < pad_words; ++i) {
+            pad[i] = patch_order1 ? 0u : s->pad_words[(ptrdiff_t)k * cw + i % cw];
+        }
         uint32_t *dst = image + (ptrdiff_t)k * image_words;
+        for (int32_t y = 0; y < hp; ++y, dst += (ptrdiff_t)wp * cw) {
+            const int32_t iy = y - w->pad_h;
+            if (iy < 0 || iy >= w->in.h) {
+                for (int32_t i = 0; i < wp * cw; i += pad_words) {
+                    memcpy(dst + i, pad, (size_t)(wp * cw - i < pad_words ? wp * cw - i : pad_words) * sizeof *dst);
+                }
+                continue;
+            }
+            for (int32_t i = 0; i < side; ++i) {
+                dst[i] = pad[i];
+                dst[side + run + i] = pad[i];
+            }
+            memcpy(dst + side, planes + k * plane_stride + (ptrdiff_t)iy * run, (size_t)run * sizeof *dst);
+        }
+    }
+    if (patch_order1) {
         for (int32_t y = 0; y < hp; ++y) {
             const int32_t iy = y - w->pad_h;
+            float *row = sums + (ptrdiff_t)y * wp;
             for (int32_t x = 0; x < wp; ++x) {
                 const int32_t ix = x - w->pad_w;
-                if (iy >= 0 && iy < w->in.h && ix == 0) { /* the row's pixels: one run */
-                    memcpy(dst, planes + k * plane_stride + (ptrdiff_t)iy * w->in.w * cw,
-                           (size_t)w->in.w * cw * sizeof *dst);
-                    if (patch_order1) {
-                        memcpy(sums + (ptrdiff_t)y * wp + x, s->scratch_f + (ptrdiff_t)iy * w->in.w,
-                               (size_t)w->in.w * sizeof *sums);
-                    }
-                    dst += w->in.w * cw;
-                    x += w->in.w - 1;
-                    continue;
-                }
-                for (int32_t i = 0; i < cw; ++i) {
-                    *dst++ = patch_order1 ? 0u : s->pad_words[(ptrdiff_t)k * cw + i];
-                }
-                if (patch_order1) {
-                    sums[(ptrdiff_t)y * wp + x] = 0.0f;
-                }
+                row[x] = iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w ? s->scratch_f[iy * w->in.w + ix] : 0.0f;
             }
         }
     }
@@ -445,35 +453,42 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
                             padded_images_make(p, s, image, sums, &im);
     /* quantize_position's planes are patch_words apart */
     const int32_t planes_apart = from_images ? plane_stride : patch_words;
+    const int patch_betas = p->granularity == HORQ_GRAN_PATCH;
+    for (int32_t q = 0; q < 4; ++q) { /* TENSOR/STATIC: the same for every position */
+        for (int32_t k = 0; k < p->order; ++k) {
+            betas[q][k] = s->betas[k];
+        }
+    }
+    const int32_t out_w = w->out.w, out_c = w->out.c, order = p->order;
+    const ptrdiff_t step_y = (ptrdiff_t)w->stride_h * im.wp, step_x = w->stride_w;
     bconv_state at = *s; /* quantize_position writes each position's planes in place */
+    int32_t oy = 0, ox = 0; /* of position pos + q */
     for (int32_t pos = 0; pos + 4 <= positions; pos += 4) {
-        const uint32_t *from[4];
-        for (int32_t q = 0; q < 4; ++q) {
-            const int32_t oy = (pos + q) / w->out.w, ox = (pos + q) % w->out.w;
-            if (from_images) {
-                const ptrdiff_t first = (ptrdiff_t)oy * w->stride_h * im.wp + (ptrdiff_t)ox * w->stride_w;
+        if (from_images) {
+            const uint32_t *from[4];
+            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
+                const ptrdiff_t first = oy * step_y + ox * step_x;
                 from[q] = im.words + first * im.cw;
-                betas[q][0] = p->granularity == HORQ_GRAN_PATCH ? image_beta(p, &im, first) : s->betas[0];
-                for (int32_t k = 1; k < p->order; ++k) {
+                if (patch_betas) {
+                    betas[q][0] = image_beta(p, &im, first);
+                }
+            }
+            image_patches(p, &im, from, plane_stride, position_stride, patches);
+        } else {
+            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
+                at.patch = patches + q * position_stride;
+                quantize_position(p, &at, oy, ox);
+                for (int32_t k = 0; k < order; ++k) {
                     betas[q][k] = s->betas[k];
                 }
-                continue;
-            }
-            at.patch = patches + q * position_stride;
-            quantize_position(p, &at, oy, ox);
-            for (int32_t k = 0; k < p->order; ++k) {
-                betas[q][k] = s->betas[k];
             }
         }
-        if (from_images) {
-            image_patches(p, &im, from, plane_stride, position_stride, patches);
-        }
-        for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {
-            const int32_t rows = w->out.c - first < HORQ_ROW_CHUNK ? w->out.c - first : HORQ_ROW_CHUNK;
+        for (int32_t first = 0; first < out_c; first += HORQ_ROW_CHUNK) {
+            const int32_t rows = out_c - first < HORQ_ROW_CHUNK ? out_c - first : HORQ_ROW_CHUNK;
             horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, patches,
-                                     planes_apart, position_stride, p->order, mismatches, rows * p->order);
-            horq_store_outputs_block4(betas[0], p->order, n, mismatches, rows, p->scale + first, p->offset + first,
-                                      &p->act, output + (ptrdiff_t)pos * w->out.c + first, w->out.c);
+                                     planes_apart, position_stride, order, mismatches, rows * order);
+            horq_store_outputs_block4(betas[0], order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                      &p->act, output + (ptrdiff_t)pos * out_c + first, out_c);
         }
     }
     return positions & ~3;
