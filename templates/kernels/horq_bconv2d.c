@@ -358,13 +358,10 @@ static __attribute__((noinline)) int padded_images_make(const horq_bconv2d_param
         }
     }
     if (patch_order1) {
-        for (int32_t y = 0; y < hp; ++y) {
-            const int32_t iy = y - w->pad_h;
-            float *row = sums + (ptrdiff_t)y * wp;
-            for (int32_t x = 0; x < wp; ++x) {
-                const int32_t ix = x - w->pad_w;
-                row[x] = iy >= 0 && iy < w->in.h && ix >= 0 && ix < w->in.w ? s->scratch_f[iy * w->in.w + ix] : 0.0f;
-            }
+        memset(sums, 0, (size_t)hp * wp * sizeof *sums); /* all-zero bits are +0.0f */
+        for (int32_t iy = 0; iy < w->in.h; ++iy) {
+            memcpy(sums + (ptrdiff_t)(iy + w->pad_h) * wp + w->pad_w, s->scratch_f + (ptrdiff_t)iy * w->in.w,
+                   (size_t)w->in.w * sizeof *sums);
         }
     }
     for (int32_t i = 0; i < 4; ++i) { /* the copies by vectors read up to 3 words past a run */
@@ -460,18 +457,33 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
         }
     }
     const int32_t out_w = w->out.w, out_c = w->out.c, order = p->order;
+    const int32_t kernel_h = w->kernel_h, kernel_w = w->kernel_w;
     const ptrdiff_t step_y = (ptrdiff_t)w->stride_h * im.wp, step_x = w->stride_w;
     bconv_state at = *s; /* quantize_position writes each position's planes in place */
     int32_t oy = 0, ox = 0; /* of position pos + q */
     for (int32_t pos = 0; pos + 4 <= positions; pos += 4) {
         if (from_images) {
             const uint32_t *from[4];
-            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
-                const ptrdiff_t first = oy * step_y + ox * step_x;
-                from[q] = im.words + first * im.cw;
-                if (patch_betas) {
-                    betas[q][0] = image_beta(p, &im, first);
+            if (patch_betas && step_x == 1 && ox + 3 < out_w) { /* 4 positions of a row: 4 betas at once */
+                const float *sums = im.sums + oy * step_y + ox;
+                float32x4_t abs_sum = vdupq_n_f32(0.0f);
+                for (int32_t ky = 0; ky < kernel_h; ++ky, sums += im.wp) {
+                    for (int32_t kx = 0; kx < kernel_w; ++kx) {
+                        abs_sum = vaddq_f32(abs_sum, vld1q_f32(sums + kx));
+                    }
                 }
+                const float32x4_t b = vdivq_f32(abs_sum, vdupq_n_f32((float)n));
+                vst1q_lane_f32(&betas[0][0], b, 0);
+                vst1q_lane_f32(&betas[1][0], b, 1);
+                vst1q_lane_f32(&betas[2][0], b, 2);
+                vst1q_lane_f32(&betas[3][0], b, 3);
+            } else if (patch_betas) {
+                for (int32_t q = 0, y = oy, x = ox; q < 4; ++q, x = x + 1 < out_w ? x + 1 : 0, y += x == 0) {
+                    betas[q][0] = image_beta(p, &im, y * step_y + x * step_x);
+                }
+            }
+            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
+                from[q] = im.words + (oy * step_y + ox * step_x) * im.cw;
             }
             image_patches(p, &im, from, plane_stride, position_stride, patches);
         } else {

@@ -161,6 +161,50 @@ static inline __attribute__((always_inline)) void neon_binarize_words(const floa
     }
 }
 
+/* horq_pixel_stats on NEON, rows of whole words: per word the compares and |x| of 32 values,
+ * the four lanes' sums in stats_word's order, the sign word packed as above. */
+static inline __attribute__((always_inline)) void neon_stats_rows(const float *x, int32_t rows, int32_t words,
+                                                                  float *sums, uint32_t *sign_words,
+                                                                  float *magnitudes, const int keep)
+{
+    const uint8x16_t weights = vld1q_u8(neon_bit_weights);
+    for (int32_t r = 0; r < rows; ++r) {
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        for (int32_t w = 0; w < words; ++w, x += 32) {
+            const float32x4x4_t a = vld1q_f32_x4(x), b = vld1q_f32_x4(x + 16);
+            const float32x4_t v[8] = {a.val[0], a.val[1], a.val[2], a.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
+            uint32x4_t ge[8];
+            float32x4_t m[8];
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; ++i) {
+                ge[i] = vcgezq_f32(v[i]);
+                m[i] = vabsq_f32(v[i]);
+                sum = vaddq_f32(sum, m[i]);
+            }
+            if (keep) {
+                const float32x4x4_t m0 = {{m[0], m[1], m[2], m[3]}}, m1 = {{m[4], m[5], m[6], m[7]}};
+                vst1q_f32_x4(magnitudes, m0);
+                vst1q_f32_x4(magnitudes + 16, m1);
+                magnitudes += 32;
+            }
+            vst1q_lane_u32(sign_words++, neon_pack_word(ge, weights), 0);
+        }
+        const float32x4_t pairs = vpaddq_f32(sum, sum); /* (l0 + l1), (l2 + l3) */
+        sums[r] = vpadds_f32(vget_low_f32(pairs));
+    }
+}
+
+static __attribute__((noinline)) void neon_stats(const float *x, int32_t rows, int32_t words, float *sums,
+                                                 uint32_t *sign_words)
+{
+    neon_stats_rows(x, rows, words, sums, sign_words, NULL, 0);
+}
+
+static __attribute__((noinline)) void neon_stats_magnitudes(const float *x, int32_t rows, int32_t words,
+                                                            float *sums, uint32_t *sign_words, float *magnitudes)
+{
+    neon_stats_rows(x, rows, words, sums, sign_words, magnitudes, 1);
+}
+
 static __attribute__((noinline)) void neon_binarize_order1(const float *x, int32_t words, uint32_t *planes)
 {
     neon_binarize_words(x, words, 1, 0.0f, planes, 0);
@@ -528,6 +572,16 @@ void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *su
                       float *magnitudes)
 {
     const int32_t words = HORQ_WORDS_FOR(cols);
+#if defined(HORQ_ARM_NEON)
+    if (cols % HORQ_WORD_BITS == 0) {
+        if (magnitudes != NULL) {
+            neon_stats_magnitudes(values, rows, words, sums, sign_words, magnitudes);
+        } else {
+            neon_stats(values, rows, words, sums, sign_words);
+        }
+        return;
+    }
+#endif
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
         float *row_magnitudes = magnitudes != NULL ? magnitudes + (ptrdiff_t)r * cols : NULL;
