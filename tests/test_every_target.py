@@ -103,7 +103,7 @@ def neon_blocks(tmp_path_factory):
     """Float activations, the path of NEON's block kernel (8 rows x 4 positions): rows of 9, 9,
     27, 9, 18, 9 and 9 words (tails of 1, 2 and 3 words), output channels not a multiple of 8,
     25 and 9 positions (not a multiple of 4), orders 1 to 4, granularities static, tensor and
-    patch, a stride of 2; inputs of 32 and 64 channels (NEON's binarization and pixel sums of
+    patch, a stride of 2, a fused hardtanh; inputs of 32 and 64 channels (NEON's binarization and pixel sums of
     whole words, with and without the magnitudes) and of 13, 70, 24 and 9."""
     from horq_codegen.pipeline import lower_model
     torch.manual_seed(13)
@@ -113,6 +113,7 @@ def neon_blocks(tmp_path_factory):
                           HORQConv2d(70, 32, 3, padding=1, order=3, granularity="patch"), nn.BatchNorm2d(32),
                           HORQConv2d(32, 64, 3, padding=1, order=2, granularity="patch"), nn.BatchNorm2d(64),
                           HORQConv2d(64, 24, 3, padding=1, order=1, granularity="patch"), nn.BatchNorm2d(24),
+                          nn.Hardtanh(),
                           HORQConv2d(24, 9, 3, stride=2, padding=1, order=4, granularity="static"),
                           nn.BatchNorm2d(9), HORQConv2d(9, 12, 3, padding=1, order=1), nn.Flatten(),
                           nn.Linear(108, 10))

@@ -495,7 +495,20 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
                 }
             }
         }
-        for (int32_t first = 0; first < out_c; first += HORQ_ROW_CHUNK) {
+        int32_t done = 0; /* output channels stored */
+        if (order == 1) { /* whole blocks of 8 channels counted and transformed in one pass */
+            const float b4[4] = {betas[0][0], betas[1][0], betas[2][0], betas[3][0]};
+            done = out_c & ~7;
+            horq_xor_popcount_block4_affine(p->weights, done, patch_words, patches, position_stride, n, b4, p->scale,
+                                            p->offset, output + (ptrdiff_t)pos * out_c, out_c);
+            if (p->act.kind != HORQ_ACT_NONE) {
+                for (int32_t q = 0; q < 4; ++q) {
+                    float *y = output + (ptrdiff_t)(pos + q) * out_c;
+                    horq_activation_apply(y, y, done, &p->act);
+                }
+            }
+        }
+        for (int32_t first = done; first < out_c; first += HORQ_ROW_CHUNK) {
             const int32_t rows = out_c - first < HORQ_ROW_CHUNK ? out_c - first : HORQ_ROW_CHUNK;
             horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, patches,
                                      planes_apart, position_stride, order, mismatches, rows * order);

@@ -848,8 +848,8 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     "st1 {v20.8h - v23.8h}, [%[acc]]\n\t"                                                       \
     "add x16, %[acc], #64\n\t"                                                                  \
     "st1 {v24.8h - v27.8h}, [x16]\n\t"
-/* One plane: steps two at a time (rest bit 2: one more step). */
-#define NEON_B4_KERNEL_ONE_PLANE                                                                \
+/* One plane: steps two at a time (rest bit 2: one more step), the accumulators v24-v27. */
+#define NEON_B4_ONE_PLANE_COUNTS                                                                \
     "movi v24.8h, #0\n\t" "movi v25.8h, #0\n\t" "movi v26.8h, #0\n\t" "movi v27.8h, #0\n\t"     \
     "cbz %[n], 4f\n\t"                                                                          \
     "1:\n\t" NEON_B4_DOUBLE_STEP                                                                \
@@ -866,16 +866,53 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     "tbz %w[rest], #0, 3f\n\t"                                                                  \
     NEON_B4_TAIL1_WEIGHTS NEON_B4_TAIL_ACTS_0("4s", "4")                                        \
     NEON_B4_FOUR(NEON_B4_TAIL1_POSITION, "v24", "v25", "v26", "v27")                            \
-    "3:\n\t"                                                                                    \
-    "st1 {v24.8h - v27.8h}, [%[acc]]\n\t"
+    "3:\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE NEON_B4_ONE_PLANE_COUNTS "st1 {v24.8h - v27.8h}, [%[acc]]\n\t"
+/* The usual block (8 whole rows, order 1) all in assembly: the row and position pointers from
+ * the first and the strides, the counts widened and stored 8 to a position ... */
+#define NEON_B4_POINTERS_FROM_FIRST                                                             \
+    "add %[w1], %[w0], %[wb]\n\t" "add %[w2], %[w1], %[wb]\n\t" "add %[w3], %[w2], %[wb]\n\t"   \
+    "add %[w4], %[w3], %[wb]\n\t" "add %[w5], %[w4], %[wb]\n\t" "add %[w6], %[w5], %[wb]\n\t"   \
+    "add %[w7], %[w6], %[wb]\n\t"                                                               \
+    "add %[x1], %[x0], %[ps]\n\t" "add %[x2], %[x1], %[ps]\n\t" "add %[x3], %[x2], %[ps]\n\t"
+#define NEON_B4_WIDE_STORE(ACC)                                                                 \
+    "uxtl v28.4s, " ACC ".4h\n\t" "uxtl2 v29.4s, " ACC ".8h\n\t"                                \
+    "st1 {v28.4s, v29.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE_STORE                                                          \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_ONE_PLANE_COUNTS                                        \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_WIDE_STORE("v24") NEON_B4_WIDE_STORE("v25") NEON_B4_WIDE_STORE("v26")               \
+    NEON_B4_WIDE_STORE("v27")
+/* ... or transformed to floats: d = n - 2 * count in 16 bits (exact: n <= 32 * 1023), widened,
+ * converted, then (beta_q * d) * scale + offset, each lane with horq_store_outputs' operations
+ * in its order; betas of the 4 positions in v31, n in v30, scale and offset in v16-v19. */
+#define NEON_B4_AFFINE_STORE(ACC, Q)                                                            \
+    "shl v28.8h, " ACC ".8h, #1\n\t" "sub v28.8h, v30.8h, v28.8h\n\t"                           \
+    "sxtl2 v29.4s, v28.8h\n\t" "sxtl v28.4s, v28.4h\n\t"                                        \
+    "scvtf v28.4s, v28.4s\n\t" "scvtf v29.4s, v29.4s\n\t"                                       \
+    "fmul v28.4s, v28.4s, v31.s[" Q "]\n\t" "fmul v29.4s, v29.4s, v31.s[" Q "]\n\t"             \
+    "fmul v28.4s, v28.4s, v16.4s\n\t" "fmul v29.4s, v29.4s, v17.4s\n\t"                         \
+    "fadd v28.4s, v28.4s, v18.4s\n\t" "fadd v29.4s, v29.4s, v19.4s\n\t"                         \
+    "st1 {v28.4s, v29.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE_AFFINE                                                         \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_ONE_PLANE_COUNTS                                        \
+    "dup v30.8h, %w[nn]\n\t"                                                                    \
+    "ld1 {v31.4s}, [%[betas]]\n\t"                                                              \
+    "ld1 {v16.4s, v17.4s}, [%[scale]], #32\n\t"                                                 \
+    "ld1 {v18.4s, v19.4s}, [%[offset]], #32\n\t"                                                \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_AFFINE_STORE("v24", "0") NEON_B4_AFFINE_STORE("v25", "1")                           \
+    NEON_B4_AFFINE_STORE("v26", "2") NEON_B4_AFFINE_STORE("v27", "3")
+#define NEON_B4_VECTOR_CLOBBERS                                                                 \
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",   \
+    "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "v8", "v9", "v10",    \
+    "v11", "v12", "v13", "v14", "v15"
 #define NEON_B4_OPERANDS                                                                        \
     : [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [w4] "+r"(w4), [w5] "+r"(w5), \
       [w6] "+r"(w6), [w7] "+r"(w7), [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [x3] "+r"(x3), \
       [n] "+r"(steps)                                                                           \
     : [acc] "r"(acc[0]), [rest] "r"(rest), [po] "r"(po)                                         \
-    : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21", \
-      "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "v8", "v9", "v10",   \
-      "v11", "v12", "v13", "v14", "v15", "x16", "x17", "cc", "memory"
+    : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory"
 
 /* The counts of `rows` rows x 4 positions x G planes (position q's plane g at
  * x + q * position_stride + g * plane_stride), 8 rows at a time, over `words` (>= 4) words:
@@ -888,7 +925,22 @@ static inline __attribute__((always_inline)) void neon_b4_rows(const uint32_t *w
 {
     const int32_t rest = (int32_t)(words & 3) | (G == 1 ? (int32_t)(words & 4) : 0); /* bit 2: an odd step */
     const ptrdiff_t po = (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16;
-    for (int32_t r0 = 0; r0 < rows; r0 += 8, out += 8 * order, weights += 8 * words) {
+    int32_t r0 = 0;
+    if (G == 1 && order == 1) { /* whole blocks of 8 rows */
+        const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words, ps = (ptrdiff_t)sizeof(uint32_t) * position_stride;
+        const ptrdiff_t os = (ptrdiff_t)sizeof(int32_t) * out_stride;
+        for (; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+            const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = x, *x1, *x2, *x3;
+            ptrdiff_t steps = words / 8;
+            __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_STORE
+                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps)
+                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest)
+                             : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+        }
+    }
+    for (; r0 < rows; r0 += 8, out += 8 * order, weights += 8 * words) {
         const int valid = rows - r0 < 8 ? (int)(rows - r0) : 8;
         /* rows past the last read the last again */
         const uint32_t *w0 = weights, *w1 = valid > 1 ? w0 + words : w0, *w2 = valid > 2 ? w1 + words : w1;
@@ -954,6 +1006,27 @@ void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t wor
     if (k < order) {
         neon_b4_one_plane(weights, rows, words, patches + (ptrdiff_t)k * plane_stride, plane_stride, position_stride,
                           mismatches, out_stride, order, k);
+    }
+}
+
+void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                                     int32_t position_stride, int32_t n, const float *betas, const float *scale,
+                                     const float *offset, float *out, int32_t out_stride)
+{
+    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words, ps = (ptrdiff_t)sizeof(uint32_t) * position_stride;
+    const ptrdiff_t os = (ptrdiff_t)sizeof(float) * out_stride;
+    const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
+    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
+        ptrdiff_t steps = words / 8;
+        __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
+                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                           [offset] "+r"(offset)
+                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                           [nn] "r"(n), [betas] "r"(betas)
+                         : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
     }
 }
 

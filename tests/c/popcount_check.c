@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "horq_kernels.h"
 
@@ -126,6 +127,38 @@ static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t str
                 }
             }
         }
+    }
+    if (order == 1 && rows >= 8 && words <= 1021) { /* counted and transformed: the bits of the floats */
+        const int32_t n = 32 * words - 5, whole = rows & ~7;
+        const float betas[4] = {0.75f, 1.5f, 0.1f, 3.0f};
+        float *scale = malloc(sizeof(float) * (size_t)rows), *offset = malloc(sizeof(float) * (size_t)rows);
+        float *y = malloc(sizeof(float) * (size_t)(4 * position_stride));
+        if (scale == NULL || offset == NULL || y == NULL) {
+            printf("out of memory\n");
+            exit(2);
+        }
+        for (int32_t r = 0; r < rows; ++r) {
+            scale[r] = (float)(next_word() % 1000) / 300.0f - 1.0f;
+            offset[r] = (float)(next_word() % 1000) / 70.0f - 7.0f;
+        }
+        horq_xor_popcount_block4_affine(weights, rows, words, patches, patch_words, n, betas, scale, offset, y,
+                                        position_stride);
+        for (int32_t q = 0; q < 4; ++q) {
+            for (int32_t r = 0; r < whole; ++r) {
+                const int32_t m = horq_xor_popcount(weights + r * words, patches + q * patch_words, words);
+                const float want = betas[q] * (float)(n - 2 * m) * scale[r] + offset[r];
+                if (memcmp(&want, &y[q * position_stride + r], sizeof want) != 0) {
+                    if (failures < 5) {
+                        printf("block4 affine rows %ld words %ld: position %ld row %ld got %g want %g\n", (long)rows,
+                               (long)words, (long)q, (long)r, (double)y[q * position_stride + r], (double)want);
+                    }
+                    ++failures;
+                }
+            }
+        }
+        free(y);
+        free(offset);
+        free(scale);
     }
     free(out);
     free(patches);
