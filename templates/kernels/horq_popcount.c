@@ -484,6 +484,20 @@ typedef struct {
     uint32x4_t pair[4]; /* the 2-word tail of outputs 2h, 2h+1 of a group, h = 0..3 over the block */
 } neon_tails;
 
+/* vld1q_lane_u32 into lane j (1..3): the lane must be a constant, which an unrolled loop's
+ * index is only when the build optimizes (at -O0 this switch picks it). */
+static inline uint32x4_t neon_load_lane(const uint32_t *p, uint32x4_t v, int j)
+{
+    switch (j) {
+    case 1:
+        return vld1q_lane_u32(p, v, 1);
+    case 2:
+        return vld1q_lane_u32(p, v, 2);
+    default:
+        return vld1q_lane_u32(p, v, 3);
+    }
+}
+
 /* Plane-side tails of a block with K planes (K = 1, 2 or 4): lane j of a group holds plane j % K. */
 static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const uint32_t *p, ptrdiff_t stride,
                                                                           ptrdiff_t words, const int K)
@@ -502,7 +516,7 @@ static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const u
         uint32x4_t v = vld1q_dup_u32(p + full);
         _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
             if (j % K != 0) {
-                v = vld1q_lane_u32(p + (j % K) * stride + full, v, j);
+                v = neon_load_lane(p + (j % K) * stride + full, v, j);
             }
         }
         t.one[0] = t.one[1] = v;
@@ -636,7 +650,7 @@ static inline __attribute__((always_inline)) void neon_block(const uint32_t *w, 
             _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
                 const int rj = neon_row(4 * g + j, N, K);
                 if (rj != r0) {
-                    tw = vld1q_lane_u32(wr[rj], tw, j);
+                    tw = neon_load_lane(wr[rj], tw, j);
                 }
             }
             c = vpadalq_u8(c, neon_count(tw, tails->one[g]));
