@@ -496,11 +496,17 @@ static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_p
             }
         }
         int32_t done = 0; /* output channels stored */
-        if (order == 1) { /* whole blocks of 8 channels counted and transformed in one pass */
-            const float b4[4] = {betas[0][0], betas[1][0], betas[2][0], betas[3][0]};
+        if (order <= 2) { /* whole blocks of 8 channels counted and transformed in one pass */
+            float b8[8]; /* beta_k of position q at k * 4 + q */
+            for (int32_t k = 0; k < order; ++k) {
+                for (int32_t q = 0; q < 4; ++q) {
+                    b8[k * 4 + q] = betas[q][k];
+                }
+            }
             done = out_c & ~7;
-            horq_xor_popcount_block4_affine(p->weights, done, patch_words, patches, position_stride, n, b4, p->scale,
-                                            p->offset, output + (ptrdiff_t)pos * out_c, out_c);
+            horq_xor_popcount_block4_affine(p->weights, done, patch_words, patches, planes_apart, position_stride,
+                                            order, n, b8, p->scale, p->offset, output + (ptrdiff_t)pos * out_c,
+                                            out_c);
             if (p->act.kind != HORQ_ACT_NONE) {
                 for (int32_t q = 0; q < 4; ++q) {
                     float *y = output + (ptrdiff_t)(pos + q) * out_c;

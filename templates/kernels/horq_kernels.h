@@ -182,13 +182,14 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
                               int32_t plane_stride, int32_t position_stride, int32_t order, int32_t *mismatches,
                               int32_t out_stride);
-/* The same for order 1 and whole blocks of 8 rows (rows & ~7 of them; words <= 1021, so that
- * n - 2 * count fits 16 bits for n <= 32 * words real entries), transformed as
- * horq_store_outputs transforms them without an activation: patch q's planes at patches +
- * q * position_stride, out[q * out_stride + r] = (betas[q] * (n - 2 * count)) * scale[r] + offset[r]. */
+/* The same for orders 1 and 2 and whole blocks of 8 rows (rows & ~7 of them; words <= 1021, so
+ * that n - 2 * count fits 16 bits for n <= 32 * words real entries), transformed as
+ * horq_store_outputs transforms them without an activation: betas[k * 4 + q] is beta_k of
+ * position q, out[q * out_stride + r] = (sum_k betas[k * 4 + q] * (n - 2 * count_k)) * scale[r] + offset[r]. */
 void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
-                                     int32_t position_stride, int32_t n, const float *betas, const float *scale,
-                                     const float *offset, float *out, int32_t out_stride);
+                                     int32_t plane_stride, int32_t position_stride, int32_t order, int32_t n,
+                                     const float *betas, const float *scale, const float *offset, float *out,
+                                     int32_t out_stride);
 #endif
 
 /* Weights as the inner loop reads them: where the build defines

@@ -846,19 +846,22 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
 #define NEON_B4_TAILS_2(TW, TP, R, DT)                                                          \
     TW NEON_B4_TAIL_ACTS_1(R, DT) NEON_B4_FOUR(TP, "v24", "v25", "v26", "v27")                  \
     NEON_B4_TAIL_ACTS_0(R, DT) NEON_B4_FOUR(TP, "v20", "v21", "v22", "v23")
-#define NEON_B4_KERNEL(STEP, TAILS)                                                             \
+/* Two planes: the accumulators v20-v23 (plane 0) and v24-v27 (plane 1). */
+#define NEON_B4_TWO_PLANE_COUNTS                                                                \
     "movi v20.8h, #0\n\t" "movi v21.8h, #0\n\t" "movi v22.8h, #0\n\t" "movi v23.8h, #0\n\t"     \
     "movi v24.8h, #0\n\t" "movi v25.8h, #0\n\t" "movi v26.8h, #0\n\t" "movi v27.8h, #0\n\t"     \
     "add x17, %[po], #16\n\t"                                                                   \
-    "1:\n\t" STEP                                                                               \
+    "1:\n\t" NEON_B4_STEP_2                                                                     \
     "subs %[n], %[n], #1\n\t"                                                                   \
     "b.ne 1b\n\t"                                                                               \
     "tbz %w[rest], #1, 2f\n\t"                                                                  \
-    TAILS(NEON_B4_TAIL2_WEIGHTS, NEON_B4_TAIL2_POSITION, "2d", "8")                             \
+    NEON_B4_TAILS_2(NEON_B4_TAIL2_WEIGHTS, NEON_B4_TAIL2_POSITION, "2d", "8")                   \
     "2:\n\t"                                                                                    \
     "tbz %w[rest], #0, 3f\n\t"                                                                  \
-    TAILS(NEON_B4_TAIL1_WEIGHTS, NEON_B4_TAIL1_POSITION, "4s", "4")                             \
-    "3:\n\t"                                                                                    \
+    NEON_B4_TAILS_2(NEON_B4_TAIL1_WEIGHTS, NEON_B4_TAIL1_POSITION, "4s", "4")                   \
+    "3:\n\t"
+#define NEON_B4_KERNEL_TWO_PLANES                                                               \
+    NEON_B4_TWO_PLANE_COUNTS                                                                    \
     "st1 {v20.8h - v23.8h}, [%[acc]]\n\t"                                                       \
     "add x16, %[acc], #64\n\t"                                                                  \
     "st1 {v24.8h - v27.8h}, [x16]\n\t"
@@ -917,6 +920,28 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
     "mov x16, %[out]\n\t"                                                                       \
     NEON_B4_AFFINE_STORE("v24", "0") NEON_B4_AFFINE_STORE("v25", "1")                           \
     NEON_B4_AFFINE_STORE("v26", "2") NEON_B4_AFFINE_STORE("v27", "3")
+/* Order 2: t_k = beta_k,q * (n - 2 * count_k) per plane, then (t_0 + t_1) * scale + offset;
+ * n in v28, the betas in v29 (plane 0, the 4 positions) and v30 (plane 1). */
+#define NEON_B4_AFFINE2_STORE(ACC0, ACC1, Q)                                                    \
+    "shl v4.8h, " ACC0 ".8h, #1\n\t" "sub v4.8h, v28.8h, v4.8h\n\t"                             \
+    "shl v5.8h, " ACC1 ".8h, #1\n\t" "sub v5.8h, v28.8h, v5.8h\n\t"                             \
+    "sxtl v0.4s, v4.4h\n\t" "sxtl2 v1.4s, v4.8h\n\t" "sxtl v2.4s, v5.4h\n\t" "sxtl2 v3.4s, v5.8h\n\t" \
+    "scvtf v0.4s, v0.4s\n\t" "scvtf v1.4s, v1.4s\n\t" "scvtf v2.4s, v2.4s\n\t" "scvtf v3.4s, v3.4s\n\t" \
+    "fmul v0.4s, v0.4s, v29.s[" Q "]\n\t" "fmul v1.4s, v1.4s, v29.s[" Q "]\n\t"                 \
+    "fmul v2.4s, v2.4s, v30.s[" Q "]\n\t" "fmul v3.4s, v3.4s, v30.s[" Q "]\n\t"                 \
+    "fadd v0.4s, v0.4s, v2.4s\n\t" "fadd v1.4s, v1.4s, v3.4s\n\t"                               \
+    "fmul v0.4s, v0.4s, v16.4s\n\t" "fmul v1.4s, v1.4s, v17.4s\n\t"                             \
+    "fadd v0.4s, v0.4s, v18.4s\n\t" "fadd v1.4s, v1.4s, v19.4s\n\t"                             \
+    "st1 {v0.4s, v1.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_TWO_PLANES_AFFINE                                                        \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_TWO_PLANE_COUNTS                                        \
+    "dup v28.8h, %w[nn]\n\t"                                                                    \
+    "ld1 {v29.4s, v30.4s}, [%[betas]]\n\t"                                                      \
+    "ld1 {v16.4s, v17.4s}, [%[scale]], #32\n\t"                                                 \
+    "ld1 {v18.4s, v19.4s}, [%[offset]], #32\n\t"                                                \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_AFFINE2_STORE("v20", "v24", "0") NEON_B4_AFFINE2_STORE("v21", "v25", "1")           \
+    NEON_B4_AFFINE2_STORE("v22", "v26", "2") NEON_B4_AFFINE2_STORE("v23", "v27", "3")
 #define NEON_B4_VECTOR_CLOBBERS                                                                 \
     "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",   \
     "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "v8", "v9", "v10",    \
@@ -967,7 +992,7 @@ static inline __attribute__((always_inline)) void neon_b4_rows(const uint32_t *w
         if (G == 1) {
             __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE NEON_B4_OPERANDS);
         } else {
-            __asm__ volatile(NEON_B4_KERNEL(NEON_B4_STEP_2, NEON_B4_TAILS_2) NEON_B4_OPERANDS);
+            __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES NEON_B4_OPERANDS);
         }
         _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
             int32_t *o = out + q * out_stride + k0;
@@ -1024,23 +1049,37 @@ void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t wor
 }
 
 void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
-                                     int32_t position_stride, int32_t n, const float *betas, const float *scale,
-                                     const float *offset, float *out, int32_t out_stride)
+                                     int32_t plane_stride, int32_t position_stride, int32_t order, int32_t n,
+                                     const float *betas, const float *scale, const float *offset, float *out,
+                                     int32_t out_stride)
 {
     const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words, ps = (ptrdiff_t)sizeof(uint32_t) * position_stride;
-    const ptrdiff_t os = (ptrdiff_t)sizeof(float) * out_stride;
-    const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
+    const ptrdiff_t os = (ptrdiff_t)sizeof(float) * out_stride, po = (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16;
     for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
         const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
-        ptrdiff_t steps = words / 8;
-        __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
-                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
-                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
-                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
-                           [offset] "+r"(offset)
-                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
-                           [nn] "r"(n), [betas] "r"(betas)
-                         : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+        if (order == 1) {
+            const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
+            ptrdiff_t steps = words / 8;
+            __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
+                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                               [offset] "+r"(offset)
+                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                               [nn] "r"(n), [betas] "r"(betas)
+                             : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+        } else {
+            const int32_t rest = words & 3;
+            ptrdiff_t steps = words / 4;
+            __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES_AFFINE
+                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                               [offset] "+r"(offset)
+                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                               [nn] "r"(n), [betas] "r"(betas), [po] "r"(po)
+                             : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory");
+        }
     }
 }
 

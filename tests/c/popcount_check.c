@@ -128,9 +128,9 @@ static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t str
             }
         }
     }
-    if (order == 1 && rows >= 8 && words <= 1021) { /* counted and transformed: the bits of the floats */
+    if (order <= 2 && rows >= 8 && words <= 509) { /* counted and transformed: the bits of the floats */
         const int32_t n = 32 * words - 5, whole = rows & ~7;
-        const float betas[4] = {0.75f, 1.5f, 0.1f, 3.0f};
+        const float betas[8] = {0.75f, 1.5f, 0.1f, 3.0f, 0.3f, 0.01f, 1.25f, 0.5f};
         float *scale = malloc(sizeof(float) * (size_t)rows), *offset = malloc(sizeof(float) * (size_t)rows);
         float *y = malloc(sizeof(float) * (size_t)(4 * position_stride));
         if (scale == NULL || offset == NULL || y == NULL) {
@@ -141,16 +141,23 @@ static long check_block4(int32_t rows, int32_t words, int32_t order, int32_t str
             scale[r] = (float)(next_word() % 1000) / 300.0f - 1.0f;
             offset[r] = (float)(next_word() % 1000) / 70.0f - 7.0f;
         }
-        horq_xor_popcount_block4_affine(weights, rows, words, patches, patch_words, n, betas, scale, offset, y,
-                                        position_stride);
+        horq_xor_popcount_block4_affine(weights, rows, words, patches, stride, patch_words, order, n, betas, scale,
+                                        offset, y, position_stride);
         for (int32_t q = 0; q < 4; ++q) {
             for (int32_t r = 0; r < whole; ++r) {
-                const int32_t m = horq_xor_popcount(weights + r * words, patches + q * patch_words, words);
-                const float want = betas[q] * (float)(n - 2 * m) * scale[r] + offset[r];
+                float acc = 0.0f;
+                for (int32_t k = 0; k < order; ++k) {
+                    const int32_t m = horq_xor_popcount(weights + r * words, patches + q * patch_words + k * stride,
+                                                        words);
+                    const float t = betas[k * 4 + q] * (float)(n - 2 * m);
+                    acc = k == 0 ? t : acc + t;
+                }
+                const float want = acc * scale[r] + offset[r];
                 if (memcmp(&want, &y[q * position_stride + r], sizeof want) != 0) {
                     if (failures < 5) {
-                        printf("block4 affine rows %ld words %ld: position %ld row %ld got %g want %g\n", (long)rows,
-                               (long)words, (long)q, (long)r, (double)y[q * position_stride + r], (double)want);
+                        printf("block4 affine rows %ld words %ld order %ld: position %ld row %ld got %g want %g\n",
+                               (long)rows, (long)words, (long)order, (long)q, (long)r,
+                               (double)y[q * position_stride + r], (double)want);
                     }
                     ++failures;
                 }
