@@ -4,8 +4,9 @@ from the first layer mark to the last.
     .venv/bin/python bench/hotspots.py MODEL --target cortex-m7 [--top 15]
     .venv/bin/python bench/hotspots.py conv_a --order 2 --granularity patch --target cortex-m55
 
-MODEL is a model file, or one of the suite's layers (conv_a, conv_b, fc; bench/run.py),
-built with --order and --granularity.
+MODEL is a model file, or one of the suite's layers (conv_a, conv_b, conv_c, conv_d, fc;
+bench/run.py), built with --order and --granularity. --activations int8 or float picks the
+lowering; a suite layer defaults to float (as bench/run.py measures it), a model file to int8.
 
 Generates the model's project for the target with one test input, runs it under
 QEMU with the counting plugin's per-instruction profile, and credits each
