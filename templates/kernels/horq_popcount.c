@@ -1048,38 +1048,60 @@ void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t wor
     }
 }
 
+static __attribute__((noinline)) void neon_b4_affine_one_plane(const uint32_t *weights, int32_t rows, int32_t words,
+                                                               const uint32_t *patches, ptrdiff_t ps, int32_t n,
+                                                               const float *betas, const float *scale,
+                                                               const float *offset, float *out, ptrdiff_t os)
+{
+    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words;
+    const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
+    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
+        ptrdiff_t steps = words / 8;
+        __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
+                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                           [offset] "+r"(offset)
+                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                           [nn] "r"(n), [betas] "r"(betas)
+                         : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+    }
+}
+
+static __attribute__((noinline)) void neon_b4_affine_two_planes(const uint32_t *weights, int32_t rows,
+                                                                int32_t words, const uint32_t *patches,
+                                                                ptrdiff_t po, ptrdiff_t ps, int32_t n,
+                                                                const float *betas, const float *scale,
+                                                                const float *offset, float *out, ptrdiff_t os)
+{
+    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words;
+    const int32_t rest = words & 3;
+    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
+        ptrdiff_t steps = words / 4;
+        __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES_AFFINE
+                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                           [offset] "+r"(offset)
+                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                           [nn] "r"(n), [betas] "r"(betas), [po] "r"(po)
+                         : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory");
+    }
+}
+
 void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
                                      int32_t plane_stride, int32_t position_stride, int32_t order, int32_t n,
                                      const float *betas, const float *scale, const float *offset, float *out,
                                      int32_t out_stride)
 {
-    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words, ps = (ptrdiff_t)sizeof(uint32_t) * position_stride;
-    const ptrdiff_t os = (ptrdiff_t)sizeof(float) * out_stride, po = (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16;
-    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
-        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
-        if (order == 1) {
-            const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
-            ptrdiff_t steps = words / 8;
-            __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
-                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
-                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
-                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
-                               [offset] "+r"(offset)
-                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
-                               [nn] "r"(n), [betas] "r"(betas)
-                             : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
-        } else {
-            const int32_t rest = words & 3;
-            ptrdiff_t steps = words / 4;
-            __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES_AFFINE
-                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
-                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
-                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
-                               [offset] "+r"(offset)
-                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
-                               [nn] "r"(n), [betas] "r"(betas), [po] "r"(po)
-                             : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory");
-        }
+    const ptrdiff_t ps = (ptrdiff_t)sizeof(uint32_t) * position_stride, os = (ptrdiff_t)sizeof(float) * out_stride;
+    if (order == 1) {
+        neon_b4_affine_one_plane(weights, rows, words, patches, ps, n, betas, scale, offset, out, os);
+    } else {
+        neon_b4_affine_two_planes(weights, rows, words, patches, (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16,
+                                  ps, n, betas, scale, offset, out, os);
     }
 }
 
