@@ -4,8 +4,9 @@ from the first layer mark to the last.
     .venv/bin/python bench/hotspots.py MODEL --target cortex-m7 [--top 15]
     .venv/bin/python bench/hotspots.py conv_a --order 2 --granularity patch --target cortex-m55
 
-MODEL is a model file, or one of the suite's layers (conv_a, conv_b, fc; bench/run.py),
-built with --order and --granularity.
+MODEL is a model file, or one of the suite's layers (conv_a, conv_b, conv_c, conv_d, fc;
+bench/run.py), built with --order and --granularity. --activations int8 or float picks the
+lowering; a suite layer defaults to float (as bench/run.py measures it), a model file to int8.
 
 Generates the model's project for the target with one test input, runs it under
 QEMU with the counting plugin's per-instruction profile, and credits each
@@ -35,10 +36,10 @@ from horq_codegen.samples import pick_samples  # noqa: E402
 from run import LAYERS, _layer_model  # noqa: E402
 
 
-def profile(model_path: Path, target_name: str, lowering: Lowering = Lowering()) -> tuple[dict[str, int], int]:
+def profile(model_path: Path, target_name: str, activations: str = "int8") -> tuple[dict[str, int], int]:
     """(instructions per function of the inference, instructions of the inference)."""
     target = load_target(target_name)
-    model, graph = load_and_lower(model_path, lowering=lowering)
+    model, graph = load_and_lower(model_path, lowering=Lowering(activations))
     sample = pick_samples(model, 1).inputs
     with tempfile.TemporaryDirectory(prefix="horq-hotspots-") as tmp:
         generated = generate_project(model, graph, target, Path(tmp) / "project", sample, check_board=False)
@@ -56,7 +57,7 @@ def main() -> int:
     parser.add_argument("--granularity", default="patch", help="for a suite layer (default patch)")
     parser.add_argument("--target", default="cortex-m7")
     parser.add_argument("--activations", choices=ACTIVATIONS, default=None,
-                        help="the lowering's activations (default: the tool's; bench/run.py's layers use float)")
+                        help="int8 or float (default: float for a suite layer, as bench/run.py; int8 for a model file)")
     parser.add_argument("--top", type=int, default=15, help="functions to list (default 15)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="horq-hotspots-model-") as tmp:
@@ -65,8 +66,8 @@ def main() -> int:
             spec = LAYERS[args.model]
             model = Path(tmp) / f"{args.model}.pt2"
             horq_codegen.export(_layer_model(spec, args.order, args.granularity), torch.zeros(1, *spec["shape"]), model)
-        lowering = Lowering(args.activations) if args.activations else Lowering()
-        functions, inference = profile(model, args.target, lowering)
+        activations = args.activations or ("float" if args.model in LAYERS else "int8")
+        functions, inference = profile(model, args.target, activations)
     for name, count in sorted(functions.items(), key=lambda item: -item[1])[:args.top]:
         print(f"{count:>12,}  {name}")
     print(f"{inference:>12,}  the inference")

@@ -96,3 +96,38 @@ def test_birealnet_example_in_integer_mode_is_bit_exact_on_every_target(birealne
 def test_birealnet_example_with_float_activations_is_bit_exact(birealnet_float, target, tmp_path):
     pipeline, x = birealnet_float
     assert_matches_model(pipeline, x, _run_birealnet(pipeline, x, target, tmp_path))
+
+
+@pytest.fixture(scope="module")
+def neon_blocks(tmp_path_factory):
+    """Float activations, the path of NEON's block kernel (8 rows x 4 positions): rows of 9, 9,
+    27, 9, 18, 9 and 9 words (tails of 1, 2 and 3 words), output channels not a multiple of 8,
+    25 and 9 positions (not a multiple of 4), orders 1 to 4, granularities static, tensor and
+    patch, a stride of 2, a fused hardtanh; inputs of 32 and 64 channels (NEON's binarization and pixel sums of
+    whole words, with and without the magnitudes) and of 13, 70, 24 and 9."""
+    from horq_codegen.pipeline import lower_model
+    torch.manual_seed(13)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32),
+                          HORQConv2d(32, 13, 3, padding=1, order=1, granularity="static"), nn.BatchNorm2d(13),
+                          HORQConv2d(13, 70, 3, padding=1, order=2, granularity="tensor"), nn.BatchNorm2d(70),
+                          HORQConv2d(70, 32, 3, padding=1, order=3, granularity="patch"), nn.BatchNorm2d(32),
+                          HORQConv2d(32, 64, 3, padding=1, order=2, granularity="patch"), nn.BatchNorm2d(64),
+                          HORQConv2d(64, 24, 3, padding=1, order=1, granularity="patch"), nn.BatchNorm2d(24),
+                          nn.Hardtanh(),
+                          HORQConv2d(24, 9, 3, stride=2, padding=1, order=4, granularity="static"),
+                          nn.BatchNorm2d(9), HORQConv2d(9, 12, 3, padding=1, order=1), nn.Flatten(),
+                          nn.Linear(108, 10))
+    path = tmp_path_factory.mktemp("neon_blocks") / "neon_blocks.pt2"
+    pipeline = Pipeline(export_model(settle_batchnorm(model, (3, 5, 5)), (3, 5, 5), path))
+    pipeline.graph = lower_model(pipeline.model, Lowering("float"))
+    return pipeline
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-a72"])
+def test_neon_block_kernel_is_bit_exact(neon_blocks, tmp_path, target):
+    x = np.random.default_rng(14).standard_normal((3, 3, 5, 5)).astype(np.float32)
+    t = load_target(target)
+    generated = generate_project(neon_blocks.model, neon_blocks.graph, t, tmp_path / "fw", x, check_board=False)
+    result = run_project(generated.out_dir, t, len(x), 10, sanitize=target == "host")
+    assert_bit_exact(result.outputs, neon_blocks.reference(x))
+    assert_matches_model(neon_blocks, x, result.outputs)

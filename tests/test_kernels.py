@@ -28,17 +28,43 @@ def _hex(a: np.ndarray) -> str:
     return " ".join(f"{v:x}" for v in np.asarray(a).view(np.uint32).reshape(-1))
 
 
-@pytest.mark.parametrize("rows,cols,order,pad_count", [(1, 37, 1, 0), (9, 32, 2, 0), (9, 5, 4, 0), (4, 64, 3, 20),
-                                                       (1, 100, 8, 0)])
-def test_binarization_and_popcount_are_bit_exact(checker, rows, cols, order, pad_count):
+def _binarization_input(rows: int, cols: int, order: int, pad_count: int) -> tuple[np.ndarray, np.ndarray, str]:
     rng = np.random.default_rng(rows * cols + order)
     groups = rng.standard_normal((5, rows, cols)).astype(np.float32)
     groups[0, 0] = 0.0                                  # sgn(0) = +1
+    groups[0, -1, :2] = -0.0                            # -0.0 >= 0: +1 too
     groups[1] = 0.25                                    # constant group: R_1 is rounding noise
+    groups[2, 0, ::3] = np.abs(groups[2]).mean()        # some values equal to beta_1 (ties in plane 2)
+    groups[2, 0, 1::3] = -np.abs(groups[2]).mean()
     pairs = rng.integers(0, 2**32, size=(50, 2), dtype=np.uint64).astype(np.uint32)
     text = f"{len(groups)} {rows} {cols} {order} {pad_count}\n" + "\n".join(_hex(g) for g in groups)
     text += f"\n{len(pairs)}\n" + "\n".join(f"{a:x} {b:x}" for a, b in pairs) + "\n"
+    return groups, pairs, text
+
+
+@pytest.mark.parametrize("rows,cols,order,pad_count", [(1, 37, 1, 0), (9, 32, 2, 0), (9, 5, 4, 0), (4, 64, 3, 20),
+                                                       (1, 100, 8, 0)])
+def test_binarization_and_popcount_are_bit_exact(checker, rows, cols, order, pad_count):
+    groups, pairs, text = _binarization_input(rows, cols, order, pad_count)
     out = subprocess.run([str(checker)], input=text, capture_output=True, text=True, check=True).stdout.splitlines()
+    _assert_binarization(groups, pairs, order, pad_count, out)
+
+
+@pytest.mark.parametrize("rows,cols,order", [(3, 64, 1), (5, 32, 2), (2, 96, 2), (3, 40, 2)])
+def test_binarization_is_bit_exact_on_cortex_a72(tmp_path, rows, cols, order):
+    """NEON's binarization of whole words (orders 1 and 2), against the reference."""
+    from horq_codegen.programs import build_program
+    from horq_codegen.targets import load_target
+    target = load_target("cortex-a72")
+    exe = build_program(target, REPO / "tests/c/binarize_check.c", ["horq_quantize.c", "horq_popcount.c"],
+                        tmp_path / "binarize_check")
+    groups, pairs, text = _binarization_input(rows, cols, order, 0)
+    out = subprocess.run([target.emulator["command"], str(exe)], input=text, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    _assert_binarization(groups, pairs, order, 0, out)
+
+
+def _assert_binarization(groups, pairs, order, pad_count, out):
     for g, line in zip(groups, out[:len(groups)]):
         words = np.array([int(w, 16) for w in line.split()[1:]], np.uint32)
         betas, planes = binarize_rows(g[None], order, pad_count)

@@ -4,6 +4,10 @@
 
 #include "horq_kernels.h"
 
+#if defined(HORQ_ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 /* Output channels whose mismatch counts are computed in one call of the inner loop. */
 #define HORQ_ROW_CHUNK HORQ_STORE_CHUNK
 
@@ -313,13 +317,243 @@ static void store_int8_outputs(const horq_bconv2d_params *p, const bconv_state *
     }
 }
 
+#if defined(HORQ_ARM_NEON)
+/* NEON, float mode: positions 4 at a time in one call of the block kernel (horq_popcount.c), each
+ * weight vector loaded once for the 4. Its buffers live on the stack (Cortex-A stacks are
+ * megabytes), so the memory plan stays every target's; a layer too large for them takes the
+ * per-position path. TENSOR/STATIC, and PATCH of order 1, first lay their planes out as
+ * zero-padded images (the padding pixels hold the padding's words; PATCH order 1: sign words,
+ * whose padding is 0, and the pixels' sums of |x|, 0.0f), so that each kernel row of a patch is
+ * one run of kernel_w * cw words, copied by vectors; PATCH of order 1 sums its beta over the
+ * sums' image in the tap order of horq_patch_planes (a padding tap adds +0.0f, which changes
+ * no sum of magnitudes). Other PATCH orders quantize each position (quantize_position). */
+#define HORQ_BLOCK_BUFFER_WORDS 4096
+#define HORQ_IMAGE_BUFFER_WORDS 16384
+#define HORQ_IMAGE_PAD_WORDS 256
+
+typedef struct {
+    const uint32_t *words; /* the planes' images, image_words apart, 4 words of room after */
+    const float *sums;     /* PATCH order 1: the pixels' sums of |x|, padded */
+    ptrdiff_t image_words;
+    int32_t wp, cw;        /* padded width, words per pixel */
+} padded_images;
+
+/* The planes as padded images into `image`; 0 when they do not fit. */
+static __attribute__((noinline)) int padded_images_make(const horq_bconv2d_params *p, const bconv_state *s, uint32_t *image, float *sums,
+                              padded_images *out)
+{
+    const horq_window *w = &p->win;
+    const int32_t cw = HORQ_WORDS_FOR(w->in.c), hp = w->in.h + 2 * w->pad_h, wp = w->in.w + 2 * w->pad_w;
+    const int32_t patch_order1 = p->granularity == HORQ_GRAN_PATCH;
+    const int64_t image_words = (int64_t)hp * wp * cw;
+    if (image_words * p->order + 4 > HORQ_IMAGE_BUFFER_WORDS || (int64_t)hp * wp > HORQ_IMAGE_BUFFER_WORDS / 4) {
+        return 0;
+    }
+    const uint32_t *planes = patch_order1 ? s->scratch_w : s->planes;
+    const ptrdiff_t plane_stride = (ptrdiff_t)w->in.h * w->in.w * cw;
+    const int32_t run = w->in.w * cw, side = w->pad_w * cw;
+    for (int32_t k = 0; k < p->order; ++k) {
+        uint32_t pad[HORQ_IMAGE_PAD_WORDS]; /* the padding's words, repeated over a row */
+        const int32_t pad_words = wp * cw < HORQ_IMAGE_PAD_WORDS ? wp * cw : HORQ_IMAGE_PAD_WORDS;
+        for (int32_t i = 0; i < pad_words; ++i) {
+            pad[i] = patch_order1 ? 0u : s->pad_words[(ptrdiff_t)k * cw + i % cw];
+        }
+        uint32_t *dst = image + (ptrdiff_t)k * image_words;
+        for (int32_t y = 0; y < hp; ++y, dst += (ptrdiff_t)wp * cw) {
+            const int32_t iy = y - w->pad_h;
+            if (iy < 0 || iy >= w->in.h) {
+                for (int32_t i = 0; i < wp * cw; i += pad_words) {
+                    memcpy(dst + i, pad, (size_t)(wp * cw - i < pad_words ? wp * cw - i : pad_words) * sizeof *dst);
+                }
+                continue;
+            }
+            for (int32_t i = 0; i < side; ++i) {
+                dst[i] = pad[i];
+                dst[side + run + i] = pad[i];
+            }
+            memcpy(dst + side, planes + k * plane_stride + (ptrdiff_t)iy * run, (size_t)run * sizeof *dst);
+        }
+    }
+    if (patch_order1) {
+        memset(sums, 0, (size_t)hp * wp * sizeof *sums); /* all-zero bits are +0.0f */
+        for (int32_t iy = 0; iy < w->in.h; ++iy) {
+            memcpy(sums + (ptrdiff_t)(iy + w->pad_h) * wp + w->pad_w, s->scratch_f + (ptrdiff_t)iy * w->in.w,
+                   (size_t)w->in.w * sizeof *sums);
+        }
+    }
+    for (int32_t i = 0; i < 4; ++i) { /* the copies by vectors read up to 3 words past a run */
+        image[image_words * p->order + i] = 0;
+    }
+    out->words = image;
+    out->sums = sums;
+    out->image_words = (ptrdiff_t)image_words;
+    out->wp = wp;
+    out->cw = cw;
+    return 1;
+}
+
+/* The planes of 4 patches from the images (position q's first word at from[q], its planes
+ * plane_stride apart, at patches + q * position_stride): each kernel row's run copied by whole
+ * vectors (plane_stride >= the patch's words + 3). */
+static __attribute__((noinline)) void image_patches(const horq_bconv2d_params *p, const padded_images *im, const uint32_t *const *from,
+                          int32_t plane_stride, int32_t position_stride, uint32_t *patches)
+{
+    const int32_t run = p->win.kernel_w * im->cw, kernel_h = p->win.kernel_h, vectors = (run + 3) / 4;
+    const ptrdiff_t row_words = (ptrdiff_t)im->wp * im->cw;
+    for (int32_t k = 0; k < p->order; ++k) {
+        for (int32_t ky = 0; ky < kernel_h; ++ky) {
+            const ptrdiff_t src = k * im->image_words + ky * row_words;
+            uint32_t *dst = patches + k * plane_stride + ky * run;
+            if (vectors <= 3) { /* 3x3 kernels of up to 128 channels: no loop */
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
+                    const uint32_t *f = from[q] + src;
+                    uint32_t *t = dst + q * position_stride;
+                    const uint32x4_t v0 = vld1q_u32(f);
+                    if (vectors >= 2) {
+                        const uint32x4_t v1 = vld1q_u32(f + 4);
+                        if (vectors == 3) {
+                            vst1q_u32(t + 8, vld1q_u32(f + 8));
+                        }
+                        vst1q_u32(t + 4, v1);
+                    }
+                    vst1q_u32(t, v0);
+                }
+                continue;
+            }
+            for (int q = 0; q < 4; ++q) {
+                for (int32_t i = 0; i < run; i += 4) {
+                    uint32_t *to = dst + q * position_stride + i;
+                    __asm__("" : "+r"(to)); /* a few vectors: GCC would call memcpy for them */
+                    vst1q_u32(to, vld1q_u32(from[q] + src + i));
+                }
+            }
+        }
+    }
+}
+
+/* PATCH order 1: beta of the patch whose first pixel is `first` in the sums' image. */
+static float image_beta(const horq_bconv2d_params *p, const padded_images *im, ptrdiff_t first)
+{
+    float abs_sum = 0.0f;
+    for (int32_t ky = 0; ky < p->win.kernel_h; ++ky) {
+        const float *row = im->sums + first + (ptrdiff_t)ky * im->wp;
+        for (int32_t kx = 0; kx < p->win.kernel_w; ++kx) {
+            abs_sum += row[kx];
+        }
+    }
+    return abs_sum / (float)(p->win.kernel_h * p->win.kernel_w * p->win.in.c);
+}
+
+/* Returns the positions done, a multiple of 4. */
+static __attribute__((noinline)) int32_t store_float_blocks(const horq_bconv2d_params *p, const bconv_state *s,
+                                                            float *output)
+{
+    const horq_window *w = &p->win;
+    const int32_t patch_words = w->kernel_h * w->kernel_w * HORQ_WORDS_FOR(w->in.c);
+    const int32_t n = w->kernel_h * w->kernel_w * w->in.c, positions = w->out.h * w->out.w;
+    /* each plane of each patch: 3 words of room for the copies by vectors */
+    const int32_t plane_stride = patch_words + 3, position_stride = p->order * plane_stride;
+    if (p->granularity == HORQ_GRAN_PIXEL || patch_words < 4 || 4 * position_stride > HORQ_BLOCK_BUFFER_WORDS ||
+        s->input_i8 != NULL) {
+        return 0;
+    }
+    uint32_t patches[HORQ_BLOCK_BUFFER_WORDS] __attribute__((aligned(16)));
+    uint32_t image[HORQ_IMAGE_BUFFER_WORDS] __attribute__((aligned(16)));
+    float sums[HORQ_IMAGE_BUFFER_WORDS / 4];
+    int32_t mismatches[4 * HORQ_ROW_CHUNK * HORQ_MAX_ORDER];
+    float betas[4][HORQ_MAX_ORDER]; /* PATCH: each position has its own */
+    padded_images im = {NULL, NULL, 0, 0, 0};
+    const int from_images = (p->granularity != HORQ_GRAN_PATCH || p->order == 1) &&
+                            padded_images_make(p, s, image, sums, &im);
+    /* quantize_position's planes are patch_words apart */
+    const int32_t planes_apart = from_images ? plane_stride : patch_words;
+    const int patch_betas = p->granularity == HORQ_GRAN_PATCH;
+    for (int32_t q = 0; q < 4; ++q) { /* TENSOR/STATIC: the same for every position */
+        for (int32_t k = 0; k < p->order; ++k) {
+            betas[q][k] = s->betas[k];
+        }
+    }
+    const int32_t out_w = w->out.w, out_c = w->out.c, order = p->order;
+    const int32_t kernel_h = w->kernel_h, kernel_w = w->kernel_w;
+    const ptrdiff_t step_y = (ptrdiff_t)w->stride_h * im.wp, step_x = w->stride_w;
+    bconv_state at = *s; /* quantize_position writes each position's planes in place */
+    int32_t oy = 0, ox = 0; /* of position pos + q */
+    for (int32_t pos = 0; pos + 4 <= positions; pos += 4) {
+        if (from_images) {
+            const uint32_t *from[4];
+            if (patch_betas && step_x == 1 && ox + 3 < out_w) { /* 4 positions of a row: 4 betas at once */
+                const float *sums = im.sums + oy * step_y + ox;
+                float32x4_t abs_sum = vdupq_n_f32(0.0f);
+                for (int32_t ky = 0; ky < kernel_h; ++ky, sums += im.wp) {
+                    for (int32_t kx = 0; kx < kernel_w; ++kx) {
+                        abs_sum = vaddq_f32(abs_sum, vld1q_f32(sums + kx));
+                    }
+                }
+                const float32x4_t b = vdivq_f32(abs_sum, vdupq_n_f32((float)n));
+                vst1q_lane_f32(&betas[0][0], b, 0);
+                vst1q_lane_f32(&betas[1][0], b, 1);
+                vst1q_lane_f32(&betas[2][0], b, 2);
+                vst1q_lane_f32(&betas[3][0], b, 3);
+            } else if (patch_betas) {
+                for (int32_t q = 0, y = oy, x = ox; q < 4; ++q, x = x + 1 < out_w ? x + 1 : 0, y += x == 0) {
+                    betas[q][0] = image_beta(p, &im, y * step_y + x * step_x);
+                }
+            }
+            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
+                from[q] = im.words + (oy * step_y + ox * step_x) * im.cw;
+            }
+            image_patches(p, &im, from, plane_stride, position_stride, patches);
+        } else {
+            for (int32_t q = 0; q < 4; ++q, ox = ox + 1 < out_w ? ox + 1 : 0, oy += ox == 0) {
+                at.patch = patches + q * position_stride;
+                quantize_position(p, &at, oy, ox);
+                for (int32_t k = 0; k < order; ++k) {
+                    betas[q][k] = s->betas[k];
+                }
+            }
+        }
+        int32_t done = 0; /* output channels stored */
+        if (order <= 2) { /* whole blocks of 8 channels counted and transformed in one pass */
+            float b8[8]; /* beta_k of position q at k * 4 + q */
+            for (int32_t k = 0; k < order; ++k) {
+                for (int32_t q = 0; q < 4; ++q) {
+                    b8[k * 4 + q] = betas[q][k];
+                }
+            }
+            done = out_c & ~7;
+            horq_xor_popcount_block4_affine(p->weights, done, patch_words, patches, planes_apart, position_stride,
+                                            order, n, b8, p->scale, p->offset, output + (ptrdiff_t)pos * out_c,
+                                            out_c);
+            if (p->act.kind != HORQ_ACT_NONE) {
+                for (int32_t q = 0; q < 4; ++q) {
+                    float *y = output + (ptrdiff_t)(pos + q) * out_c;
+                    horq_activation_apply(y, y, done, &p->act);
+                }
+            }
+        }
+        for (int32_t first = done; first < out_c; first += HORQ_ROW_CHUNK) {
+            const int32_t rows = out_c - first < HORQ_ROW_CHUNK ? out_c - first : HORQ_ROW_CHUNK;
+            horq_xor_popcount_block4(p->weights + (ptrdiff_t)first * patch_words, rows, patch_words, patches,
+                                     planes_apart, position_stride, order, mismatches, rows * order);
+            horq_store_outputs_block4(betas[0], order, n, mismatches, rows, p->scale + first, p->offset + first,
+                                      &p->act, output + (ptrdiff_t)pos * out_c + first, out_c);
+        }
+    }
+    return positions & ~3;
+}
+#endif
+
 /* Float mode: every position's outputs, transformed. */
 static void store_float_outputs(const horq_bconv2d_params *p, const bconv_state *s, float *output)
 {
     const horq_window *w = &p->win;
     const int32_t n = w->kernel_h * w->kernel_w * w->in.c;
-    for (int32_t oy = 0; oy < w->out.h; ++oy) {
-        for (int32_t ox = 0; ox < w->out.w; ++ox) {
+    int32_t done = 0; /* positions already stored */
+#if defined(HORQ_ARM_NEON)
+    done = store_float_blocks(p, s, output);
+#endif
+    for (int32_t oy = done / w->out.w; oy < w->out.h; ++oy) {
+        for (int32_t ox = oy == done / w->out.w ? done % w->out.w : 0; ox < w->out.w; ++ox) {
             quantize_position(p, s, oy, ox);
             float *y = output + ((ptrdiff_t)oy * w->out.w + ox) * w->out.c;
             for (int32_t first = 0; first < w->out.c; first += HORQ_ROW_CHUNK) {

@@ -116,6 +116,56 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
     }
 }
 
+#if defined(HORQ_ARM_NEON)
+/* horq_store_outputs for 4 positions at once (the block kernel's counts): orders 1 and 2 take
+ * 8 channels x 4 positions a pass, the scales and offsets loaded once for the 4, each lane
+ * with the scalar code's operations in its order; the rest through horq_store_outputs. */
+void horq_store_outputs_block4(const float *betas, int32_t order, int32_t n, const int32_t *mismatches,
+                               int32_t count, const float *scale, const float *offset, const horq_activation *act,
+                               float *out, ptrdiff_t out_stride)
+{
+    int32_t o = 0;
+    if (order <= 2) {
+        const int32x4_t nv = vdupq_n_s32(n);
+        for (; o + 8 <= count; o += 8) {
+            const float32x4x2_t sv = vld1q_f32_x2(scale + o), fv = vld1q_f32_x2(offset + o);
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
+                const int32_t *m = mismatches + (ptrdiff_t)q * count * order + (ptrdiff_t)o * order;
+                const float *b = betas + q * HORQ_MAX_ORDER;
+                float32x4_t acc[2];
+                if (order == 1) {
+                    const int32x4x2_t d = vld1q_s32_x2(m);
+                    _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
+                        acc[h] = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[h], 1))), b[0]);
+                    }
+                } else {
+                    _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
+                        const int32x4x2_t d = vld2q_s32(m + 8 * h);
+                        const float32x4_t t0 = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[0], 1))), b[0]);
+                        const float32x4_t t1 = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(nv, vshlq_n_s32(d.val[1], 1))), b[1]);
+                        acc[h] = vaddq_f32(t0, t1);
+                    }
+                }
+                const float32x4x2_t y = {{vaddq_f32(vmulq_f32(acc[0], sv.val[0]), fv.val[0]),
+                                          vaddq_f32(vmulq_f32(acc[1], sv.val[1]), fv.val[1])}};
+                vst1q_f32_x2(out + q * out_stride + o, y);
+            }
+        }
+        if (act->kind != HORQ_ACT_NONE && o > 0) {
+            for (int q = 0; q < 4; ++q) {
+                horq_activation_apply(out + q * out_stride, out + q * out_stride, o, act);
+            }
+        }
+    }
+    if (o < count) {
+        for (int q = 0; q < 4; ++q) {
+            horq_store_outputs(betas + q * HORQ_MAX_ORDER, order, n, mismatches + (ptrdiff_t)q * count * order +
+                               (ptrdiff_t)o * order, count - o, scale + o, offset + o, act, out + q * out_stride + o);
+        }
+    }
+}
+#endif
+
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act)
 {
     for (int32_t i = 0; i < count; ++i) {

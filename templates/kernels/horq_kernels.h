@@ -174,6 +174,24 @@ void horq_bfc(const horq_bfc_params *p, const float *input, const int8_t *input_
 void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_t *planes, int32_t plane_stride,
                             int32_t order, int32_t words, int32_t *mismatches);
 
+#if defined(HORQ_ARM_NEON)
+/* NEON: the counts of `rows` rows of `words` (4 to 2047) words against the `order` planes of 4
+ * positions' patches at once (position q's plane k at patches + q * position_stride +
+ * k * plane_stride): mismatches[q * out_stride + r * order + k] (for each position what
+ * horq_xor_popcount_rows writes). */
+void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                              int32_t plane_stride, int32_t position_stride, int32_t order, int32_t *mismatches,
+                              int32_t out_stride);
+/* The same for orders 1 and 2 and whole blocks of 8 rows (rows & ~7 of them; words <= 1021, so
+ * that n - 2 * count fits 16 bits for n <= 32 * words real entries), transformed as
+ * horq_store_outputs transforms them without an activation: betas[k * 4 + q] is beta_k of
+ * position q, out[q * out_stride + r] = (sum_k betas[k * 4 + q] * (n - 2 * count_k)) * scale[r] + offset[r]. */
+void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                                     int32_t plane_stride, int32_t position_stride, int32_t order, int32_t n,
+                                     const float *betas, const float *scale, const float *offset, float *out,
+                                     int32_t out_stride);
+#endif
+
 /* Weights as the inner loop reads them: where the build defines
  * HORQ_WEIGHTS_PREFIX_XOR (the Cortex-M DSP targets), each run of `run_words`
  * words (what one call covers per row) holds its triples as w0, w0^w1,
@@ -258,6 +276,15 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
 /* The same transform requantized to int8 (integer mode): horq_requantize of out[o] above. */
 void horq_store_outputs_i8(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                            const float *scale, const float *offset, const horq_activation *act, int8_t *out);
+
+#if defined(HORQ_ARM_NEON)
+/* horq_store_outputs of 4 positions: betas[q * HORQ_MAX_ORDER + k], mismatches of position q
+ * at mismatches + q * count * order (horq_xor_popcount_block4's layout), its outputs at
+ * out + q * out_stride. */
+void horq_store_outputs_block4(const float *betas, int32_t order, int32_t n, const int32_t *mismatches,
+                               int32_t count, const float *scale, const float *offset, const horq_activation *act,
+                               float *out, ptrdiff_t out_stride);
+#endif
 
 /* y[i] = act(x[i]). */
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act);

@@ -765,6 +765,20 @@ typedef struct {
     uint32x4_t pair[4]; /* the 2-word tail of outputs 2h, 2h+1 of a group, h = 0..3 over the block */
 } neon_tails;
 
+/* vld1q_lane_u32 into lane j (1..3): the lane must be a constant, which an unrolled loop's
+ * index is only when the build optimizes (at -O0 this switch picks it). */
+static inline uint32x4_t neon_load_lane(const uint32_t *p, uint32x4_t v, int j)
+{
+    switch (j) {
+    case 1:
+        return vld1q_lane_u32(p, v, 1);
+    case 2:
+        return vld1q_lane_u32(p, v, 2);
+    default:
+        return vld1q_lane_u32(p, v, 3);
+    }
+}
+
 /* Plane-side tails of a block with K planes (K = 1, 2 or 4): lane j of a group holds plane j % K. */
 static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const uint32_t *p, ptrdiff_t stride,
                                                                           ptrdiff_t words, const int K)
@@ -783,7 +797,7 @@ static inline __attribute__((always_inline)) neon_tails neon_plane_tails(const u
         uint32x4_t v = vld1q_dup_u32(p + full);
         _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
             if (j % K != 0) {
-                v = vld1q_lane_u32(p + (j % K) * stride + full, v, j);
+                v = neon_load_lane(p + (j % K) * stride + full, v, j);
             }
         }
         t.one[0] = t.one[1] = v;
@@ -917,7 +931,7 @@ static inline __attribute__((always_inline)) void neon_block(const uint32_t *w, 
             _Pragma("GCC unroll 4") for (int j = 1; j < 4; ++j) {
                 const int rj = neon_row(4 * g + j, N, K);
                 if (rj != r0) {
-                    tw = vld1q_lane_u32(wr[rj], tw, j);
+                    tw = neon_load_lane(wr[rj], tw, j);
                 }
             }
             c = vpadalq_u8(c, neon_count(tw, tails->one[g]));
@@ -1015,6 +1029,360 @@ void horq_xor_popcount_rows(const uint32_t *weights, int32_t rows, const uint32_
         neon_rows_order2(weights, rows, planes, plane_stride, words, mismatches);
     } else {
         neon_rows_any(weights, rows, planes, plane_stride, order, words, mismatches);
+    }
+}
+
+
+/* ---- NEON: 8 rows x 4 positions at once (horq_bconv2d.c) ----------------
+ * A convolution has many positions and short rows. The block kernel counts
+ * 8 rows against the planes of 4 positions' patches: each weight vector is
+ * loaded once for the 4 positions, each activation vector once for the 8 rows,
+ * and the counts are reduced inside the depth loop: per position, cnt of 8
+ * rows, three levels of addp (8 rows x 2 bytes, at most 64 each) and uadalp
+ * into the 16-bit lanes of that position's accumulator (8 rows; rows of at
+ * most 2047 words, so a lane never passes 65535). The 1-3 words after a row's
+ * last full vector are counted as a step would count them, nothing padded:
+ * 2 words, rows 2i and 2i + 1 in one vector against the position's tail
+ * repeated (ld1r); 1 word, rows 4i .. 4i + 3.
+ * The depth loop is assembly: GCC, given the step in intrinsics, hoists every
+ * eor of a step ahead of the counts and spills. Registers: the rows' vectors
+ * v0-v7, the 4 positions' v16-v19, temporaries v28-v31, the accumulators
+ * v20-v23 (plane 0) and v24-v27 (plane 1), stored to memory at the end; 24
+ * instructions a position a step. */
+#define NEON_B4_PAIR(T0, T1, WA, WB, A)                                                         \
+    "eor " T0 ".16b, " WA ".16b, " A ".16b\n\t" "eor " T1 ".16b, " WB ".16b, " A ".16b\n\t"     \
+    "cnt " T0 ".16b, " T0 ".16b\n\t" "cnt " T1 ".16b, " T1 ".16b\n\t"                           \
+    "addp " T0 ".16b, " T0 ".16b, " T1 ".16b\n\t"
+/* One position's step: rows in R0..R7, the position's vector A, accumulator ACC. */
+#define NEON_B4_ROWS(A, ACC, R0, R1, R2, R3, R4, R5, R6, R7)                                    \
+    NEON_B4_PAIR("v28", "v29", R0, R1, A) NEON_B4_PAIR("v29", "v30", R2, R3, A)                 \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    NEON_B4_PAIR("v29", "v30", R4, R5, A) NEON_B4_PAIR("v30", "v31", R6, R7, A)                 \
+    "addp v29.16b, v29.16b, v30.16b\n\t"                                                        \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_POSITION(A, ACC) NEON_B4_ROWS(A, ACC, "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7")
+/* Two steps at once (one plane): row r's vectors in v(2r), v(2r + 1), each loaded by one ld1;
+ * position q's in v(16 + 2q), v(17 + 2q); the accumulators v24-v27. */
+#define NEON_B4_EVEN(A, ACC) NEON_B4_ROWS(A, ACC, "v0", "v2", "v4", "v6", "v8", "v10", "v12", "v14")
+#define NEON_B4_ODD(A, ACC) NEON_B4_ROWS(A, ACC, "v1", "v3", "v5", "v7", "v9", "v11", "v13", "v15")
+#define NEON_B4_DOUBLE_STEP                                                                     \
+    "ld1 {v0.4s, v1.4s}, [%[w0]], #32\n\t" "ld1 {v2.4s, v3.4s}, [%[w1]], #32\n\t"               \
+    "ld1 {v4.4s, v5.4s}, [%[w2]], #32\n\t" "ld1 {v6.4s, v7.4s}, [%[w3]], #32\n\t"               \
+    "ld1 {v8.4s, v9.4s}, [%[w4]], #32\n\t" "ld1 {v10.4s, v11.4s}, [%[w5]], #32\n\t"             \
+    "ld1 {v12.4s, v13.4s}, [%[w6]], #32\n\t" "ld1 {v14.4s, v15.4s}, [%[w7]], #32\n\t"           \
+    "ld1 {v16.4s, v17.4s}, [%[x0]], #32\n\t" "ld1 {v18.4s, v19.4s}, [%[x1]], #32\n\t"           \
+    "ld1 {v20.4s, v21.4s}, [%[x2]], #32\n\t" "ld1 {v22.4s, v23.4s}, [%[x3]], #32\n\t"           \
+    NEON_B4_EVEN("v16", "v24") NEON_B4_EVEN("v18", "v25") NEON_B4_EVEN("v20", "v26")            \
+    NEON_B4_EVEN("v22", "v27") NEON_B4_ODD("v17", "v24") NEON_B4_ODD("v19", "v25")              \
+    NEON_B4_ODD("v21", "v26") NEON_B4_ODD("v23", "v27")
+#define NEON_B4_TAIL2_POSITION(A, ACC)                                                          \
+    "eor v28.16b, v0.16b, " A ".16b\n\t" "eor v29.16b, v1.16b, " A ".16b\n\t"                   \
+    "cnt v28.16b, v28.16b\n\t" "cnt v29.16b, v29.16b\n\t" "addp v28.16b, v28.16b, v29.16b\n\t"  \
+    "eor v29.16b, v2.16b, " A ".16b\n\t" "eor v30.16b, v3.16b, " A ".16b\n\t"                   \
+    "cnt v29.16b, v29.16b\n\t" "cnt v30.16b, v30.16b\n\t" "addp v29.16b, v29.16b, v30.16b\n\t"  \
+    "addp v28.16b, v28.16b, v29.16b\n\t"                                                        \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_TAIL1_POSITION(A, ACC)                                                          \
+    "eor v28.16b, v0.16b, " A ".16b\n\t" "eor v29.16b, v1.16b, " A ".16b\n\t"                   \
+    "cnt v28.16b, v28.16b\n\t" "cnt v29.16b, v29.16b\n\t" "addp v28.16b, v28.16b, v29.16b\n\t"  \
+    "uadalp " ACC ".8h, v28.16b\n\t"
+#define NEON_B4_FOUR(POSITION, A0, A1, A2, A3)                                                  \
+    POSITION("v16", A0) POSITION("v17", A1) POSITION("v18", A2) POSITION("v19", A3)
+#define NEON_B4_WEIGHTS                                                                         \
+    "ld1 {v0.4s}, [%[w0]], #16\n\t" "ld1 {v1.4s}, [%[w1]], #16\n\t"                             \
+    "ld1 {v2.4s}, [%[w2]], #16\n\t" "ld1 {v3.4s}, [%[w3]], #16\n\t"                             \
+    "ld1 {v4.4s}, [%[w4]], #16\n\t" "ld1 {v5.4s}, [%[w5]], #16\n\t"                             \
+    "ld1 {v6.4s}, [%[w6]], #16\n\t" "ld1 {v7.4s}, [%[w7]], #16\n\t"
+#define NEON_B4_TAIL2_WEIGHTS                                                                   \
+    "ldr d0, [%[w0]], #8\n\t" "ld1 {v0.d}[1], [%[w1]], #8\n\t"                                  \
+    "ldr d1, [%[w2]], #8\n\t" "ld1 {v1.d}[1], [%[w3]], #8\n\t"                                  \
+    "ldr d2, [%[w4]], #8\n\t" "ld1 {v2.d}[1], [%[w5]], #8\n\t"                                  \
+    "ldr d3, [%[w6]], #8\n\t" "ld1 {v3.d}[1], [%[w7]], #8\n\t"
+#define NEON_B4_TAIL1_WEIGHTS                                                                   \
+    "ldr s0, [%[w0]]\n\t" "ld1 {v0.s}[1], [%[w1]]\n\t"                                          \
+    "ld1 {v0.s}[2], [%[w2]]\n\t" "ld1 {v0.s}[3], [%[w3]]\n\t"                                   \
+    "ldr s1, [%[w4]]\n\t" "ld1 {v1.s}[1], [%[w5]]\n\t"                                          \
+    "ld1 {v1.s}[2], [%[w6]]\n\t" "ld1 {v1.s}[3], [%[w7]]\n\t"
+/* The positions' vectors: plane 0 advancing the pointers, plane 1 at [pointer + po] after it
+ * (po = the plane stride in bytes - 16); tails: plane 0 advancing, plane 1 through x16. */
+#define NEON_B4_ACTS_0                                                                          \
+    "ld1 {v16.4s}, [%[x0]], #16\n\t" "ld1 {v17.4s}, [%[x1]], #16\n\t"                           \
+    "ld1 {v18.4s}, [%[x2]], #16\n\t" "ld1 {v19.4s}, [%[x3]], #16\n\t"
+#define NEON_B4_ACTS_1                                                                          \
+    "ldr q16, [%[x0], %[po]]\n\t" "ldr q17, [%[x1], %[po]]\n\t"                                 \
+    "ldr q18, [%[x2], %[po]]\n\t" "ldr q19, [%[x3], %[po]]\n\t"
+#define NEON_B4_TAIL_ACTS_1(R, DT)                                                              \
+    "add x16, %[x0], x17\n\t" "ld1r {v16." R "}, [x16]\n\t"                                     \
+    "add x16, %[x1], x17\n\t" "ld1r {v17." R "}, [x16]\n\t"                                     \
+    "add x16, %[x2], x17\n\t" "ld1r {v18." R "}, [x16]\n\t"                                     \
+    "add x16, %[x3], x17\n\t" "ld1r {v19." R "}, [x16]\n\t"
+#define NEON_B4_TAIL_ACTS_0(R, DT)                                                              \
+    "ld1r {v16." R "}, [%[x0]], #" DT "\n\t" "ld1r {v17." R "}, [%[x1]], #" DT "\n\t"           \
+    "ld1r {v18." R "}, [%[x2]], #" DT "\n\t" "ld1r {v19." R "}, [%[x3]], #" DT "\n\t"
+#define NEON_B4_STEP_1 NEON_B4_WEIGHTS NEON_B4_ACTS_0 NEON_B4_FOUR(NEON_B4_POSITION, "v20", "v21", "v22", "v23")
+#define NEON_B4_STEP_2                                                                          \
+    NEON_B4_STEP_1 NEON_B4_ACTS_1 NEON_B4_FOUR(NEON_B4_POSITION, "v24", "v25", "v26", "v27")
+/* tails of two planes (x17 = plane 1's offset from plane 0's tail) */
+#define NEON_B4_TAILS_2(TW, TP, R, DT)                                                          \
+    TW NEON_B4_TAIL_ACTS_1(R, DT) NEON_B4_FOUR(TP, "v24", "v25", "v26", "v27")                  \
+    NEON_B4_TAIL_ACTS_0(R, DT) NEON_B4_FOUR(TP, "v20", "v21", "v22", "v23")
+/* Two planes: the accumulators v20-v23 (plane 0) and v24-v27 (plane 1). */
+#define NEON_B4_TWO_PLANE_COUNTS                                                                \
+    "movi v20.8h, #0\n\t" "movi v21.8h, #0\n\t" "movi v22.8h, #0\n\t" "movi v23.8h, #0\n\t"     \
+    "movi v24.8h, #0\n\t" "movi v25.8h, #0\n\t" "movi v26.8h, #0\n\t" "movi v27.8h, #0\n\t"     \
+    "add x17, %[po], #16\n\t"                                                                   \
+    "1:\n\t" NEON_B4_STEP_2                                                                     \
+    "subs %[n], %[n], #1\n\t"                                                                   \
+    "b.ne 1b\n\t"                                                                               \
+    "tbz %w[rest], #1, 2f\n\t"                                                                  \
+    NEON_B4_TAILS_2(NEON_B4_TAIL2_WEIGHTS, NEON_B4_TAIL2_POSITION, "2d", "8")                   \
+    "2:\n\t"                                                                                    \
+    "tbz %w[rest], #0, 3f\n\t"                                                                  \
+    NEON_B4_TAILS_2(NEON_B4_TAIL1_WEIGHTS, NEON_B4_TAIL1_POSITION, "4s", "4")                   \
+    "3:\n\t"
+#define NEON_B4_KERNEL_TWO_PLANES                                                               \
+    NEON_B4_TWO_PLANE_COUNTS                                                                    \
+    "st1 {v20.8h - v23.8h}, [%[acc]]\n\t"                                                       \
+    "add x16, %[acc], #64\n\t"                                                                  \
+    "st1 {v24.8h - v27.8h}, [x16]\n\t"
+/* One plane: steps two at a time (rest bit 2: one more step), the accumulators v24-v27. */
+#define NEON_B4_ONE_PLANE_COUNTS                                                                \
+    "movi v24.8h, #0\n\t" "movi v25.8h, #0\n\t" "movi v26.8h, #0\n\t" "movi v27.8h, #0\n\t"     \
+    "cbz %[n], 4f\n\t"                                                                          \
+    "1:\n\t" NEON_B4_DOUBLE_STEP                                                                \
+    "subs %[n], %[n], #1\n\t"                                                                   \
+    "b.ne 1b\n\t"                                                                               \
+    "4:\n\t"                                                                                    \
+    "tbz %w[rest], #2, 5f\n\t"                                                                  \
+    NEON_B4_WEIGHTS NEON_B4_ACTS_0 NEON_B4_FOUR(NEON_B4_POSITION, "v24", "v25", "v26", "v27")   \
+    "5:\n\t"                                                                                    \
+    "tbz %w[rest], #1, 2f\n\t"                                                                  \
+    NEON_B4_TAIL2_WEIGHTS NEON_B4_TAIL_ACTS_0("2d", "8")                                        \
+    NEON_B4_FOUR(NEON_B4_TAIL2_POSITION, "v24", "v25", "v26", "v27")                            \
+    "2:\n\t"                                                                                    \
+    "tbz %w[rest], #0, 3f\n\t"                                                                  \
+    NEON_B4_TAIL1_WEIGHTS NEON_B4_TAIL_ACTS_0("4s", "4")                                        \
+    NEON_B4_FOUR(NEON_B4_TAIL1_POSITION, "v24", "v25", "v26", "v27")                            \
+    "3:\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE NEON_B4_ONE_PLANE_COUNTS "st1 {v24.8h - v27.8h}, [%[acc]]\n\t"
+/* The usual block (8 whole rows, order 1) all in assembly: the row and position pointers from
+ * the first and the strides, the counts widened and stored 8 to a position ... */
+#define NEON_B4_POINTERS_FROM_FIRST                                                             \
+    "add %[w1], %[w0], %[wb]\n\t" "add %[w2], %[w1], %[wb]\n\t" "add %[w3], %[w2], %[wb]\n\t"   \
+    "add %[w4], %[w3], %[wb]\n\t" "add %[w5], %[w4], %[wb]\n\t" "add %[w6], %[w5], %[wb]\n\t"   \
+    "add %[w7], %[w6], %[wb]\n\t"                                                               \
+    "add %[x1], %[x0], %[ps]\n\t" "add %[x2], %[x1], %[ps]\n\t" "add %[x3], %[x2], %[ps]\n\t"
+#define NEON_B4_WIDE_STORE(ACC)                                                                 \
+    "uxtl v28.4s, " ACC ".4h\n\t" "uxtl2 v29.4s, " ACC ".8h\n\t"                                \
+    "st1 {v28.4s, v29.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE_STORE                                                          \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_ONE_PLANE_COUNTS                                        \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_WIDE_STORE("v24") NEON_B4_WIDE_STORE("v25") NEON_B4_WIDE_STORE("v26")               \
+    NEON_B4_WIDE_STORE("v27")
+/* ... or transformed to floats: d = n - 2 * count in 16 bits (exact: n <= 32 * 1023), widened,
+ * converted, then (beta_q * d) * scale + offset, each lane with horq_store_outputs' operations
+ * in its order; betas of the 4 positions in v31, n in v30, scale and offset in v16-v19. */
+#define NEON_B4_AFFINE_STORE(ACC, Q)                                                            \
+    "shl v28.8h, " ACC ".8h, #1\n\t" "sub v28.8h, v30.8h, v28.8h\n\t"                           \
+    "sxtl2 v29.4s, v28.8h\n\t" "sxtl v28.4s, v28.4h\n\t"                                        \
+    "scvtf v28.4s, v28.4s\n\t" "scvtf v29.4s, v29.4s\n\t"                                       \
+    "fmul v28.4s, v28.4s, v31.s[" Q "]\n\t" "fmul v29.4s, v29.4s, v31.s[" Q "]\n\t"             \
+    "fmul v28.4s, v28.4s, v16.4s\n\t" "fmul v29.4s, v29.4s, v17.4s\n\t"                         \
+    "fadd v28.4s, v28.4s, v18.4s\n\t" "fadd v29.4s, v29.4s, v19.4s\n\t"                         \
+    "st1 {v28.4s, v29.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_ONE_PLANE_AFFINE                                                         \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_ONE_PLANE_COUNTS                                        \
+    "dup v30.8h, %w[nn]\n\t"                                                                    \
+    "ld1 {v31.4s}, [%[betas]]\n\t"                                                              \
+    "ld1 {v16.4s, v17.4s}, [%[scale]], #32\n\t"                                                 \
+    "ld1 {v18.4s, v19.4s}, [%[offset]], #32\n\t"                                                \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_AFFINE_STORE("v24", "0") NEON_B4_AFFINE_STORE("v25", "1")                           \
+    NEON_B4_AFFINE_STORE("v26", "2") NEON_B4_AFFINE_STORE("v27", "3")
+/* Order 2: t_k = beta_k,q * (n - 2 * count_k) per plane, then (t_0 + t_1) * scale + offset;
+ * n in v28, the betas in v29 (plane 0, the 4 positions) and v30 (plane 1). */
+#define NEON_B4_AFFINE2_STORE(ACC0, ACC1, Q)                                                    \
+    "shl v4.8h, " ACC0 ".8h, #1\n\t" "sub v4.8h, v28.8h, v4.8h\n\t"                             \
+    "shl v5.8h, " ACC1 ".8h, #1\n\t" "sub v5.8h, v28.8h, v5.8h\n\t"                             \
+    "sxtl v0.4s, v4.4h\n\t" "sxtl2 v1.4s, v4.8h\n\t" "sxtl v2.4s, v5.4h\n\t" "sxtl2 v3.4s, v5.8h\n\t" \
+    "scvtf v0.4s, v0.4s\n\t" "scvtf v1.4s, v1.4s\n\t" "scvtf v2.4s, v2.4s\n\t" "scvtf v3.4s, v3.4s\n\t" \
+    "fmul v0.4s, v0.4s, v29.s[" Q "]\n\t" "fmul v1.4s, v1.4s, v29.s[" Q "]\n\t"                 \
+    "fmul v2.4s, v2.4s, v30.s[" Q "]\n\t" "fmul v3.4s, v3.4s, v30.s[" Q "]\n\t"                 \
+    "fadd v0.4s, v0.4s, v2.4s\n\t" "fadd v1.4s, v1.4s, v3.4s\n\t"                               \
+    "fmul v0.4s, v0.4s, v16.4s\n\t" "fmul v1.4s, v1.4s, v17.4s\n\t"                             \
+    "fadd v0.4s, v0.4s, v18.4s\n\t" "fadd v1.4s, v1.4s, v19.4s\n\t"                             \
+    "st1 {v0.4s, v1.4s}, [x16]\n\t" "add x16, x16, %[os]\n\t"
+#define NEON_B4_KERNEL_TWO_PLANES_AFFINE                                                        \
+    NEON_B4_POINTERS_FROM_FIRST NEON_B4_TWO_PLANE_COUNTS                                        \
+    "dup v28.8h, %w[nn]\n\t"                                                                    \
+    "ld1 {v29.4s, v30.4s}, [%[betas]]\n\t"                                                      \
+    "ld1 {v16.4s, v17.4s}, [%[scale]], #32\n\t"                                                 \
+    "ld1 {v18.4s, v19.4s}, [%[offset]], #32\n\t"                                                \
+    "mov x16, %[out]\n\t"                                                                       \
+    NEON_B4_AFFINE2_STORE("v20", "v24", "0") NEON_B4_AFFINE2_STORE("v21", "v25", "1")           \
+    NEON_B4_AFFINE2_STORE("v22", "v26", "2") NEON_B4_AFFINE2_STORE("v23", "v27", "3")
+#define NEON_B4_VECTOR_CLOBBERS                                                                 \
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",   \
+    "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "v8", "v9", "v10",    \
+    "v11", "v12", "v13", "v14", "v15"
+#define NEON_B4_OPERANDS                                                                        \
+    : [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [w4] "+r"(w4), [w5] "+r"(w5), \
+      [w6] "+r"(w6), [w7] "+r"(w7), [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [x3] "+r"(x3), \
+      [n] "+r"(steps)                                                                           \
+    : [acc] "r"(acc[0]), [rest] "r"(rest), [po] "r"(po)                                         \
+    : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory"
+
+/* The counts of `rows` rows x 4 positions x G planes (position q's plane g at
+ * x + q * position_stride + g * plane_stride), 8 rows at a time, over `words` (>= 4) words:
+ * out[q * out_stride + r * order + k0 + g]. */
+static inline __attribute__((always_inline)) void neon_b4_rows(const uint32_t *weights, int32_t rows,
+                                                               ptrdiff_t words, const uint32_t *x,
+                                                               ptrdiff_t plane_stride, ptrdiff_t position_stride,
+                                                               int32_t *out, ptrdiff_t out_stride, int32_t order,
+                                                               int32_t k0, const int G)
+{
+    const int32_t rest = (int32_t)(words & 3) | (G == 1 ? (int32_t)(words & 4) : 0); /* bit 2: an odd step */
+    const ptrdiff_t po = (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16;
+    int32_t r0 = 0;
+    if (G == 1 && order == 1) { /* whole blocks of 8 rows */
+        const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words, ps = (ptrdiff_t)sizeof(uint32_t) * position_stride;
+        const ptrdiff_t os = (ptrdiff_t)sizeof(int32_t) * out_stride;
+        for (; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+            const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = x, *x1, *x2, *x3;
+            ptrdiff_t steps = words / 8;
+            __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_STORE
+                             : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                               [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                               [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps)
+                             : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest)
+                             : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+        }
+    }
+    for (; r0 < rows; r0 += 8, out += 8 * order, weights += 8 * words) {
+        const int valid = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        /* rows past the last read the last again */
+        const uint32_t *w0 = weights, *w1 = valid > 1 ? w0 + words : w0, *w2 = valid > 2 ? w1 + words : w1;
+        const uint32_t *w3 = valid > 3 ? w2 + words : w2, *w4 = valid > 4 ? w3 + words : w3;
+        const uint32_t *w5 = valid > 5 ? w4 + words : w4, *w6 = valid > 6 ? w5 + words : w5;
+        const uint32_t *w7 = valid > 7 ? w6 + words : w6;
+        const uint32_t *x0 = x, *x1 = x + position_stride, *x2 = x1 + position_stride, *x3 = x2 + position_stride;
+        ptrdiff_t steps = G == 1 ? words / 8 : words / 4; /* one plane: two steps at a time */
+        uint16_t acc[8][8] __attribute__((aligned(16)));
+        if (G == 1) {
+            __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE NEON_B4_OPERANDS);
+        } else {
+            __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES NEON_B4_OPERANDS);
+        }
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; ++q) {
+            int32_t *o = out + q * out_stride + k0;
+            const uint16x8_t a0 = vld1q_u16(acc[q]);
+            if (G == 1 && order == 1 && valid == 8) {
+                vst1q_s32(o, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(a0))));
+                vst1q_s32(o + 4, vreinterpretq_s32_u32(vmovl_high_u16(a0)));
+            } else if (G == 2 && order == 2 && valid == 8) { /* both planes: interleaved by st2 */
+                const uint16x8_t a1 = vld1q_u16(acc[4 + q]);
+                const uint32x4x2_t lo = {{vmovl_u16(vget_low_u16(a0)), vmovl_u16(vget_low_u16(a1))}};
+                const uint32x4x2_t hi = {{vmovl_high_u16(a0), vmovl_high_u16(a1)}};
+                vst2q_u32((uint32_t *)o, lo);
+                vst2q_u32((uint32_t *)o + 8, hi);
+            } else {
+                for (int g = 0; g < G; ++g) {
+                    for (int r = 0; r < valid; ++r) {
+                        o[r * order + g] = acc[4 * g + q][r];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static __attribute__((noinline)) void neon_b4_one_plane(const uint32_t *weights, int32_t rows, ptrdiff_t words,
+                                                        const uint32_t *x, ptrdiff_t plane_stride,
+                                                        ptrdiff_t position_stride, int32_t *out, ptrdiff_t out_stride,
+                                                        int32_t order, int32_t k0)
+{
+    neon_b4_rows(weights, rows, words, x, plane_stride, position_stride, out, out_stride, order, k0, 1);
+}
+
+static __attribute__((noinline)) void neon_b4_two_planes(const uint32_t *weights, int32_t rows, ptrdiff_t words,
+                                                         const uint32_t *x, ptrdiff_t plane_stride,
+                                                         ptrdiff_t position_stride, int32_t *out,
+                                                         ptrdiff_t out_stride, int32_t order, int32_t k0)
+{
+    neon_b4_rows(weights, rows, words, x, plane_stride, position_stride, out, out_stride, order, k0, 2);
+}
+
+void horq_xor_popcount_block4(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                              int32_t plane_stride, int32_t position_stride, int32_t order, int32_t *mismatches,
+                              int32_t out_stride)
+{
+    int32_t k = 0;
+    for (; k + 2 <= order; k += 2) {
+        neon_b4_two_planes(weights, rows, words, patches + (ptrdiff_t)k * plane_stride, plane_stride, position_stride,
+                           mismatches, out_stride, order, k);
+    }
+    if (k < order) {
+        neon_b4_one_plane(weights, rows, words, patches + (ptrdiff_t)k * plane_stride, plane_stride, position_stride,
+                          mismatches, out_stride, order, k);
+    }
+}
+
+static __attribute__((noinline)) void neon_b4_affine_one_plane(const uint32_t *weights, int32_t rows, int32_t words,
+                                                               const uint32_t *patches, ptrdiff_t ps, int32_t n,
+                                                               const float *betas, const float *scale,
+                                                               const float *offset, float *out, ptrdiff_t os)
+{
+    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words;
+    const int32_t rest = (words & 3) | (words & 4); /* bit 2: an odd step */
+    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
+        ptrdiff_t steps = words / 8;
+        __asm__ volatile(NEON_B4_KERNEL_ONE_PLANE_AFFINE
+                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                           [offset] "+r"(offset)
+                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                           [nn] "r"(n), [betas] "r"(betas)
+                         : NEON_B4_VECTOR_CLOBBERS, "x16", "cc", "memory");
+    }
+}
+
+static __attribute__((noinline)) void neon_b4_affine_two_planes(const uint32_t *weights, int32_t rows,
+                                                                int32_t words, const uint32_t *patches,
+                                                                ptrdiff_t po, ptrdiff_t ps, int32_t n,
+                                                                const float *betas, const float *scale,
+                                                                const float *offset, float *out, ptrdiff_t os)
+{
+    const ptrdiff_t wb = (ptrdiff_t)sizeof(uint32_t) * words;
+    const int32_t rest = words & 3;
+    for (int32_t r0 = 0; r0 + 8 <= rows; r0 += 8, out += 8, weights += 8 * words) {
+        const uint32_t *w0 = weights, *w1, *w2, *w3, *w4, *w5, *w6, *w7, *x0 = patches, *x1, *x2, *x3;
+        ptrdiff_t steps = words / 4;
+        __asm__ volatile(NEON_B4_KERNEL_TWO_PLANES_AFFINE
+                         : [w0] "+r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),
+                           [w5] "=&r"(w5), [w6] "=&r"(w6), [w7] "=&r"(w7), [x0] "+r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [n] "+r"(steps), [scale] "+r"(scale),
+                           [offset] "+r"(offset)
+                         : [wb] "r"(wb), [ps] "r"(ps), [os] "r"(os), [out] "r"(out), [rest] "r"(rest),
+                           [nn] "r"(n), [betas] "r"(betas), [po] "r"(po)
+                         : NEON_B4_VECTOR_CLOBBERS, "x16", "x17", "cc", "memory");
+    }
+}
+
+void horq_xor_popcount_block4_affine(const uint32_t *weights, int32_t rows, int32_t words, const uint32_t *patches,
+                                     int32_t plane_stride, int32_t position_stride, int32_t order, int32_t n,
+                                     const float *betas, const float *scale, const float *offset, float *out,
+                                     int32_t out_stride)
+{
+    const ptrdiff_t ps = (ptrdiff_t)sizeof(uint32_t) * position_stride, os = (ptrdiff_t)sizeof(float) * out_stride;
+    if (order == 1) {
+        neon_b4_affine_one_plane(weights, rows, words, patches, ps, n, betas, scale, offset, out, os);
+    } else {
+        neon_b4_affine_two_planes(weights, rows, words, patches, (ptrdiff_t)sizeof(uint32_t) * plane_stride - 16,
+                                  ps, n, betas, scale, offset, out, os);
     }
 }
 

@@ -143,6 +143,107 @@ static void two_planes_word(const float *x, float up, float down, uint32_t *sign
 }
 #endif
 
+#if defined(HORQ_ARM_NEON)
+/* NEON, orders 1 and 2 with a finite beta_1, whole words: 32 values a word, compared four
+ * at a time (fcmge: NaN is not >= anything, so it counts as negative, as the scalar code's
+ * !(x >= 0)); the masks narrowed to bytes by uzp1, each byte's bit kept by bic against the
+ * bit's weight (a bit 1 where the compare failed), the bytes summed by three addp into the word. */
+static const uint8_t neon_bit_weights[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+
+static inline uint32x4_t neon_pack_word(const uint32x4_t *ge, uint8x16_t weights)
+{
+    const uint8x16_t lo = vuzp1q_u8(vreinterpretq_u8_u16(vuzp1q_u16(vreinterpretq_u16_u32(ge[0]),
+                                                                    vreinterpretq_u16_u32(ge[1]))),
+                                    vreinterpretq_u8_u16(vuzp1q_u16(vreinterpretq_u16_u32(ge[2]),
+                                                                    vreinterpretq_u16_u32(ge[3]))));
+    const uint8x16_t hi = vuzp1q_u8(vreinterpretq_u8_u16(vuzp1q_u16(vreinterpretq_u16_u32(ge[4]),
+                                                                    vreinterpretq_u16_u32(ge[5]))),
+                                    vreinterpretq_u8_u16(vuzp1q_u16(vreinterpretq_u16_u32(ge[6]),
+                                                                    vreinterpretq_u16_u32(ge[7]))));
+    uint8x16_t b = vpaddq_u8(vbicq_u8(weights, lo), vbicq_u8(weights, hi));
+    b = vpaddq_u8(b, b);
+    return vreinterpretq_u32_u8(vpaddq_u8(b, b));
+}
+
+static inline __attribute__((always_inline)) void neon_binarize_words(const float *x, int32_t words,
+                                                                       int32_t order, float up, uint32_t *planes,
+                                                                       int32_t plane_stride)
+{
+    const uint8x16_t weights = vld1q_u8(neon_bit_weights);
+    const float32x4_t upv = vdupq_n_f32(up), downv = vdupq_n_f32(-up);
+    for (int32_t w = 0; w < words; ++w, x += 32) {
+        const float32x4x4_t a = vld1q_f32_x4(x), b = vld1q_f32_x4(x + 16);
+        const float32x4_t v[8] = {a.val[0], a.val[1], a.val[2], a.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
+        uint32x4_t ge[8], second[8];
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; ++i) {
+            ge[i] = vcgezq_f32(v[i]);
+            if (order == 2) { /* x >= beta_1 where x >= 0, x >= -beta_1 elsewhere */
+                second[i] = vcgeq_f32(v[i], vbslq_f32(ge[i], upv, downv));
+            }
+        }
+        vst1q_lane_u32(planes + w, neon_pack_word(ge, weights), 0);
+        if (order == 2) {
+            vst1q_lane_u32(planes + plane_stride + w, neon_pack_word(second, weights), 0);
+        }
+    }
+}
+
+/* horq_pixel_stats on NEON, rows of whole words: per word the compares and |x| of 32 values,
+ * the four lanes' sums in stats_word's order, the sign word packed as above. */
+static inline __attribute__((always_inline)) void neon_stats_rows(const float *x, int32_t rows, int32_t words,
+                                                                  float *sums, uint32_t *sign_words,
+                                                                  float *magnitudes, const int keep)
+{
+    const uint8x16_t weights = vld1q_u8(neon_bit_weights);
+    for (int32_t r = 0; r < rows; ++r) {
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        for (int32_t w = 0; w < words; ++w, x += 32) {
+            const float32x4x4_t a = vld1q_f32_x4(x), b = vld1q_f32_x4(x + 16);
+            const float32x4_t v[8] = {a.val[0], a.val[1], a.val[2], a.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
+            uint32x4_t ge[8];
+            float32x4_t m[8];
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; ++i) {
+                ge[i] = vcgezq_f32(v[i]);
+                m[i] = vabsq_f32(v[i]);
+                sum = vaddq_f32(sum, m[i]);
+            }
+            if (keep) {
+                const float32x4x4_t m0 = {{m[0], m[1], m[2], m[3]}}, m1 = {{m[4], m[5], m[6], m[7]}};
+                vst1q_f32_x4(magnitudes, m0);
+                vst1q_f32_x4(magnitudes + 16, m1);
+                magnitudes += 32;
+            }
+            vst1q_lane_u32(sign_words++, neon_pack_word(ge, weights), 0);
+        }
+        const float32x4_t pairs = vpaddq_f32(sum, sum); /* (l0 + l1), (l2 + l3) */
+        sums[r] = vpadds_f32(vget_low_f32(pairs));
+    }
+}
+
+static __attribute__((noinline)) void neon_stats(const float *x, int32_t rows, int32_t words, float *sums,
+                                                 uint32_t *sign_words)
+{
+    neon_stats_rows(x, rows, words, sums, sign_words, NULL, 0);
+}
+
+static __attribute__((noinline)) void neon_stats_magnitudes(const float *x, int32_t rows, int32_t words,
+                                                            float *sums, uint32_t *sign_words, float *magnitudes)
+{
+    neon_stats_rows(x, rows, words, sums, sign_words, magnitudes, 1);
+}
+
+static __attribute__((noinline)) void neon_binarize_order1(const float *x, int32_t words, uint32_t *planes)
+{
+    neon_binarize_words(x, words, 1, 0.0f, planes, 0);
+}
+
+static __attribute__((noinline)) void neon_binarize_order2(const float *x, int32_t words, float up,
+                                                           uint32_t *planes, int32_t plane_stride)
+{
+    neon_binarize_words(x, words, 2, up, planes, plane_stride);
+}
+#endif
+
 void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t pad_count,
                         int32_t order, const float *fixed_betas, float *betas, uint32_t *planes,
                         int32_t plane_stride)
@@ -160,6 +261,16 @@ void horq_binarize_rows(const float *values, int32_t rows, int32_t cols, int32_t
      * otherwise, as the sign of a sum of a float and a finite float is exact. */
     if (order <= 2 && (order == 1 || betas[0] - betas[0] == 0.0f)) {
         const float up = order == 2 ? betas[0] : 0.0f, down = -up;
+#if defined(HORQ_ARM_NEON)
+        if (cols % HORQ_WORD_BITS == 0) { /* the rows' words one after another */
+            if (order == 1) {
+                neon_binarize_order1(values, rows * words, planes);
+            } else {
+                neon_binarize_order2(values, rows * words, up, planes, plane_stride);
+            }
+            return;
+        }
+#endif
         for (int32_t r = 0; r < rows; ++r) {
             const float *row = values + (ptrdiff_t)r * cols;
             for (int32_t w = 0; w < words; ++w) {
@@ -494,6 +605,16 @@ void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *su
                       float *magnitudes)
 {
     const int32_t words = HORQ_WORDS_FOR(cols);
+#if defined(HORQ_ARM_NEON)
+    if (cols % HORQ_WORD_BITS == 0) {
+        if (magnitudes != NULL) {
+            neon_stats_magnitudes(values, rows, words, sums, sign_words, magnitudes);
+        } else {
+            neon_stats(values, rows, words, sums, sign_words);
+        }
+        return;
+    }
+#endif
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
         float *row_magnitudes = magnitudes != NULL ? magnitudes + (ptrdiff_t)r * cols : NULL;
