@@ -490,9 +490,225 @@ static void plane2_run(const float *a, int32_t words, const uint32_t *first, uin
 }
 #endif
 
+#if defined(HORQ_ARM_MVE)
+/* Helium, channels a multiple of 32 (so every pixel is whole words and its values start at lane 0):
+ * horq_pixel_stats and horq_patch_planes in inline assembly, one 32-value word per block, about
+ * one instruction per cycle on the Cortex-M55's in-order pipeline (llvm-mca). Each block keeps
+ * its vectors in registers the compiler picks ("w"); the predicate register it sets is clobbered
+ * ("p0" is GCC's name for VPR). */
+
+/* Four values of a row: bit 4k + j of the word for lane j is set where x >= 0 (a predicated OR of
+ * an immediate, 1 << 4k: the same bit in every lane, each lane's moved to its place at the end),
+ * |x| is stored (when MAG_STORE is given) and added to the lanes. The word is the complement:
+ * !(x >= 0) sets a bit, so NaN counts as negative and -0.0 as positive. */
+#define MVE_STATS_STEP(BIT, MAG_STORE)                                                          \
+    "vldrw.u32 %q[v], [%[x]], #16\n\t"                                                          \
+    "vpt.f32 ge, %q[v], zr\n\t"                                                                 \
+    "vorrt.i32 %q[acc], #" BIT "\n\t"                                                           \
+    "vabs.f32 %q[v], %q[v]\n\t"                                                                 \
+    MAG_STORE                                                                                   \
+    "vadd.f32 %q[sum], %q[sum], %q[v]\n\t"
+#define MVE_STATS_WORD(MAG_STORE)                                                               \
+    "vmov.i32 %q[acc], #0\n\t"                                                                  \
+    MVE_STATS_STEP("0x1", MAG_STORE) MVE_STATS_STEP("0x10", MAG_STORE)                          \
+    MVE_STATS_STEP("0x100", MAG_STORE) MVE_STATS_STEP("0x1000", MAG_STORE)                      \
+    MVE_STATS_STEP("0x10000", MAG_STORE) MVE_STATS_STEP("0x100000", MAG_STORE)                  \
+    MVE_STATS_STEP("0x1000000", MAG_STORE) MVE_STATS_STEP("0x10000000", MAG_STORE)
+#define MVE_MAG_STORE "vstrw.32 %q[v], [%[m]], #16\n\t"
+
+static inline float mve_lanes_total(float32x4_t sum)
+{
+    const float lanes[4] = {vgetq_lane_f32(sum, 0), vgetq_lane_f32(sum, 1), vgetq_lane_f32(sum, 2),
+                            vgetq_lane_f32(sum, 3)};
+    return lanes_total(lanes);
+}
+
+/* horq_pixel_stats for cols a multiple of 32. magnitudes may be values itself (a layer that keeps
+ * |x| in its input): each vector is loaded before its |x| is stored. */
+static void pixel_stats_mve(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
+                            float *magnitudes)
+{
+    static const int32_t lane_shifts[4] = {0, 1, 2, 3};
+    const int32x4_t shifts = vld1q_s32(lane_shifts);
+    const int32_t words = cols / HORQ_WORD_BITS;
+    const float *x = values;
+    float *m = magnitudes;
+    for (int32_t r = 0; r < rows; ++r) {
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        for (int32_t i = 0; i < words; ++i) {
+            uint32x4_t acc;
+            float32x4_t v;
+            if (m != NULL) {
+                __asm__(MVE_STATS_WORD(MVE_MAG_STORE)
+                        : [x] "+r"(x), [m] "+r"(m), [sum] "+w"(sum), [acc] "=&w"(acc), [v] "=&w"(v),
+                          "=m"(*(float(*)[HORQ_WORD_BITS])m)
+                        : "m"(*(const float(*)[HORQ_WORD_BITS])x)
+                        : "p0");
+            } else {
+                __asm__(MVE_STATS_WORD("")
+                        : [x] "+r"(x), [sum] "+w"(sum), [acc] "=&w"(acc), [v] "=&w"(v)
+                        : "m"(*(const float(*)[HORQ_WORD_BITS])x)
+                        : "p0");
+            }
+            *sign_words++ = ~vaddvq_u32(vshlq_u32(acc, shifts));
+        }
+        sums[r] = mve_lanes_total(sum);
+    }
+}
+
+/* Four magnitudes of plane 2: |x| < beta_1 is bits(|x|) - bits(beta_1) < 0 as int32 (both below
+ * 2^31, see below_limit); the difference D keeps its top four bits and takes the accumulator A
+ * shifted right by 4 below them (vsri), so D becomes the accumulator and the two registers swap
+ * roles each step (the three bits below each sign bit are junk, masked at the end);
+ * min(|x|, beta_1) is added to the lanes. After eight steps, lane j holds the bit of value
+ * 4k + j at 4k + 3: masked with 0x88888888 and moved down by 3 - j. The order load, integer,
+ * float, integer, float keeps the M55 from stalling (llvm-mca: one instruction a cycle). */
+#define MVE_PLANE2_STEP(D, A)                                                                   \
+    "vldrw.u32 %q[v], [%[a]], #16\n\t"                                                          \
+    "vsub.i32 %q[" D "], %q[v], %[beta_bits]\n\t"                                               \
+    "vminnm.f32 %q[v], %q[v], %q[beta]\n\t"                                                     \
+    "vsri.32 %q[" D "], %q[" A "], #4\n\t"                                                      \
+    "vadd.f32 %q[sum], %q[sum], %q[v]\n\t"
+#define MVE_PLANE2_TWO MVE_PLANE2_STEP("d", "acc") MVE_PLANE2_STEP("acc", "d")
+
+/* `words` >= 1 words of plane 2 from a run of magnitudes: dst[i] = first[i] ^ the below-mask of
+ * a[32 i ..], M's lanes in sum. One low-overhead loop, 47 instructions a word. */
+static inline float32x4_t mve_plane2_words(const float *a, const uint32_t *first, uint32_t *dst, int32_t words,
+                                           uint32_t beta_bits, float32x4_t beta, uint32x4_t tops,
+                                           int32x4_t shifts, float32x4_t sum)
+{
+    uint32x4_t acc, d;
+    float32x4_t v;
+    uint32_t t, below;
+    __asm__ volatile("dls lr, %[words]\n"
+                     "1:\n\t"
+                     MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO
+                     "vand %q[acc], %q[acc], %q[tops]\n\t"
+                     "vshl.u32 %q[acc], %q[acc], %q[shifts]\n\t"
+                     "ldr %[t], [%[first]], #4\n\t"
+                     "vaddv.u32 %[below], %q[acc]\n\t"
+                     "eor %[t], %[t], %[below]\n\t"
+                     "str %[t], [%[dst]], #4\n\t"
+                     "le lr, 1b\n\t"
+                     : [a] "+r"(a), [first] "+r"(first), [dst] "+r"(dst), [sum] "+w"(sum), [acc] "=&w"(acc),
+                       [d] "=&w"(d), [v] "=&w"(v), [t] "=&r"(t), [below] "=&Te"(below)
+                     : [words] "r"(words), [beta_bits] "r"(beta_bits), [beta] "w"(beta), [tops] "w"(tops),
+                       [shifts] "w"(shifts)
+                     : "lr", "memory");
+    return sum;
+}
+
+/* dst[0 .. count) = value (splat in a vector); count >= 0. A tail-predicated loop: the last
+ * vector stores only the words left. */
+static inline void mve_fill_words(uint32_t *dst, int32_t count, uint32x4_t value)
+{
+    __asm__ volatile("wlstp.32 lr, %[count], 2f\n"
+                     "1:\n\t"
+                     "vstrw.32 %q[value], [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:\n\t"
+                     : [dst] "+r"(dst)
+                     : [count] "r"(count), [value] "w"(value)
+                     : "lr", "memory");
+}
+
+/* One kernel row's run of pixels for plane 1: s += their sums in order (run >= 1), and their
+ * `words` >= 1 sign words copied to dst. */
+static inline float mve_plane1_run(const float *sums, int32_t run, const uint32_t *src, uint32_t *dst,
+                                   int32_t words, float s)
+{
+    float t;
+    uint32x4_t q;
+    __asm__ volatile("dls lr, %[run]\n"
+                     "1:\n\t"
+                     "vldmia %[sums]!, {%[t]}\n\t"
+                     "vadd.f32 %[s], %[s], %[t]\n\t"
+                     "le lr, 1b\n\t"
+                     "dlstp.32 lr, %[words]\n"
+                     "2:\n\t"
+                     "vldrw.u32 %q[q], [%[src]], #16\n\t"
+                     "vstrw.32 %q[q], [%[dst]], #16\n\t"
+                     "letp lr, 2b\n\t"
+                     : [sums] "+r"(sums), [src] "+r"(src), [dst] "+r"(dst), [s] "+t"(s), [t] "=&t"(t),
+                       [q] "=&w"(q)
+                     : [run] "r"(run), [words] "r"(words)
+                     : "lr", "memory");
+    return s;
+}
+
+/* horq_patch_planes for c a multiple of 32. Returns 0, having written nothing that the generic
+ * code does not write again, where it leaves the patch to it: no pixel of a row inside the
+ * input, or plane 2 with a beta_1 that is 0 or NaN. A patch with padding is first filled with
+ * padding's words (0 in plane 1, 1 in plane 2: a zero is below beta_1), then its runs
+ * written over them. */
+static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
+                                   const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
+                                   uint32_t *planes, int32_t plane_stride)
+{
+    const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w;
+    const int32_t kernel_h = w->kernel_h, kernel_w = w->kernel_w;
+    const int32_t cw = c / HORQ_WORD_BITS, row_words = kernel_w * cw;
+    const int32_t iy0 = oy * w->stride_h - w->pad_h;
+    const int32_t ix0 = ox * w->stride_w - w->pad_w;
+    const int32_t lo = ix0 < 0 ? 0 : ix0;                                        /* the run's columns */
+    const int32_t hi = ix0 + kernel_w > in_w ? in_w : ix0 + kernel_w;
+    const int32_t ky0 = iy0 < 0 ? -iy0 : 0;                                       /* the rows inside */
+    const int32_t ky1 = iy0 + kernel_h > in_h ? in_h - iy0 : kernel_h;
+    if (hi <= lo || ky1 <= ky0) {
+        return 0;
+    }
+    const int32_t left = (lo - ix0) * cw, run = hi - lo, run_words = run * cw;
+    const int padded = hi - lo < kernel_w || ky1 - ky0 < kernel_h;
+    if (padded) {
+        mve_fill_words(planes, kernel_h * row_words, vdupq_n_u32(0u));
+    }
+    float abs_sum = 0.0f;
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + lo;
+        abs_sum = mve_plane1_run(pixel_sums + pix, run, sign_words + pix * cw, planes + ky * row_words + left,
+                                 run_words, abs_sum);
+    }
+    const float n = (float)(kernel_h * kernel_w * c);
+    const float beta1 = abs_sum / n;
+    betas[0] = beta1;
+    if (order < 2) {
+        return 1;
+    }
+    if (!(beta1 > 0.0f)) {
+        return 0;
+    }
+    /* Plane 2: the plane-1 bit flipped where |x| < beta_1; M = sum min(|x|, beta_1) in four lanes
+     * over the patch's values in order (padding adds zeros). */
+    uint32_t beta_bits;
+    memcpy(&beta_bits, &beta1, sizeof beta_bits);
+    static const int32_t lane_shifts[4] = {-3, -2, -1, 0};
+    const int32x4_t shifts = vld1q_s32(lane_shifts);
+    const uint32x4_t tops = vdupq_n_u32(0x88888888u);
+    const float32x4_t beta = vdupq_n_f32(beta1);
+    float32x4_t sum = vdupq_n_f32(0.0f);
+    uint32_t *second = planes + plane_stride;
+    if (padded) {
+        mve_fill_words(second, kernel_h * row_words, vdupq_n_u32(0xFFFFFFFFu));
+    }
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + lo;
+        sum = mve_plane2_words(magnitudes + pix * c, sign_words + pix * cw, second + ky * row_words + left, run_words,
+                               beta_bits, beta, tops, shifts, sum);
+    }
+    betas[1] = 2.0f * (abs_sum - mve_lanes_total(sum)) / n;
+    return 1;
+}
+#endif
+
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
                       float *magnitudes)
 {
+#if defined(HORQ_ARM_MVE)
+    if (cols % HORQ_WORD_BITS == 0) {
+        pixel_stats_mve(values, rows, cols, sums, sign_words, magnitudes);
+        return;
+    }
+#endif
     const int32_t words = HORQ_WORDS_FOR(cols);
     for (int32_t r = 0; r < rows; ++r) {
         const float *row = values + (ptrdiff_t)r * cols;
@@ -519,6 +735,12 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
                        const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
                        uint32_t *planes, int32_t plane_stride)
 {
+#if defined(HORQ_ARM_MVE)
+    if (w->in.c % HORQ_WORD_BITS == 0 &&
+        patch_planes_mve(w, pixel_sums, sign_words, magnitudes, oy, ox, order, betas, planes, plane_stride)) {
+        return;
+    }
+#endif
     /* The geometry in locals: stores through `planes` could alias the struct's
      * int32_t fields, and the compiler would reload them at every tap. */
     const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w;
