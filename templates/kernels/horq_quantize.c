@@ -571,17 +571,25 @@ static void pixel_stats_mve(const float *values, int32_t rows, int32_t cols, flo
     "vadd.f32 %q[sum], %q[sum], %q[v]\n\t"
 #define MVE_PLANE2_TWO MVE_PLANE2_STEP("d", "acc") MVE_PLANE2_STEP("acc", "d")
 
-/* `words` >= 1 words of plane 2 from a run of magnitudes: dst[i] = first[i] ^ the below-mask of
- * a[32 i ..], M's lanes in sum. One low-overhead loop, 47 instructions a word. */
-static inline float32x4_t mve_plane2_words(const float *a, const uint32_t *first, uint32_t *dst, int32_t words,
-                                           uint32_t beta_bits, float32x4_t beta, uint32x4_t tops,
-                                           int32x4_t shifts, float32x4_t sum)
+/* The runs of `rows` >= 1 kernel rows: pointer steps (bytes) from the end of one row's run to
+ * the start of the next, for the magnitudes (or pixel sums), the sign words and the patch. */
+typedef struct {
+    int32_t values, words, patch;
+} mve_row_steps;
+
+/* Plane 2 of `rows` runs of `words` >= 1 words each: dst[i] = first[i] ^ the below-mask of
+ * a[32 i ..], M's lanes in sum. Low-overhead loops, 47 instructions a word. ("Te": vaddv
+ * writes an even core register.) */
+static inline float32x4_t mve_plane2_rows(const float *a, const uint32_t *first, uint32_t *dst, int32_t rows,
+                                          int32_t words, const mve_row_steps *steps, uint32_t beta_bits,
+                                          float32x4_t beta, uint32x4_t tops, int32x4_t shifts, float32x4_t sum)
 {
     uint32x4_t acc, d;
     float32x4_t v;
     uint32_t t, below;
-    __asm__ volatile("dls lr, %[words]\n"
-                     "1:\n\t"
+    __asm__ volatile("1:\n\t"
+                     "dls lr, %[words]\n"
+                     "2:\n\t"
                      MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO
                      "vand %q[acc], %q[acc], %q[tops]\n\t"
                      "vshl.u32 %q[acc], %q[acc], %q[shifts]\n\t"
@@ -589,12 +597,20 @@ static inline float32x4_t mve_plane2_words(const float *a, const uint32_t *first
                      "vaddv.u32 %[below], %q[acc]\n\t"
                      "eor %[t], %[t], %[below]\n\t"
                      "str %[t], [%[dst]], #4\n\t"
-                     "le lr, 1b\n\t"
-                     : [a] "+r"(a), [first] "+r"(first), [dst] "+r"(dst), [sum] "+w"(sum), [acc] "=&w"(acc),
-                       [d] "=&w"(d), [v] "=&w"(v), [t] "=&r"(t), [below] "=&Te"(below)
-                     : [words] "r"(words), [beta_bits] "r"(beta_bits), [beta] "w"(beta), [tops] "w"(tops),
-                       [shifts] "w"(shifts)
-                     : "lr", "memory");
+                     "le lr, 2b\n\t"
+                     "ldr %[t], [%[steps]]\n\t"
+                     "add %[a], %[a], %[t]\n\t"
+                     "ldr %[t], [%[steps], #4]\n\t"
+                     "add %[first], %[first], %[t]\n\t"
+                     "ldr %[t], [%[steps], #8]\n\t"
+                     "add %[dst], %[dst], %[t]\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b\n\t"
+                     : [a] "+r"(a), [first] "+r"(first), [dst] "+r"(dst), [rows] "+r"(rows), [sum] "+w"(sum),
+                       [acc] "=&w"(acc), [d] "=&w"(d), [v] "=&w"(v), [t] "=&r"(t), [below] "=&Te"(below)
+                     : [words] "r"(words), [steps] "r"(steps), [beta_bits] "r"(beta_bits), [beta] "w"(beta),
+                       [tops] "w"(tops), [shifts] "w"(shifts)
+                     : "lr", "cc", "memory");
     return sum;
 }
 
@@ -612,27 +628,40 @@ static inline void mve_fill_words(uint32_t *dst, int32_t count, uint32x4_t value
                      : "lr", "memory");
 }
 
-/* One kernel row's run of pixels for plane 1: s += their sums in order (run >= 1), and their
- * `words` >= 1 sign words copied to dst. */
-static inline float mve_plane1_run(const float *sums, int32_t run, const uint32_t *src, uint32_t *dst,
-                                   int32_t words, float s)
+/* Plane 1 of `rows` >= 1 runs of `run` >= 1 pixels: s += their sums in order, and their
+ * `words` >= 1 sign words copied to the patch (a tail-predicated loop). */
+static inline float mve_plane1_rows(const float *sums, const uint32_t *src, uint32_t *dst, int32_t rows, int32_t run,
+                                    int32_t words, const mve_row_steps *steps, float s)
 {
     float t;
     uint32x4_t q;
-    __asm__ volatile("dls lr, %[run]\n"
-                     "1:\n\t"
+    const uint32_t *from;
+    uint32_t *to;
+    __asm__ volatile("1:\n\t"
+                     "dls lr, %[run]\n"
+                     "2:\n\t"
                      "vldmia %[sums]!, {%[t]}\n\t"
                      "vadd.f32 %[s], %[s], %[t]\n\t"
-                     "le lr, 1b\n\t"
+                     "le lr, 2b\n\t"
+                     "mov %[from], %[src]\n\t"
+                     "mov %[to], %[dst]\n\t"
                      "dlstp.32 lr, %[words]\n"
-                     "2:\n\t"
-                     "vldrw.u32 %q[q], [%[src]], #16\n\t"
-                     "vstrw.32 %q[q], [%[dst]], #16\n\t"
-                     "letp lr, 2b\n\t"
-                     : [sums] "+r"(sums), [src] "+r"(src), [dst] "+r"(dst), [s] "+t"(s), [t] "=&t"(t),
-                       [q] "=&w"(q)
-                     : [run] "r"(run), [words] "r"(words)
-                     : "lr", "memory");
+                     "3:\n\t"
+                     "vldrw.u32 %q[q], [%[from]], #16\n\t"
+                     "vstrw.32 %q[q], [%[to]], #16\n\t"
+                     "letp lr, 3b\n\t"
+                     "ldr %[from], [%[steps]]\n\t"
+                     "add %[sums], %[sums], %[from]\n\t"
+                     "ldr %[from], [%[steps], #4]\n\t"
+                     "add %[src], %[src], %[from]\n\t"
+                     "ldr %[from], [%[steps], #8]\n\t"
+                     "add %[dst], %[dst], %[from]\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b\n\t"
+                     : [sums] "+r"(sums), [src] "+r"(src), [dst] "+r"(dst), [rows] "+r"(rows), [s] "+t"(s),
+                       [t] "=&t"(t), [q] "=&w"(q), [from] "=&r"(from), [to] "=&r"(to)
+                     : [run] "r"(run), [words] "r"(words), [steps] "r"(steps)
+                     : "lr", "cc", "memory");
     return s;
 }
 
@@ -662,12 +691,13 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
     if (padded) {
         mve_fill_words(planes, kernel_h * row_words, vdupq_n_u32(0u));
     }
-    float abs_sum = 0.0f;
-    for (int32_t ky = ky0; ky < ky1; ++ky) {
-        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + lo;
-        abs_sum = mve_plane1_run(pixel_sums + pix, run, sign_words + pix * cw, planes + ky * row_words + left,
-                                 run_words, abs_sum);
-    }
+    const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky0) * in_w + lo; /* the first run's first pixel */
+    const int32_t rows = ky1 - ky0;
+    /* Plane 1 moves the sums' pointer by `run` a row, its words by whole vectors. */
+    const mve_row_steps plane1_steps = {(int32_t)sizeof(float) * (in_w - run), (int32_t)sizeof(uint32_t) * in_w * cw,
+                                        (int32_t)sizeof(uint32_t) * row_words};
+    const float abs_sum = mve_plane1_rows(pixel_sums + pix, sign_words + pix * cw, planes + ky0 * row_words + left,
+                                          rows, run, run_words, &plane1_steps, 0.0f);
     const float n = (float)(kernel_h * kernel_w * c);
     const float beta1 = abs_sum / n;
     betas[0] = beta1;
@@ -690,11 +720,11 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
     if (padded) {
         mve_fill_words(second, kernel_h * row_words, vdupq_n_u32(0xFFFFFFFFu));
     }
-    for (int32_t ky = ky0; ky < ky1; ++ky) {
-        const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky) * in_w + lo;
-        sum = mve_plane2_words(magnitudes + pix * c, sign_words + pix * cw, second + ky * row_words + left, run_words,
-                               beta_bits, beta, tops, shifts, sum);
-    }
+    const mve_row_steps plane2_steps = {(int32_t)sizeof(float) * (in_w - run) * c,
+                                        (int32_t)sizeof(uint32_t) * (in_w - run) * cw,
+                                        (int32_t)sizeof(uint32_t) * (row_words - run_words)};
+    sum = mve_plane2_rows(magnitudes + pix * c, sign_words + pix * cw, second + ky0 * row_words + left, rows, run_words,
+                          &plane2_steps, beta_bits, beta, tops, shifts, sum);
     betas[1] = 2.0f * (abs_sum - mve_lanes_total(sum)) / n;
     return 1;
 }
