@@ -497,62 +497,80 @@ static void plane2_run(const float *a, int32_t words, const uint32_t *first, uin
  * its vectors in registers the compiler picks ("w"); the predicate register it sets is clobbered
  * ("p0" is GCC's name for VPR). */
 
-/* Four values of a row: bit 4k + j of the word for lane j is set where x >= 0 (a predicated OR of
- * an immediate, 1 << 4k: the same bit in every lane, each lane's moved to its place at the end),
- * |x| is stored (when MAG_STORE is given) and added to the lanes. The word is the complement:
- * !(x >= 0) sets a bit, so NaN counts as negative and -0.0 as positive. */
+/* Four values of a row (in q2): bit 4k + j of the word for lane j is set in q1 where x >= 0 (a
+ * predicated OR of an immediate, 1 << 4k: the same bit in every lane, each lane's moved to its
+ * place at the end), |x| is stored (when MAG_STORE is given) and added to the lanes in q0. The
+ * word is the complement: !(x >= 0) sets a bit, so NaN counts as negative and -0.0 as positive. */
 #define MVE_STATS_STEP(BIT, MAG_STORE)                                                          \
-    "vldrw.u32 %q[v], [%[x]], #16\n\t"                                                          \
-    "vpt.f32 ge, %q[v], zr\n\t"                                                                 \
-    "vorrt.i32 %q[acc], #" BIT "\n\t"                                                           \
-    "vabs.f32 %q[v], %q[v]\n\t"                                                                 \
+    "vldrw.u32 q2, [%[x]], #16\n\t"                                                             \
+    "vpt.f32 ge, q2, zr\n\t"                                                                    \
+    "vorrt.i32 q1, #" BIT "\n\t"                                                                \
+    "vabs.f32 q2, q2\n\t"                                                                       \
     MAG_STORE                                                                                   \
-    "vadd.f32 %q[sum], %q[sum], %q[v]\n\t"
+    "vadd.f32 q0, q0, q2\n\t"
 #define MVE_STATS_WORD(MAG_STORE)                                                               \
-    "vmov.i32 %q[acc], #0\n\t"                                                                  \
+    "vmov.i32 q1, #0\n\t"                                                                       \
     MVE_STATS_STEP("0x1", MAG_STORE) MVE_STATS_STEP("0x10", MAG_STORE)                          \
     MVE_STATS_STEP("0x100", MAG_STORE) MVE_STATS_STEP("0x1000", MAG_STORE)                      \
     MVE_STATS_STEP("0x10000", MAG_STORE) MVE_STATS_STEP("0x100000", MAG_STORE)                  \
     MVE_STATS_STEP("0x1000000", MAG_STORE) MVE_STATS_STEP("0x10000000", MAG_STORE)
-#define MVE_MAG_STORE "vstrw.32 %q[v], [%[m]], #16\n\t"
+#define MVE_MAG_STORE "vstrw.32 q2, [%[m]], #16\n\t"
+/* `rows` >= 1 rows of `words` >= 1 words: each word's sign bits, then the row's lanes (q0 =
+ * s0-s3) added as (lane0 + lane1) + (lane2 + lane3) (lanes_total) into its sum. */
+#define MVE_STATS_ROWS(MAG_STORE)                                                               \
+    "1:\n\t"                                                                                    \
+    "vmov.i32 q0, #0\n\t"                                                                       \
+    "dls lr, %[words]\n"                                                                        \
+    "2:\n\t"                                                                                    \
+    MVE_STATS_WORD(MAG_STORE)                                                                   \
+    "vshl.u32 q1, q1, %q[shifts]\n\t"                                                           \
+    "vaddv.u32 %[t], q1\n\t"                                                                    \
+    "mvn %[t], %[t]\n\t"                                                                        \
+    "str %[t], [%[signs]], #4\n\t"                                                              \
+    "le lr, 2b\n\t"                                                                             \
+    "vadd.f32 s4, s0, s1\n\t"                                                                   \
+    "vadd.f32 s5, s2, s3\n\t"                                                                   \
+    "vadd.f32 s4, s4, s5\n\t"                                                                   \
+    "vstmia %[sums]!, {s4}\n\t"                                                                 \
+    "subs %[rows], %[rows], #1\n\t"                                                             \
+    "bne 1b\n\t"
 
+/* (lane0 + lane1) + (lane2 + lane3) of a vector, in the FPU's scalar registers (through q0 =
+ * s0-s3, not through core registers). */
 static inline float mve_lanes_total(float32x4_t sum)
 {
-    const float lanes[4] = {vgetq_lane_f32(sum, 0), vgetq_lane_f32(sum, 1), vgetq_lane_f32(sum, 2),
-                            vgetq_lane_f32(sum, 3)};
-    return lanes_total(lanes);
+    float total, t;
+    __asm__("vmov q0, %q[sum]\n\t"
+            "vadd.f32 %[total], s0, s1\n\t"
+            "vadd.f32 %[t], s2, s3\n\t"
+            "vadd.f32 %[total], %[total], %[t]\n\t"
+            : [total] "=&t"(total), [t] "=&t"(t)
+            : [sum] "w"(sum)
+            : "q0");
+    return total;
 }
 
-/* horq_pixel_stats for cols a multiple of 32. magnitudes may be values itself (a layer that keeps
- * |x| in its input): each vector is loaded before its |x| is stored. */
+/* horq_pixel_stats for cols a multiple of 32, rows >= 1. magnitudes may be values itself (a
+ * layer that keeps |x| in its input): each vector is loaded before its |x| is stored. */
 static void pixel_stats_mve(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
                             float *magnitudes)
 {
     static const int32_t lane_shifts[4] = {0, 1, 2, 3};
     const int32x4_t shifts = vld1q_s32(lane_shifts);
     const int32_t words = cols / HORQ_WORD_BITS;
-    const float *x = values;
-    float *m = magnitudes;
-    for (int32_t r = 0; r < rows; ++r) {
-        float32x4_t sum = vdupq_n_f32(0.0f);
-        for (int32_t i = 0; i < words; ++i) {
-            uint32x4_t acc;
-            float32x4_t v;
-            if (m != NULL) {
-                __asm__(MVE_STATS_WORD(MVE_MAG_STORE)
-                        : [x] "+r"(x), [m] "+r"(m), [sum] "+w"(sum), [acc] "=&w"(acc), [v] "=&w"(v),
-                          "=m"(*(float(*)[HORQ_WORD_BITS])m)
-                        : "m"(*(const float(*)[HORQ_WORD_BITS])x)
-                        : "p0");
-            } else {
-                __asm__(MVE_STATS_WORD("")
-                        : [x] "+r"(x), [sum] "+w"(sum), [acc] "=&w"(acc), [v] "=&w"(v)
-                        : "m"(*(const float(*)[HORQ_WORD_BITS])x)
-                        : "p0");
-            }
-            *sign_words++ = ~vaddvq_u32(vshlq_u32(acc, shifts));
-        }
-        sums[r] = mve_lanes_total(sum);
+    uint32_t t;
+    if (magnitudes != NULL) {
+        __asm__ volatile(MVE_STATS_ROWS(MVE_MAG_STORE)
+                         : [x] "+r"(values), [m] "+r"(magnitudes), [signs] "+r"(sign_words), [sums] "+r"(sums),
+                           [rows] "+r"(rows), [t] "=&Te"(t)
+                         : [words] "r"(words), [shifts] "w"(shifts)
+                         : "q0", "q1", "q2", "p0", "lr", "cc", "memory");
+    } else {
+        __asm__ volatile(MVE_STATS_ROWS("")
+                         : [x] "+r"(values), [signs] "+r"(sign_words), [sums] "+r"(sums), [rows] "+r"(rows),
+                           [t] "=&Te"(t)
+                         : [words] "r"(words), [shifts] "w"(shifts)
+                         : "q0", "q1", "q2", "p0", "lr", "cc", "memory");
     }
 }
 
@@ -734,7 +752,7 @@ void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *su
                       float *magnitudes)
 {
 #if defined(HORQ_ARM_MVE)
-    if (cols % HORQ_WORD_BITS == 0) {
+    if (cols % HORQ_WORD_BITS == 0 && cols > 0 && rows > 0) {
         pixel_stats_mve(values, rows, cols, sums, sign_words, magnitudes);
         return;
     }
