@@ -694,7 +694,7 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
 {
     const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w;
     const int32_t kernel_h = w->kernel_h, kernel_w = w->kernel_w;
-    const int32_t cw = c / HORQ_WORD_BITS, row_words = kernel_w * cw;
+    const int32_t cw = (int32_t)((uint32_t)c / HORQ_WORD_BITS), row_words = kernel_w * cw;
     const int32_t iy0 = oy * w->stride_h - w->pad_h;
     const int32_t ix0 = ox * w->stride_w - w->pad_w;
     const int32_t lo = ix0 < 0 ? 0 : ix0;                                        /* the run's columns */
@@ -717,32 +717,32 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
     const float abs_sum = mve_plane1_rows(pixel_sums + pix, sign_words + pix * cw, planes + ky0 * row_words + left,
                                           rows, run, run_words, &plane1_steps, 0.0f);
     const float n = (float)(kernel_h * kernel_w * c);
-    const float beta1 = abs_sum / n;
-    betas[0] = beta1;
+    const float beta1 = abs_sum / n; /* its latency hides behind plane 2's set-up, which needs it last */
     if (order < 2) {
+        betas[0] = beta1;
         return 1;
-    }
-    if (!(beta1 > 0.0f)) {
-        return 0;
     }
     /* Plane 2: the plane-1 bit flipped where |x| < beta_1; M = sum min(|x|, beta_1) in four lanes
      * over the patch's values in order (padding adds zeros). */
-    uint32_t beta_bits;
-    memcpy(&beta_bits, &beta1, sizeof beta_bits);
     static const int32_t lane_shifts[4] = {-3, -2, -1, 0};
     const int32x4_t shifts = vld1q_s32(lane_shifts);
     const uint32x4_t tops = vdupq_n_u32(0x88888888u);
-    const float32x4_t beta = vdupq_n_f32(beta1);
-    float32x4_t sum = vdupq_n_f32(0.0f);
-    uint32_t *second = planes + plane_stride;
-    if (padded) {
-        mve_fill_words(second, kernel_h * row_words, vdupq_n_u32(0xFFFFFFFFu));
-    }
     const mve_row_steps plane2_steps = {(int32_t)sizeof(float) * (in_w - run) * c,
                                         (int32_t)sizeof(uint32_t) * (in_w - run) * cw,
                                         (int32_t)sizeof(uint32_t) * (row_words - run_words)};
-    sum = mve_plane2_rows(magnitudes + pix * c, sign_words + pix * cw, second + ky0 * row_words + left, rows, run_words,
-                          &plane2_steps, beta_bits, beta, tops, shifts, sum);
+    uint32_t *second = planes + plane_stride;
+    if (padded) { /* the generic code writes plane 2 again if it takes over below */
+        mve_fill_words(second, kernel_h * row_words, vdupq_n_u32(0xFFFFFFFFu));
+    }
+    betas[0] = beta1;
+    if (!(beta1 > 0.0f)) {
+        return 0;
+    }
+    uint32_t beta_bits;
+    memcpy(&beta_bits, &beta1, sizeof beta_bits);
+    const float32x4_t sum = mve_plane2_rows(magnitudes + pix * c, sign_words + pix * cw, second + ky0 * row_words + left,
+                                            rows, run_words, &plane2_steps, beta_bits, vdupq_n_f32(beta1), tops, shifts,
+                                            vdupq_n_f32(0.0f));
     betas[1] = 2.0f * (abs_sum - mve_lanes_total(sum)) / n;
     return 1;
 }
