@@ -20,7 +20,7 @@ void horq_affine(const float *input, float *output, int32_t count, int32_t chann
     }
 }
 
-#if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__)
+#if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
 /* Helium, order 2: `groups` >= 1 times eight outputs, each lane with the scalar code's
  * operations in its order: d_k = n - 2 m_k (vmlas by -2, in q4), converted, times beta_k,
  * added, times scale, plus offset. The two groups of four interleave so that the M55 rarely
@@ -73,7 +73,7 @@ static void store_outputs_mve2(const float *betas, int32_t n, const int32_t *mis
 void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                         const float *scale, const float *offset, const horq_activation *act, float *out)
 {
-#if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__)
+#if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
     if (order == 2 && count >= 8) {
         const int32_t done = count - count % 8;
         store_outputs_mve2(betas, n, mismatches, done / 8, scale, offset, out);

@@ -490,12 +490,17 @@ static void plane2_run(const float *a, int32_t words, const uint32_t *first, uin
 }
 #endif
 
-#if defined(HORQ_ARM_MVE)
+/* The Helium assembly below uses GCC's operand constraints ("Te", the "p0" clobber). */
+#if defined(HORQ_ARM_MVE) && defined(__GNUC__) && !defined(__clang__)
+#define HORQ_MVE_ASM 1
+#endif
+
+#if defined(HORQ_MVE_ASM)
 /* Helium, channels a multiple of 32 (so every pixel is whole words and its values start at lane 0):
- * horq_pixel_stats and horq_patch_planes in inline assembly, one 32-value word per block, about
- * one instruction per cycle on the Cortex-M55's in-order pipeline (llvm-mca). Each block keeps
- * its vectors in registers the compiler picks ("w"); the predicate register it sets is clobbered
- * ("p0" is GCC's name for VPR). */
+ * horq_pixel_stats and horq_patch_planes in inline assembly, every row of a call in one block of
+ * low-overhead loops, ordered so that the Cortex-M55's in-order pipeline issues about one
+ * instruction a cycle (llvm-mca). Vectors the blocks share with C are in registers the compiler
+ * picks ("w"); the predicate register is clobbered as "p0" (GCC's name for VPR). */
 
 /* Four values of a row (in q2): bit 4k + j of the word for lane j is set in q1 where x >= 0 (a
  * predicated OR of an immediate, 1 << 4k: the same bit in every lane, each lane's moved to its
@@ -751,7 +756,7 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
                       float *magnitudes)
 {
-#if defined(HORQ_ARM_MVE)
+#if defined(HORQ_MVE_ASM)
     if (cols % HORQ_WORD_BITS == 0 && cols > 0 && rows > 0) {
         pixel_stats_mve(values, rows, cols, sums, sign_words, magnitudes);
         return;
@@ -783,7 +788,7 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
                        const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
                        uint32_t *planes, int32_t plane_stride)
 {
-#if defined(HORQ_ARM_MVE)
+#if defined(HORQ_MVE_ASM)
     if (w->in.c % HORQ_WORD_BITS == 0 &&
         patch_planes_mve(w, pixel_sums, sign_words, magnitudes, oy, ox, order, betas, planes, plane_stride)) {
         return;
