@@ -21,72 +21,121 @@ void horq_affine(const float *input, float *output, int32_t count, int32_t chann
 }
 
 #if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
-/* Helium, order 2: `groups` >= 1 times eight outputs, each lane with the scalar code's
+#define HORQ_MVE_STORE_OUTPUTS 1
+#endif
+
+#if defined(HORQ_MVE_STORE_OUTPUTS)
+static void store_outputs_generic(const float *betas, int32_t order, int32_t n, const int32_t *mismatches,
+                                  int32_t count, const float *scale, const float *offset, const horq_activation *act,
+                                  float *out);
+
+/* Helium, orders 1 and 2, count >= 8: eight outputs at a time, each lane with the scalar code's
  * operations in its order: d_k = n - 2 m_k (vmlas by -2, in q4), converted, times beta_k,
- * added, times scale, plus offset. The two groups of four interleave so that the M55 rarely
- * waits on a result (llvm-mca: 40 cycles for eight outputs, against 50 for the intrinsics).
- * Not at -O0, where GCC cannot give the asm its eight core registers. */
-static void store_outputs_mve2(const float *betas, int32_t n, const int32_t *mismatches, int32_t groups,
-                               const float *scale, const float *offset, float *out)
+ * added (order 2), times scale, plus offset. The two groups of four interleave so that the M55
+ * rarely waits on a result (llvm-mca, eight outputs: order 2 40 cycles against 50 for the
+ * intrinsics, order 1 26 as they, in 18 instructions against 20).
+ * The last count % 8 by the shared code, then the activation, as there. Not at -O0, where GCC
+ * cannot give the asm its eight core registers. */
+static inline void store_outputs_mve(const float *betas, int32_t order, int32_t n,
+                                                        const int32_t *mismatches, int32_t count, const float *scale,
+                                                        const float *offset, const horq_activation *act, float *out)
 {
+    const int32_t done = count - count % 8, groups = done / 8;
+    const int32_t *const m_rest = mismatches + order * done;
+    const float *const s_rest = scale + done, *const f_rest = offset + done;
+    float *const o_first = out, *const o_rest = out + done;
     uint32_t b0, b1;
     memcpy(&b0, &betas[0], sizeof b0);
-    memcpy(&b1, &betas[1], sizeof b1);
-    __asm__ volatile("vmvn.i32 q4, #1\n\t"
-                     "dls lr, %[groups]\n"
-                     "1:\n\t"
-                     "vld20.32 {q0, q1}, [%[m]]\n\t"
-                     "vld21.32 {q0, q1}, [%[m]]!\n\t"
-                     "vmlas.s32 q1, q4, %[n]\n\t"
-                     "vcvt.f32.s32 q1, q1\n\t"
-                     "vldrw.u32 q5, [%[s]], #16\n\t"
-                     "vmul.f32 q1, q1, %[b1]\n\t"
-                     "vldrw.u32 q7, [%[f]], #16\n\t"
-                     "vmlas.s32 q0, q4, %[n]\n\t"
-                     "vcvt.f32.s32 q0, q0\n\t"
-                     "vld20.32 {q2, q3}, [%[m]]\n\t"
-                     "vmul.f32 q0, q0, %[b0]\n\t"
-                     "vldrw.u32 q6, [%[s]], #16\n\t"
-                     "vadd.f32 q0, q0, q1\n\t"
-                     "vldrw.u32 q1, [%[f]], #16\n\t"
-                     "vmul.f32 q0, q0, q5\n\t"
-                     "vld21.32 {q2, q3}, [%[m]]!\n\t"
-                     "vadd.f32 q0, q0, q7\n\t"
-                     "vmlas.s32 q2, q4, %[n]\n\t"
-                     "vmlas.s32 q3, q4, %[n]\n\t"
-                     "vcvt.f32.s32 q2, q2\n\t"
-                     "vstrw.32 q0, [%[o]], #16\n\t"
-                     "vmul.f32 q2, q2, %[b0]\n\t"
-                     "vcvt.f32.s32 q3, q3\n\t"
-                     "vmul.f32 q3, q3, %[b1]\n\t"
-                     "vadd.f32 q2, q2, q3\n\t"
-                     "vmul.f32 q2, q2, q6\n\t"
-                     "vadd.f32 q2, q2, q1\n\t"
-                     "vstrw.32 q2, [%[o]], #16\n\t"
-                     "le lr, 1b\n\t"
-                     : [m] "+r"(mismatches), [s] "+r"(scale), [f] "+r"(offset), [o] "+r"(out)
-                     : [groups] "r"(groups), [n] "r"(n), [b0] "r"(b0), [b1] "r"(b1)
-                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "memory");
+    if (order == 1) {
+        __asm__ volatile("vmvn.i32 q4, #1\n\t"
+                         "dls lr, %[groups]\n"
+                         "1:\n\t"
+                         "vldrw.u32 q0, [%[m]], #16\n\t"
+                         "vldrw.u32 q2, [%[m]], #16\n\t"
+                         "vmlas.s32 q0, q4, %[n]\n\t"
+                         "vldrw.u32 q5, [%[s]], #16\n\t"
+                         "vmlas.s32 q2, q4, %[n]\n\t"
+                         "vcvt.f32.s32 q0, q0\n\t"
+                         "vldrw.u32 q6, [%[s]], #16\n\t"
+                         "vcvt.f32.s32 q2, q2\n\t"
+                         "vmul.f32 q0, q0, %[b0]\n\t"
+                         "vldrw.u32 q7, [%[f]], #16\n\t"
+                         "vmul.f32 q2, q2, %[b0]\n\t"
+                         "vldrw.u32 q1, [%[f]], #16\n\t"
+                         "vmul.f32 q0, q0, q5\n\t"
+                         "vmul.f32 q2, q2, q6\n\t"
+                         "vadd.f32 q0, q0, q7\n\t"
+                         "vadd.f32 q2, q2, q1\n\t"
+                         "vstrw.32 q0, [%[o]], #16\n\t"
+                         "vstrw.32 q2, [%[o]], #16\n\t"
+                         "le lr, 1b\n\t"
+                         : [m] "+r"(mismatches), [s] "+r"(scale), [f] "+r"(offset), [o] "+r"(out)
+                         : [groups] "r"(groups), [n] "r"(n), [b0] "r"(b0)
+                         : "q0", "q1", "q2", "q4", "q5", "q6", "q7", "lr", "memory");
+    } else {
+        memcpy(&b1, &betas[1], sizeof b1);
+        __asm__ volatile("vmvn.i32 q4, #1\n\t"
+                         "dls lr, %[groups]\n"
+                         "1:\n\t"
+                         "vld20.32 {q0, q1}, [%[m]]\n\t"
+                         "vld21.32 {q0, q1}, [%[m]]!\n\t"
+                         "vmlas.s32 q1, q4, %[n]\n\t"
+                         "vcvt.f32.s32 q1, q1\n\t"
+                         "vldrw.u32 q5, [%[s]], #16\n\t"
+                         "vmul.f32 q1, q1, %[b1]\n\t"
+                         "vldrw.u32 q7, [%[f]], #16\n\t"
+                         "vmlas.s32 q0, q4, %[n]\n\t"
+                         "vcvt.f32.s32 q0, q0\n\t"
+                         "vld20.32 {q2, q3}, [%[m]]\n\t"
+                         "vmul.f32 q0, q0, %[b0]\n\t"
+                         "vldrw.u32 q6, [%[s]], #16\n\t"
+                         "vadd.f32 q0, q0, q1\n\t"
+                         "vldrw.u32 q1, [%[f]], #16\n\t"
+                         "vmul.f32 q0, q0, q5\n\t"
+                         "vld21.32 {q2, q3}, [%[m]]!\n\t"
+                         "vadd.f32 q0, q0, q7\n\t"
+                         "vmlas.s32 q2, q4, %[n]\n\t"
+                         "vmlas.s32 q3, q4, %[n]\n\t"
+                         "vcvt.f32.s32 q2, q2\n\t"
+                         "vstrw.32 q0, [%[o]], #16\n\t"
+                         "vmul.f32 q2, q2, %[b0]\n\t"
+                         "vcvt.f32.s32 q3, q3\n\t"
+                         "vmul.f32 q3, q3, %[b1]\n\t"
+                         "vadd.f32 q2, q2, q3\n\t"
+                         "vmul.f32 q2, q2, q6\n\t"
+                         "vadd.f32 q2, q2, q1\n\t"
+                         "vstrw.32 q2, [%[o]], #16\n\t"
+                         "le lr, 1b\n\t"
+                         : [m] "+r"(mismatches), [s] "+r"(scale), [f] "+r"(offset), [o] "+r"(out)
+                         : [groups] "r"(groups), [n] "r"(n), [b0] "r"(b0), [b1] "r"(b1)
+                         : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "memory");
+    }
+    if (done < count) {
+        store_outputs_generic(betas, order, n, m_rest, count - done, s_rest, f_rest, act, o_rest);
+    }
+    if (act->kind != HORQ_ACT_NONE) {
+        horq_activation_apply(o_first, o_first, done, act);
+    }
 }
+
+/* Helium takes orders 1 and 2 here, and the shared code below is store_outputs_generic (kept
+ * apart: with this in its body, GCC compiled its other loops worse, and pushed q4-q7 on every
+ * call). */
+void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
+                        const float *scale, const float *offset, const horq_activation *act, float *out)
+{
+    if (order <= 2 && count >= 8) {
+        store_outputs_mve(betas, order, n, mismatches, count, scale, offset, act, out);
+    } else {
+        store_outputs_generic(betas, order, n, mismatches, count, scale, offset, act, out);
+    }
+}
+#define horq_store_outputs store_outputs_generic
 #endif
 
 void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int32_t *mismatches, int32_t count,
                         const float *scale, const float *offset, const horq_activation *act, float *out)
 {
-#if defined(HORQ_ARM_MVE) && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
-    if (order == 2 && count >= 8) {
-        const int32_t done = count - count % 8;
-        store_outputs_mve2(betas, n, mismatches, done / 8, scale, offset, out);
-        if (done < count) {
-            horq_store_outputs(betas, order, n, mismatches + done * order, count - done, scale + done, offset + done,
-                               act, out + done);
-        }
-        if (act->kind != HORQ_ACT_NONE) {
-            horq_activation_apply(out, out, done, act);
-        }
-        return;
-    }
-#endif
     /* Orders 1 and 2 get their own loops: the betas stay in registers and no
      * inner loop runs per output. The sum order is the reference's in every case. */
 #if defined(HORQ_ARM_MVE) || defined(HORQ_ARM_NEON)
@@ -180,6 +229,10 @@ void horq_store_outputs(const float *betas, int32_t order, int32_t n, const int3
         horq_activation_apply(out, out, count, act);
     }
 }
+
+#if defined(HORQ_MVE_STORE_OUTPUTS)
+#undef horq_store_outputs
+#endif
 
 void horq_activation_apply(const float *input, float *output, int32_t count, const horq_activation *act)
 {
