@@ -602,15 +602,18 @@ typedef struct {
 
 /* Plane 2 of `rows` runs of `words` >= 1 words each: dst[i] = first[i] ^ the below-mask of
  * a[32 i ..], M's lanes in sum. Low-overhead loops, 47 instructions a word. ("Te": vaddv
- * writes an even core register.) */
+ * writes an even core register.) beta_1 comes in the FPU and goes to the core and a vector
+ * here, its first use, so that nothing waits on its division before plane 2's set-up. */
 static inline float32x4_t mve_plane2_rows(const float *a, const uint32_t *first, uint32_t *dst, int32_t rows,
-                                          int32_t words, const mve_row_steps *steps, uint32_t beta_bits,
-                                          float32x4_t beta, uint32x4_t tops, int32x4_t shifts, float32x4_t sum)
+                                          int32_t words, const mve_row_steps *steps, float beta1, uint32x4_t tops,
+                                          int32x4_t shifts, float32x4_t sum)
 {
     uint32x4_t acc, d;
-    float32x4_t v;
-    uint32_t t, below;
-    __asm__ volatile("1:\n\t"
+    float32x4_t v, beta;
+    uint32_t t, below, beta_bits;
+    __asm__ volatile("vmov %[beta_bits], %[beta1]\n\t"
+                     "vdup.32 %q[beta], %[beta_bits]\n"
+                     "1:\n\t"
                      "dls lr, %[words]\n"
                      "2:\n\t"
                      MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO
@@ -630,9 +633,10 @@ static inline float32x4_t mve_plane2_rows(const float *a, const uint32_t *first,
                      "subs %[rows], %[rows], #1\n\t"
                      "bne 1b\n\t"
                      : [a] "+r"(a), [first] "+r"(first), [dst] "+r"(dst), [rows] "+r"(rows), [sum] "+w"(sum),
-                       [acc] "=&w"(acc), [d] "=&w"(d), [v] "=&w"(v), [t] "=&r"(t), [below] "=&Te"(below)
-                     : [words] "r"(words), [steps] "r"(steps), [beta_bits] "r"(beta_bits), [beta] "w"(beta),
-                       [tops] "w"(tops), [shifts] "w"(shifts)
+                       [acc] "=&w"(acc), [d] "=&w"(d), [v] "=&w"(v), [beta] "=&w"(beta), [t] "=&r"(t),
+                       [below] "=&Te"(below), [beta_bits] "=&r"(beta_bits)
+                     : [words] "r"(words), [steps] "r"(steps), [beta1] "t"(beta1), [tops] "w"(tops),
+                       [shifts] "w"(shifts)
                      : "lr", "cc", "memory");
     return sum;
 }
@@ -711,6 +715,7 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
     }
     const int32_t left = (lo - ix0) * cw, run = hi - lo, run_words = run * cw;
     const int padded = hi - lo < kernel_w || ky1 - ky0 < kernel_h;
+    const float n = (float)(kernel_h * kernel_w * c);
     if (padded) {
         mve_fill_words(planes, kernel_h * row_words, vdupq_n_u32(0u));
     }
@@ -721,7 +726,6 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
                                         (int32_t)sizeof(uint32_t) * row_words};
     const float abs_sum = mve_plane1_rows(pixel_sums + pix, sign_words + pix * cw, planes + ky0 * row_words + left,
                                           rows, run, run_words, &plane1_steps, 0.0f);
-    const float n = (float)(kernel_h * kernel_w * c);
     const float beta1 = abs_sum / n; /* its latency hides behind plane 2's set-up, which needs it last */
     if (order < 2) {
         betas[0] = beta1;
@@ -743,11 +747,8 @@ static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums
     if (!(beta1 > 0.0f)) {
         return 0;
     }
-    uint32_t beta_bits;
-    memcpy(&beta_bits, &beta1, sizeof beta_bits);
     const float32x4_t sum = mve_plane2_rows(magnitudes + pix * c, sign_words + pix * cw, second + ky0 * row_words + left,
-                                            rows, run_words, &plane2_steps, beta_bits, vdupq_n_f32(beta1), tops, shifts,
-                                            vdupq_n_f32(0.0f));
+                                            rows, run_words, &plane2_steps, beta1, tops, shifts, vdupq_n_f32(0.0f));
     betas[1] = 2.0f * (abs_sum - mve_lanes_total(sum)) / n;
     return 1;
 }
