@@ -601,9 +601,279 @@ static void plane2_run(const float *a, int32_t words, const uint32_t *first, uin
 }
 #endif
 
+/* The Helium assembly below uses GCC's operand constraints ("Te", the "p0" clobber). */
+#if defined(HORQ_ARM_MVE) && defined(__GNUC__) && !defined(__clang__)
+#define HORQ_MVE_ASM 1
+#endif
+
+#if defined(HORQ_MVE_ASM)
+/* Helium, channels a multiple of 32 (so every pixel is whole words and its values start at lane 0):
+ * horq_pixel_stats and horq_patch_planes in inline assembly, every row of a call in one block of
+ * low-overhead loops, ordered so that the Cortex-M55's in-order pipeline issues about one
+ * instruction a cycle (llvm-mca). Vectors the blocks share with C are in registers the compiler
+ * picks ("w"); the predicate register is clobbered as "p0" (GCC's name for VPR). */
+
+/* Four values of a row (in q2): bit 4k + j of the word for lane j is set in q1 where x >= 0 (a
+ * predicated OR of an immediate, 1 << 4k: the same bit in every lane, each lane's moved to its
+ * place at the end), |x| is stored (when MAG_STORE is given) and added to the lanes in q0. The
+ * word is the complement: !(x >= 0) sets a bit, so NaN counts as negative and -0.0 as positive. */
+#define MVE_STATS_STEP(BIT, MAG_STORE)                                                          \
+    "vldrw.u32 q2, [%[x]], #16\n\t"                                                             \
+    "vpt.f32 ge, q2, zr\n\t"                                                                    \
+    "vorrt.i32 q1, #" BIT "\n\t"                                                                \
+    "vabs.f32 q2, q2\n\t"                                                                       \
+    MAG_STORE                                                                                   \
+    "vadd.f32 q0, q0, q2\n\t"
+#define MVE_STATS_WORD(MAG_STORE)                                                               \
+    "vmov.i32 q1, #0\n\t"                                                                       \
+    MVE_STATS_STEP("0x1", MAG_STORE) MVE_STATS_STEP("0x10", MAG_STORE)                          \
+    MVE_STATS_STEP("0x100", MAG_STORE) MVE_STATS_STEP("0x1000", MAG_STORE)                      \
+    MVE_STATS_STEP("0x10000", MAG_STORE) MVE_STATS_STEP("0x100000", MAG_STORE)                  \
+    MVE_STATS_STEP("0x1000000", MAG_STORE) MVE_STATS_STEP("0x10000000", MAG_STORE)
+#define MVE_MAG_STORE "vstrw.32 q2, [%[m]], #16\n\t"
+/* `rows` >= 1 rows of `words` >= 1 words: each word's sign bits, then the row's lanes (q0 =
+ * s0-s3) added as (lane0 + lane1) + (lane2 + lane3) (lanes_total) into its sum. */
+#define MVE_STATS_ROWS(MAG_STORE)                                                               \
+    "1:\n\t"                                                                                    \
+    "vmov.i32 q0, #0\n\t"                                                                       \
+    "dls lr, %[words]\n"                                                                        \
+    "2:\n\t"                                                                                    \
+    MVE_STATS_WORD(MAG_STORE)                                                                   \
+    "vshl.u32 q1, q1, %q[shifts]\n\t"                                                           \
+    "vaddv.u32 %[t], q1\n\t"                                                                    \
+    "mvn %[t], %[t]\n\t"                                                                        \
+    "str %[t], [%[signs]], #4\n\t"                                                              \
+    "le lr, 2b\n\t"                                                                             \
+    "vadd.f32 s4, s0, s1\n\t"                                                                   \
+    "vadd.f32 s5, s2, s3\n\t"                                                                   \
+    "vadd.f32 s4, s4, s5\n\t"                                                                   \
+    "vstmia %[sums]!, {s4}\n\t"                                                                 \
+    "subs %[rows], %[rows], #1\n\t"                                                             \
+    "bne 1b\n\t"
+
+/* (lane0 + lane1) + (lane2 + lane3) of a vector, in the FPU's scalar registers (through q0 =
+ * s0-s3, not through core registers). */
+static inline float mve_lanes_total(float32x4_t sum)
+{
+    float total, t;
+    __asm__("vmov q0, %q[sum]\n\t"
+            "vadd.f32 %[total], s0, s1\n\t"
+            "vadd.f32 %[t], s2, s3\n\t"
+            "vadd.f32 %[total], %[total], %[t]\n\t"
+            : [total] "=&t"(total), [t] "=&t"(t)
+            : [sum] "w"(sum)
+            : "q0");
+    return total;
+}
+
+/* horq_pixel_stats for cols a multiple of 32, rows >= 1. magnitudes may be values itself (a
+ * layer that keeps |x| in its input): each vector is loaded before its |x| is stored. */
+static void pixel_stats_mve(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
+                            float *magnitudes)
+{
+    static const int32_t lane_shifts[4] = {0, 1, 2, 3};
+    const int32x4_t shifts = vld1q_s32(lane_shifts);
+    const int32_t words = cols / HORQ_WORD_BITS;
+    uint32_t t;
+    if (magnitudes != NULL) {
+        __asm__ volatile(MVE_STATS_ROWS(MVE_MAG_STORE)
+                         : [x] "+r"(values), [m] "+r"(magnitudes), [signs] "+r"(sign_words), [sums] "+r"(sums),
+                           [rows] "+r"(rows), [t] "=&Te"(t)
+                         : [words] "r"(words), [shifts] "w"(shifts)
+                         : "q0", "q1", "q2", "p0", "lr", "cc", "memory");
+    } else {
+        __asm__ volatile(MVE_STATS_ROWS("")
+                         : [x] "+r"(values), [signs] "+r"(sign_words), [sums] "+r"(sums), [rows] "+r"(rows),
+                           [t] "=&Te"(t)
+                         : [words] "r"(words), [shifts] "w"(shifts)
+                         : "q0", "q1", "q2", "p0", "lr", "cc", "memory");
+    }
+}
+
+/* Four magnitudes of plane 2: |x| < beta_1 is bits(|x|) - bits(beta_1) < 0 as int32 (both below
+ * 2^31, see below_limit); the difference D keeps its top four bits and takes the accumulator A
+ * shifted right by 4 below them (vsri), so D becomes the accumulator and the two registers swap
+ * roles each step (the three bits below each sign bit are junk, masked at the end);
+ * min(|x|, beta_1) is added to the lanes. After eight steps, lane j holds the bit of value
+ * 4k + j at 4k + 3: masked with 0x88888888 and moved down by 3 - j. The order load, integer,
+ * float, integer, float keeps the M55 from stalling (llvm-mca: one instruction a cycle). */
+#define MVE_PLANE2_STEP(D, A)                                                                   \
+    "vldrw.u32 %q[v], [%[a]], #16\n\t"                                                          \
+    "vsub.i32 %q[" D "], %q[v], %[beta_bits]\n\t"                                               \
+    "vminnm.f32 %q[v], %q[v], %q[beta]\n\t"                                                     \
+    "vsri.32 %q[" D "], %q[" A "], #4\n\t"                                                      \
+    "vadd.f32 %q[sum], %q[sum], %q[v]\n\t"
+#define MVE_PLANE2_TWO MVE_PLANE2_STEP("d", "acc") MVE_PLANE2_STEP("acc", "d")
+
+/* The runs of `rows` >= 1 kernel rows: pointer steps (bytes) from the end of one row's run to
+ * the start of the next, for the magnitudes (or pixel sums), the sign words and the patch. */
+typedef struct {
+    int32_t values, words, patch;
+} mve_row_steps;
+
+/* Plane 2 of `rows` runs of `words` >= 1 words each: dst[i] = first[i] ^ the below-mask of
+ * a[32 i ..], M's lanes in sum. Low-overhead loops, 47 instructions a word. ("Te": vaddv
+ * writes an even core register.) beta_1 comes in the FPU and goes to the core and a vector
+ * here, its first use, so that nothing waits on its division before plane 2's set-up. */
+static inline float32x4_t mve_plane2_rows(const float *a, const uint32_t *first, uint32_t *dst, int32_t rows,
+                                          int32_t words, const mve_row_steps *steps, float beta1, uint32x4_t tops,
+                                          int32x4_t shifts, float32x4_t sum)
+{
+    uint32x4_t acc, d;
+    float32x4_t v, beta;
+    uint32_t t, below, beta_bits;
+    __asm__ volatile("vmov %[beta_bits], %[beta1]\n\t"
+                     "vdup.32 %q[beta], %[beta_bits]\n"
+                     "1:\n\t"
+                     "dls lr, %[words]\n"
+                     "2:\n\t"
+                     MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO MVE_PLANE2_TWO
+                     "vand %q[acc], %q[acc], %q[tops]\n\t"
+                     "vshl.u32 %q[acc], %q[acc], %q[shifts]\n\t"
+                     "ldr %[t], [%[first]], #4\n\t"
+                     "vaddv.u32 %[below], %q[acc]\n\t"
+                     "eor %[t], %[t], %[below]\n\t"
+                     "str %[t], [%[dst]], #4\n\t"
+                     "le lr, 2b\n\t"
+                     "ldr %[t], [%[steps]]\n\t"
+                     "add %[a], %[a], %[t]\n\t"
+                     "ldr %[t], [%[steps], #4]\n\t"
+                     "add %[first], %[first], %[t]\n\t"
+                     "ldr %[t], [%[steps], #8]\n\t"
+                     "add %[dst], %[dst], %[t]\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b\n\t"
+                     : [a] "+r"(a), [first] "+r"(first), [dst] "+r"(dst), [rows] "+r"(rows), [sum] "+w"(sum),
+                       [acc] "=&w"(acc), [d] "=&w"(d), [v] "=&w"(v), [beta] "=&w"(beta), [t] "=&r"(t),
+                       [below] "=&Te"(below), [beta_bits] "=&r"(beta_bits)
+                     : [words] "r"(words), [steps] "r"(steps), [beta1] "t"(beta1), [tops] "w"(tops),
+                       [shifts] "w"(shifts)
+                     : "lr", "cc", "memory");
+    return sum;
+}
+
+/* dst[0 .. count) = value (splat in a vector); count >= 0. A tail-predicated loop: the last
+ * vector stores only the words left. */
+static inline void mve_fill_words(uint32_t *dst, int32_t count, uint32x4_t value)
+{
+    __asm__ volatile("wlstp.32 lr, %[count], 2f\n"
+                     "1:\n\t"
+                     "vstrw.32 %q[value], [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:\n\t"
+                     : [dst] "+r"(dst)
+                     : [count] "r"(count), [value] "w"(value)
+                     : "lr", "memory");
+}
+
+/* Plane 1 of `rows` >= 1 runs of `run` >= 1 pixels: s += their sums in order, and their
+ * `words` >= 1 sign words copied to the patch (a tail-predicated loop). */
+static inline float mve_plane1_rows(const float *sums, const uint32_t *src, uint32_t *dst, int32_t rows, int32_t run,
+                                    int32_t words, const mve_row_steps *steps, float s)
+{
+    float t;
+    uint32x4_t q;
+    const uint32_t *from;
+    uint32_t *to;
+    __asm__ volatile("1:\n\t"
+                     "dls lr, %[run]\n"
+                     "2:\n\t"
+                     "vldmia %[sums]!, {%[t]}\n\t"
+                     "vadd.f32 %[s], %[s], %[t]\n\t"
+                     "le lr, 2b\n\t"
+                     "mov %[from], %[src]\n\t"
+                     "mov %[to], %[dst]\n\t"
+                     "dlstp.32 lr, %[words]\n"
+                     "3:\n\t"
+                     "vldrw.u32 %q[q], [%[from]], #16\n\t"
+                     "vstrw.32 %q[q], [%[to]], #16\n\t"
+                     "letp lr, 3b\n\t"
+                     "ldr %[from], [%[steps]]\n\t"
+                     "add %[sums], %[sums], %[from]\n\t"
+                     "ldr %[from], [%[steps], #4]\n\t"
+                     "add %[src], %[src], %[from]\n\t"
+                     "ldr %[from], [%[steps], #8]\n\t"
+                     "add %[dst], %[dst], %[from]\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b\n\t"
+                     : [sums] "+r"(sums), [src] "+r"(src), [dst] "+r"(dst), [rows] "+r"(rows), [s] "+t"(s),
+                       [t] "=&t"(t), [q] "=&w"(q), [from] "=&r"(from), [to] "=&r"(to)
+                     : [run] "r"(run), [words] "r"(words), [steps] "r"(steps)
+                     : "lr", "cc", "memory");
+    return s;
+}
+
+/* horq_patch_planes for c a multiple of 32. Returns 0, having written nothing that the generic
+ * code does not write again, where it leaves the patch to it: no pixel of a row inside the
+ * input, or plane 2 with a beta_1 that is 0 or NaN. A patch with padding is first filled with
+ * padding's words (0 in plane 1, 1 in plane 2: a zero is below beta_1), then its runs
+ * written over them. */
+static inline int patch_planes_mve(const horq_window *w, const float *pixel_sums, const uint32_t *sign_words,
+                                   const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
+                                   uint32_t *planes, int32_t plane_stride)
+{
+    const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w;
+    const int32_t kernel_h = w->kernel_h, kernel_w = w->kernel_w;
+    const int32_t cw = (int32_t)((uint32_t)c / HORQ_WORD_BITS), row_words = kernel_w * cw;
+    const int32_t iy0 = oy * w->stride_h - w->pad_h;
+    const int32_t ix0 = ox * w->stride_w - w->pad_w;
+    const int32_t lo = ix0 < 0 ? 0 : ix0;                                        /* the run's columns */
+    const int32_t hi = ix0 + kernel_w > in_w ? in_w : ix0 + kernel_w;
+    const int32_t ky0 = iy0 < 0 ? -iy0 : 0;                                       /* the rows inside */
+    const int32_t ky1 = iy0 + kernel_h > in_h ? in_h - iy0 : kernel_h;
+    if (hi <= lo || ky1 <= ky0) {
+        return 0;
+    }
+    const int32_t left = (lo - ix0) * cw, run = hi - lo, run_words = run * cw;
+    const int padded = hi - lo < kernel_w || ky1 - ky0 < kernel_h;
+    const float n = (float)(kernel_h * kernel_w * c);
+    if (padded) {
+        mve_fill_words(planes, kernel_h * row_words, vdupq_n_u32(0u));
+    }
+    const ptrdiff_t pix = (ptrdiff_t)(iy0 + ky0) * in_w + lo; /* the first run's first pixel */
+    const int32_t rows = ky1 - ky0;
+    /* Plane 1 moves the sums' pointer by `run` a row, its words by whole vectors. */
+    const mve_row_steps plane1_steps = {(int32_t)sizeof(float) * (in_w - run), (int32_t)sizeof(uint32_t) * in_w * cw,
+                                        (int32_t)sizeof(uint32_t) * row_words};
+    const float abs_sum = mve_plane1_rows(pixel_sums + pix, sign_words + pix * cw, planes + ky0 * row_words + left,
+                                          rows, run, run_words, &plane1_steps, 0.0f);
+    const float beta1 = abs_sum / n; /* its latency hides behind plane 2's set-up, which needs it last */
+    if (order < 2) {
+        betas[0] = beta1;
+        return 1;
+    }
+    /* Plane 2: the plane-1 bit flipped where |x| < beta_1; M = sum min(|x|, beta_1) in four lanes
+     * over the patch's values in order (padding adds zeros). */
+    static const int32_t lane_shifts[4] = {-3, -2, -1, 0};
+    const int32x4_t shifts = vld1q_s32(lane_shifts);
+    const uint32x4_t tops = vdupq_n_u32(0x88888888u);
+    const mve_row_steps plane2_steps = {(int32_t)sizeof(float) * (in_w - run) * c,
+                                        (int32_t)sizeof(uint32_t) * (in_w - run) * cw,
+                                        (int32_t)sizeof(uint32_t) * (row_words - run_words)};
+    uint32_t *second = planes + plane_stride;
+    if (padded) { /* the generic code writes plane 2 again if it takes over below */
+        mve_fill_words(second, kernel_h * row_words, vdupq_n_u32(0xFFFFFFFFu));
+    }
+    betas[0] = beta1;
+    if (!(beta1 > 0.0f)) {
+        return 0;
+    }
+    const float32x4_t sum = mve_plane2_rows(magnitudes + pix * c, sign_words + pix * cw, second + ky0 * row_words + left,
+                                            rows, run_words, &plane2_steps, beta1, tops, shifts, vdupq_n_f32(0.0f));
+    betas[1] = 2.0f * (abs_sum - mve_lanes_total(sum)) / n;
+    return 1;
+}
+#endif
+
 void horq_pixel_stats(const float *values, int32_t rows, int32_t cols, float *sums, uint32_t *sign_words,
                       float *magnitudes)
 {
+#if defined(HORQ_MVE_ASM)
+    if (cols % HORQ_WORD_BITS == 0 && cols > 0 && rows > 0) {
+        pixel_stats_mve(values, rows, cols, sums, sign_words, magnitudes);
+        return;
+    }
+#endif
     const int32_t words = HORQ_WORDS_FOR(cols);
 #if defined(HORQ_ARM_NEON)
     if (cols % HORQ_WORD_BITS == 0) {
@@ -640,6 +910,12 @@ void horq_patch_planes(const horq_window *w, const float *pixel_sums, const uint
                        const float *magnitudes, int32_t oy, int32_t ox, int32_t order, float *betas,
                        uint32_t *planes, int32_t plane_stride)
 {
+#if defined(HORQ_MVE_ASM)
+    if (w->in.c % HORQ_WORD_BITS == 0 &&
+        patch_planes_mve(w, pixel_sums, sign_words, magnitudes, oy, ox, order, betas, planes, plane_stride)) {
+        return;
+    }
+#endif
     /* The geometry in locals: stores through `planes` could alias the struct's
      * int32_t fields, and the compiler would reload them at every tap. */
     const int32_t c = w->in.c, in_h = w->in.h, in_w = w->in.w;
