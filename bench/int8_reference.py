@@ -65,15 +65,20 @@ class Int8Reference:
         return self.cycles_per_iteration / self.macs_per_iteration
 
 
+MAC_MNEMONICS = frozenset(m for _, ops, _, _ in VARIANTS for m in ops)
+
+
 def innermost_loop(code: dict[int, cycles.Instruction], function: str, thumb: bool) -> list[cycles.Instruction]:
-    """The body of the shortest backward branch in ``function`` (branch included)."""
+    """The body of the shortest backward branch in ``function`` (branch included) that holds a
+    multiply-accumulate (a backward jump into the function's epilogue is no loop of interest)."""
     body = sorted((i for i in code.values() if i.function == function), key=lambda i: i.address)
-    loops = [(ins.address - target, target, ins.address) for ins in body if cycles.is_branch(ins, thumb)
-             for target in [cycles.branch_target(ins)] if target is not None and target <= ins.address]
-    if not loops:
-        raise HorqError(f"no loop in {function}")
-    _, start, end = min(loops)
-    return [i for i in body if start <= i.address <= end]
+    loops = sorted((ins.address - target, target, ins.address) for ins in body if cycles.is_branch(ins, thumb)
+                   for target in [cycles.branch_target(ins)] if target is not None and target <= ins.address)
+    for _, start, end in loops:
+        loop = [i for i in body if start <= i.address <= end]
+        if any(i.mnemonic in MAC_MNEMONICS for i in loop):
+            return loop
+    raise HorqError(f"no loop with a multiply-accumulate in {function}")
 
 
 @functools.lru_cache(maxsize=None)

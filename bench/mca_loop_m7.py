@@ -12,10 +12,9 @@ issue, in order; no memory system, no branch cost: an estimate for relative figu
 The reference is the project's int8 one, bench/int8_reference.py's cycles per MAC for the target
 (bench/int8_reference.c compiled with the target's flags and priced by the cycle estimator; our own
 code, not CMSIS): on the DSP cores two output channels by two im2col columns, four int8 weights a
-load widened with SXTB16 and SXTB16 ROR 8 -- the "reordered" read CMSIS-NN's s8 kernels use
-(read_and_pad_reordered in arm_nn_mat_mult_kernel_s8_s16: the im2col buffer written in SXTB16's
-order, no PKHBT/PKHTB) -- 16-bit activations two a load, eight SMLADs for 16 MACs. Its loop is
-GCC's, as int8_reference.py prints it with --show.
+load widened with SXTB16 and SXTB16 ROR 8 and put back in depth order with PKHBT/PKHTB (CMSIS-NN's
+read_and_pad, as arm_nn_mat_mult_kernel_s8_s16 uses it), 16-bit activations two a load, eight
+SMLADs for 16 MACs. Its loop is GCC's, as int8_reference.py prints it with --show.
 
 Printed: cycles per loop iteration, MACs per iteration, cycles per MAC, IPC, and the ratio to the
 reference's cycles per MAC. The copy fed to llvm-mca gets the estimator's clean-up
