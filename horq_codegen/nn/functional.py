@@ -27,26 +27,103 @@ def quantize_groups(x: torch.Tensor, order: int, granularity: str, betas: torch.
     return residual_quantize(x, order, group_dims)[0]
 
 
+class _PatchConvSTE(torch.autograd.Function):
+    """Training form of a ``patch`` convolution, with the straight-through estimator written out.
+
+    Forward: unfold into one row per output position (``(N, L, C*kh*kw)``, so each patch's
+    reduction runs along contiguous memory), residual-quantize each row without an autograd graph
+    (the STE discards it), one matrix product. Backward: because the STE's mask ``|x| <= 1``
+    depends only on the pixel, the input's gradient is the ordinary convolution input gradient of
+    the quantized weights times that mask (no col2im of the unfolded gradient), and the weights'
+    gradient is one product of the output gradient with the quantized rows kept from the forward
+    pass. Autograd through the unfolded quantizer took 3-4x as long (``bench/train_step.py``).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w_q, stride, padding, order):  # type: ignore[override]
+        n, kernel = x.shape[0], w_q.shape[2:]
+        padded = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+        rows = F.unfold(padded, kernel, stride=stride).transpose(1, 2).contiguous()  # (N, L, C*kh*kw)
+        q = _train_quantize(rows, order, (2,), copy=False)
+        out_h = (padded.shape[2] - kernel[0]) // stride[0] + 1
+        out_w = (padded.shape[3] - kernel[1]) // stride[1] + 1
+        out = (q.view(-1, q.shape[2]) @ w_q.flatten(1).t()).view(n, out_h * out_w, -1)
+        ctx.save_for_backward(x, w_q, q)
+        ctx.stride, ctx.padding = stride, padding
+        return out.transpose(1, 2).reshape(n, -1, out_h, out_w)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, w_q, q = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.nn.grad.conv2d_input(x.shape, w_q, grad_out, ctx.stride, ctx.padding)
+            grad_x.mul_((x.abs() <= 1.0).to(grad_x.dtype))
+        if ctx.needs_input_grad[1]:
+            rows_grad = grad_out.flatten(2).transpose(1, 2).reshape(-1, grad_out.shape[1])  # (N*L, O)
+            grad_w = (rows_grad.t() @ q.view(-1, q.shape[2])).view_as(w_q)
+        return grad_x, grad_w, None, None, None
+
+
+def _train_quantize(x: torch.Tensor, order: int, dims: tuple[int, ...], betas: torch.Tensor | None = None,
+                    copy: bool = True) -> torch.Tensor:
+    """x_hat of the order-K residual quantization for training: the maths of ``residual_quantize``
+    (or of ``static_quantize`` with ``betas``) without an autograd graph and without a new
+    full-size temporary per operation.
+
+    A training step's quantizer was dominated by allocating (and page-faulting) tensors the size
+    of the unfolded input; here ``|R|`` is summed by ``vector_norm`` (no ``abs`` copy), the plane is
+    ``copysign(beta, R)`` into one reused buffer, and the sums are in place. ``R_0 = x + 0.0``
+    turns a -0.0 input into +0.0, so copysign's sign agrees with ``sgn`` (0 counts as positive).
+    Sums are in a different order than ``mean``, so a beta may differ in its last bit. With
+    ``copy=False`` the caller's ``x`` (a temporary of its own) becomes the residual.
+    """
+    with torch.no_grad():
+        residual = x + 0.0 if copy else x.add_(0.0)
+        groups = 1
+        for d in dims:
+            groups *= x.shape[d]
+        x_hat = plane = None
+        for k in range(order):
+            if betas is not None:
+                beta = betas[k]
+            else:
+                beta = torch.linalg.vector_norm(residual, ord=1, dim=dims, keepdim=True).div_(groups)
+            if x_hat is None:
+                x_hat = torch.copysign(beta, residual)
+                plane = x_hat
+            else:
+                if plane is x_hat:
+                    plane = torch.empty_like(x_hat)
+                torch.copysign(beta, residual, out=plane)
+                x_hat.add_(plane)
+            if k + 1 < order:
+                residual.sub_(plane)
+    return x_hat
+
+
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
            padding: list[int], order: int, granularity: str, betas: torch.Tensor | None,
            train: bool = False) -> torch.Tensor:
     """HORQ convolution of an NCHW batch; zero padding is quantized like any other value."""
     w_q = _quantized_weight(weight, train)
-    padded = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
-    if granularity == "patch":
+    if granularity == "patch" and train:
+        out = _PatchConvSTE.apply(x, w_q, stride, padding, order)
+    elif granularity == "patch":
+        padded = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
         kernel = weight.shape[2:]
         columns = F.unfold(padded, kernel, stride=stride)  # (N, C*kh*kw, L): one group per column
         q = residual_quantize(columns, order, (1,))[0]
-        if train:
-            q = ste(columns, q)
         out_h = (padded.shape[2] - kernel[0]) // stride[0] + 1
         out_w = (padded.shape[3] - kernel[1]) // stride[1] + 1
         out = (w_q.flatten(1) @ q).view(x.shape[0], weight.shape[0], out_h, out_w)
     else:
+        padded = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
         group_dims = {"pixel": (1,), "tensor": (1, 2, 3), "static": ()}[granularity]
-        q = quantize_groups(padded, order, granularity, betas, group_dims)
         if train:
-            q = ste(padded, q)
+            q = ste(padded, _train_quantize(padded, order, group_dims, betas))
+        else:
+            q = quantize_groups(padded, order, granularity, betas, group_dims)
         out = F.conv2d(q, w_q, None, stride)
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
@@ -57,7 +134,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ord
            granularity: str, betas: torch.Tensor | None, train: bool = False) -> torch.Tensor:
     """HORQ fully connected layer; each sample's input vector is one group (patch/tensor)."""
     w_q = _quantized_weight(weight, train)
-    q = quantize_groups(x, order, granularity, betas, (1,))
     if train:
-        q = ste(x, q)
+        q = ste(x, _train_quantize(x, order, (1,), betas))
+    else:
+        q = quantize_groups(x, order, granularity, betas, (1,))
     return F.linear(q, w_q, bias)
