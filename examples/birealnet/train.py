@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import torch
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -34,7 +33,8 @@ from model import build_model  # noqa: E402
 
 import horq_codegen  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn.training import evaluate, fit, mnist_tensors, parse_order, seed_everything  # noqa: E402
+from horq_codegen.nn.training import (  # noqa: E402
+    evaluate, fit, mnist_tensors, parse_order, random_shift, seed_everything)
 
 DEFAULT_OUT = HERE / "model.pt2"
 SMOKE_SAMPLES = 256
@@ -68,16 +68,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.epochs = 1
     return args
-
-
-def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders."""
-    if pixels == 0:
-        return images
-    n, _, h, w = images.shape
-    padded = nn.functional.pad(images, (pixels, pixels, pixels, pixels))
-    offsets = torch.randint(0, 2 * pixels + 1, (n, 2), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
 def train(args: argparse.Namespace) -> float:

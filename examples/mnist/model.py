@@ -18,26 +18,28 @@ from torch import nn
 from horq_codegen.nn import HORQConv2d, HORQLinear
 
 
-def build_model(order: int | None = 2, granularity: str = "patch") -> nn.Sequential:
-    """The example network; ``order=None`` gives the same network all in float."""
+def build_model(order: int | None = 2, granularity: str = "patch", width: float = 1.0) -> nn.Sequential:
+    """The example network; ``order=None`` gives the same network all in float. ``width`` scales every
+    layer's channels (the paper experiments' narrow variant uses 0.25: 8, 16, 16 channels, 32 features)."""
+    c1, c2, features = (max(1, round(n * width)) for n in (32, 64, 128))
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.BatchNorm2d(32),
+        nn.Conv2d(1, c1, 3, padding=1),
+        nn.BatchNorm2d(c1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 28 -> 14
-        nn.BatchNorm2d(32),
-        HORQConv2d(32, 64, 3, padding=1, order=order, granularity=granularity),
+        nn.BatchNorm2d(c1),
+        HORQConv2d(c1, c2, 3, padding=1, order=order, granularity=granularity),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 14 -> 7
-        nn.BatchNorm2d(64),
-        HORQConv2d(64, 64, 3, padding=1, order=order, granularity=granularity),
+        nn.BatchNorm2d(c2),
+        HORQConv2d(c2, c2, 3, padding=1, order=order, granularity=granularity),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 7 -> 3
         nn.Flatten(),
-        nn.BatchNorm1d(64 * 3 * 3),
-        HORQLinear(64 * 3 * 3, 128, order=order,
+        nn.BatchNorm1d(c2 * 3 * 3),
+        HORQLinear(c2 * 3 * 3, features, order=order,
                    granularity=granularity if granularity in ("patch", "tensor", "static") else "patch"),
-        nn.BatchNorm1d(128),
+        nn.BatchNorm1d(features),
         nn.ReLU(),
-        nn.Linear(128, 10),
+        nn.Linear(features, 10),
     )

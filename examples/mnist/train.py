@@ -28,9 +28,12 @@ from model import build_model  # noqa: E402
 
 import horq_codegen  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn.training import evaluate, fit, mnist_tensors, parse_order, seed_everything  # noqa: E402
+from horq_codegen.nn.training import (  # noqa: E402
+    evaluate, fit, mnist_tensors, parse_order, random_shift, seed_everything)
 
 DEFAULT_OUT = HERE / "model.pt2"
+# The bundled recipe; examples/paper/run.py trains every network of the paper experiments with it too.
+DEFAULTS = {"epochs": 8, "batch_size": 64, "lr": 3e-3, "shift": 0}
 SMOKE_SAMPLES = 256
 
 
@@ -39,9 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--order", type=parse_order, default=2, help="HORQ order (1 = XNOR), or 'none' for float (default 2)")
     p.add_argument("--granularity", default="patch", choices=("patch", "pixel", "tensor", "static"),
                    help="input scaling groups (default patch)")
-    p.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
-    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (default 3e-3)")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="training epochs (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="mini-batch size (default %(default)s)")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="peak Adam learning rate (default %(default)s)")
+    p.add_argument("--shift", type=int, default=DEFAULTS["shift"],
+                   help="augmentation: each training image moved by up to this many pixels (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"exported model (default {DEFAULT_OUT})")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -51,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
+    if args.shift < 0:
+        p.error("--shift must be >= 0")
     if args.smoke:
         args.epochs = 1
     return args
@@ -66,7 +73,8 @@ def train(args: argparse.Namespace) -> float:
     print(f"training {label}: {len(x_train)} samples, {args.epochs} epochs, batch {args.batch_size},"
           f" {args.threads} threads", flush=True)
     train_time = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     seed=args.seed, progress=not args.no_progress, augment=None)
+                     seed=args.seed, progress=not args.no_progress,
+                     augment=lambda batch, generator: random_shift(batch, args.shift, generator))
 
     accuracy = evaluate(model, x_test, y_test)
     print(f"training time: {train_time:.1f} s")
