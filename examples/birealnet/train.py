@@ -12,8 +12,9 @@ cross-entropy loss, weights of HORQ layers clipped to [-1, 1] after each step
 without it. Runs are seeded (torch, numpy, random) and use
 deterministic algorithms, so the same command on the same machine and thread count
 gives the same model. One thread by default (the machine's cores are shared).
-(The helpers are repeated here rather than imported: importing the mnist script would
-also import its ``model`` module under the same name as ours.)
+(The helpers come from ``horq_codegen.nn.training``, ``random_shift`` included, which the
+CIFAR-10 example shares, not from the mnist script: importing it would also import its
+``model`` module under the same name as ours.)
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import sys
 from pathlib import Path
 
 import torch
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -34,7 +34,8 @@ from model import build_model  # noqa: E402
 
 import horq_codegen  # noqa: E402
 from horq_codegen.errors import HorqError  # noqa: E402
-from horq_codegen.nn.training import evaluate, fit, mnist_tensors, parse_order, seed_everything  # noqa: E402
+from horq_codegen.nn.training import (  # noqa: E402
+    evaluate, fit, mnist_tensors, parse_order, random_shift, seed_everything)
 
 DEFAULT_OUT = HERE / "model.pt2"
 SMOKE_SAMPLES = 256
@@ -68,16 +69,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.epochs = 1
     return args
-
-
-def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders."""
-    if pixels == 0:
-        return images
-    n, _, h, w = images.shape
-    padded = nn.functional.pad(images, (pixels, pixels, pixels, pixels))
-    offsets = torch.randint(0, 2 * pixels + 1, (n, 2), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
 def train(args: argparse.Namespace) -> float:
