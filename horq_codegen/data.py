@@ -223,9 +223,11 @@ def _cifar10_missing(base: Path, path: Path) -> str:
     archive = base / Path(CIFAR10_URL).name
     if archive.exists():
         return (f"CIFAR-10 batch file {path} is missing: {base} holds {archive.name} unextracted;"
-                f" extract it there (tar xzf {archive}) and give {base / CIFAR10_FOLDER}")
-    return (f"CIFAR-10 batch file {path} is missing: expected {binary}, extracted, in the {CIFAR10_FOLDER}"
-            f" folder given or in the folder given")
+                f" extract it there (tar xzf {archive} -C {base}) and give {base / CIFAR10_FOLDER}")
+    where = base if base.name == CIFAR10_FOLDER else f"{base} or in {base / CIFAR10_FOLDER}"
+    return (f"CIFAR-10 batch file {path} is missing: expected the binary version's files (data_batch_1.bin .."
+            f" data_batch_5.bin, test_batch.bin) in {where}; get {CIFAR10_URL}"
+            f" and extract it (tar xzf {archive.name})")
 
 
 def _read_cifar10_batch(base: Path, name: str) -> np.ndarray:
