@@ -12,8 +12,9 @@ cross-entropy loss, weights of HORQ layers clipped to [-1, 1] after each step
 without it. Runs are seeded (torch, numpy, random) and use
 deterministic algorithms, so the same command on the same machine and thread count
 gives the same model. One thread by default (the machine's cores are shared).
-(The helpers are repeated here rather than imported: importing the mnist script would
-also import its ``model`` module under the same name as ours.)
+(The helpers come from ``horq_codegen.nn.training``, ``random_shift`` included, which the
+CIFAR-10 example shares, not from the mnist script: importing it would also import its
+``model`` module under the same name as ours.)
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Helpers the example training scripts share (``examples/*/train.py``): seeding, the weight clip
-of HORQ layers, evaluation, the ``--order`` option."""
+of HORQ layers, evaluation, the ``--order`` option, the augmentations."""
 from __future__ import annotations
 
 import argparse
@@ -74,13 +74,23 @@ def mnist_tensors(smoke_samples: int | None = None) -> tuple[torch.Tensor, torch
 
 
 def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders."""
+    """Each image translated by its own (dy, dx) in [-pixels, pixels], zeros moving in at the borders.
+
+    The same as a random crop of the image padded by ``pixels`` zeros on every side (CIFAR's usual
+    "4-pixel padding and random crop").
+    """
     if pixels == 0:
         return images
     n, _, h, w = images.shape
     padded = nn.functional.pad(images, (pixels, pixels, pixels, pixels))
     offsets = torch.randint(0, 2 * pixels + 1, (n, 2), generator=generator).tolist()
     return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image mirrored left to right with probability 1/2 (its own coin)."""
+    flip = torch.rand(len(images), generator=generator) < 0.5
+    return torch.where(flip.view(-1, *([1] * (images.dim() - 1))), images.flip(-1), images)
 
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
