@@ -245,9 +245,11 @@ def _report(args: argparse.Namespace) -> int:
     output = args.output or Path(f"{args.model.stem}-{args.target}.html")
     check_writable(output)  # before the model loads: an unwritable page is refused at once
     user = read_user_data(args.inputs, args.labels)
-    build_report(args.model, args.target, output, samples=args.samples, user=user, input_shape=args.input_shape,
-                 lowering=_lowering(args, user), cycles=args.cycles, progress=_progress)
-    print(f"wrote {output}")
+    data = build_report(args.model, args.target, output, samples=args.samples, user=user,
+                        input_shape=args.input_shape, lowering=_lowering(args, user), cycles=args.cycles,
+                        progress=_progress)
+    verdict = "PASS" if data.verified.comparison.passed else "FAIL (see its agreement section)"
+    print(f"wrote {output} (verify on {args.target}: {verdict})")
     return 0
 
 
