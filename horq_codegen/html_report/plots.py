@@ -62,7 +62,7 @@ def _styled(draw):
 
 
 def _paired_bars(ax, labels: Sequence[str], first: Sequence[float | None], second: Sequence[float | None],
-                 names: tuple[str, str], xlabel: str) -> None:
+                 names: tuple[str, str], xlabel: str, invert: bool = True) -> None:
     y = np.arange(len(labels))
     h = 0.4
     a = [v or 0 for v in first]
@@ -70,7 +70,8 @@ def _paired_bars(ax, labels: Sequence[str], first: Sequence[float | None], secon
     ax.barh(y - h / 2, a, h, label=names[0], color=HORQ_COLOUR)
     ax.barh(y + h / 2, b, h, label=names[1], color=FLOAT_COLOUR)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    if invert:  # the first layer on top (once: axes sharing y share the inversion)
+        ax.invert_yaxis()
     if max(a + b, default=0) > 0:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -90,7 +91,7 @@ def instructions_chart(labels: Sequence[str], horq: Sequence[int], float32: Sequ
     _paired_bars(axes[0], labels, horq, float32, ("HORQ build", "float32 build"), "executed instructions (log)")
     if horq_cycles is not None:
         _paired_bars(axes[1], labels, horq_cycles, float_cycles or [None] * len(labels),
-                     ("HORQ build", "float32 build"), "estimated cycles, llvm-mca (log)")
+                     ("HORQ build", "float32 build"), "estimated cycles, llvm-mca (log)", invert=False)
     return to_svg(fig, "instructions")
 
 
@@ -118,14 +119,20 @@ def arena_chart(spans: Sequence[ArenaSpan], op_count: int, arena_bytes: dict[str
     titles = {"float": "float arena (floats and int8 tensors)", "words": "word arena (packed bit-planes)"}
     for ax, arena in zip(axes, arenas):
         size = arena_bytes[arena]
+        named: set[str] = set()
         for s in (s for s in spans if s.arena == arena):
+            key = "scratch" if s.scratch else s.name
             box = Rectangle((s.first - 0.45, s.offset), s.last - s.first + 0.9, s.size,
                             facecolor="#dddddd" if s.scratch else colour[s.name], edgecolor="#333333", linewidth=0.5,
-                            hatch="///" if s.scratch else None)
+                            hatch="///" if s.scratch else None, label=None if key in named else key)
+            named.add(key)
             ax.add_patch(box)
             if not s.scratch and s.size >= 0.06 * size:
                 ax.text(s.first + (s.last - s.first) / 2, s.offset + s.size / 2, s.name, ha="center", va="center",
                         fontsize=6.5, clip_on=True)
+        rows = 14
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False,
+                  ncol=max(1, -(-len(named) // rows)))
         ax.set_ylim(0, size)
         ax.set_ylabel("offset (bytes)")
         ax.set_title(f"{titles[arena]}: {size:,} bytes", loc="left", fontsize=8)
