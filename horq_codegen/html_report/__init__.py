@@ -13,10 +13,11 @@ from typing import Callable
 from ..integer import Lowering
 from ..samples import UserData
 from ..targets import load_target
-from .collect import ReportData, collect
+from . import collect
+from .collect import ReportData
 from .page import check_writable, render, write_atomically
 
-__all__ = ["ReportData", "build_report", "collect", "render"]
+__all__ = ["ReportData", "build_report", "render"]
 
 
 def build_report(model_path: str | Path, target_name: str, output: str | Path, *, samples: int | None = None,
@@ -30,7 +31,7 @@ def build_report(model_path: str | Path, target_name: str, output: str | Path, *
     output = Path(output)
     target = load_target(target_name)
     check_writable(output)
-    data = collect(Path(model_path), target, samples=samples, user=user, input_shape=input_shape,
+    data = collect.collect(Path(model_path), target, samples=samples, user=user, input_shape=input_shape,
                    lowering=lowering, cycles=cycles, progress=progress)
     progress("report [5/5] drawing the charts and writing the page ...")
     write_atomically(output, render(data))
