@@ -19,6 +19,7 @@ demo: setup
 	$(CLI) verify $(MODEL) --target cortex-m7 --samples 100
 	$(CLI) verify $(MODEL) --board nucleo_f446re --samples 20
 	$(CLI) bench $(MODEL) --target cortex-m7 --json out/bench-cortex-m7.json
+	$(CLI) report $(MODEL) --target cortex-m7 -o out/report-cortex-m7.html
 
 test: setup
 	$(PY) -m pytest -q

@@ -130,10 +130,20 @@ def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...]
         raise HorqError("bench counts instructions in an emulator: choose an ARM target "
                         "(e.g. --target cortex-m7)")
     model, graph = load_and_lower(model_path, input_shape, lowering)
+    progress(f"benchmarking {model_path} on {target.name} (two builds under QEMU) ...")
+    return bench_graph(model, graph, target, cycles=cycles, name=str(model_path))
+
+
+def bench_graph(model: ImportedModel, graph: Graph, target: Target, cycles: bool = False,
+                name: str | None = None) -> BenchReport:
+    """:func:`bench` of a model already loaded and lowered (``graph``) on an emulated ``target``;
+    ``name``: the model as the report names it (default: its file's path)."""
+    if target.kind == "host":
+        raise HorqError("bench counts instructions in an emulator: choose an ARM target "
+                        "(e.g. --target cortex-m7)")
     float_graph = passes.lower(passes.to_float32(model.graph))
     sample = pick_samples(model, 1).inputs
     cycle_model = mca.mca_model(target) if cycles else None
-    progress(f"benchmarking {model_path} on {target.name} (two builds under QEMU) ...")
     with tempfile.TemporaryDirectory(prefix="horq-bench-") as tmp:
         horq = _measure(model, graph, target, sample, Path(tmp) / "horq", cycle_model=cycle_model)
         baseline, missing = None, ""
@@ -145,7 +155,7 @@ def bench(model_path: str | Path, target_name: str, input_shape: tuple[int, ...]
             missing = "the float32 build does not fit the emulator's memory"
     emulated = target.emulator.get("machine") or target.emulator.get("command", "")
     model_name = cycle_model.describe() if cycle_model else ("no llvm-mca model for this target" if cycles else "")
-    return BenchReport(str(model_path), target.name, emulated, horq, baseline, missing, model_name)
+    return BenchReport(name or str(model.file.path), target.name, emulated, horq, baseline, missing, model_name)
 
 
 def _ratio(a: int, b: int) -> str:

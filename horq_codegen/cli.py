@@ -5,6 +5,9 @@
     horq-codegen verify MODEL --target host      build, run and compare with PyTorch
     horq-codegen bench MODEL --target cortex-m7  executed instructions, flash and RAM vs float32
                                                  (--cycles: and llvm-mca's estimated cycles)
+    horq-codegen report MODEL --target cortex-m7 -o report.html
+                                                 one self-contained HTML page: the layer table, speed,
+                                                 memory, quantization error by order, agreement
 
 Every argument is checked before any work starts or any progress line is printed. Every
 user-facing failure is one line ``horq-codegen: error: ...`` and exit status 2; torch's own
@@ -24,7 +27,7 @@ from .errors import HorqError
 from .integer import ACTIVATIONS, RESIDUALS, Lowering
 from .targets import known_targets, load_target
 
-COMMANDS = ("generate", "inspect", "verify", "bench")
+COMMANDS = ("generate", "inspect", "verify", "bench", "report")
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -198,6 +201,17 @@ def _parser() -> argparse.ArgumentParser:
     ben.add_argument("--cycles", action="store_true",
                      help="add estimated cycles per layer: llvm-mca-19's model of the target's core applied to the "
                           "executed basic blocks (a model's estimate, not a board's measurement)")
+
+    rep = add("report", "one self-contained HTML page: the layer table, instructions per layer against float32, "
+                        "memory (weights, the arena over time), quantization error by order, agreement with PyTorch")
+    rep.add_argument("--target", default="cortex-m7", type=_target_name,
+                     help="where to build, run and count (the list below; host: no instruction counts)")
+    rep.add_argument("-o", "--output", type=Path, default=None, help="the HTML file (default: <model>-<target>.html)")
+    rep.add_argument("--samples", type=_count, default=None,
+                     help="inputs for the agreement and the quantization error (default: 100, or all of --inputs)")
+    _user_data_arguments(rep)
+    rep.add_argument("--cycles", action="store_true",
+                     help="add llvm-mca's estimated cycles per layer (as bench --cycles; slower)")
     return parser
 
 
@@ -220,6 +234,22 @@ def _bench(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         args.json.write_text(report.to_json() + "\n")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .html_report import build_report
+    from .html_report.page import check_writable
+    from .samples import read_user_data
+
+    output = args.output or Path(f"{args.model.stem}-{args.target}.html")
+    check_writable(output)  # before the model loads: an unwritable page is refused at once
+    user = read_user_data(args.inputs, args.labels)
+    data = build_report(args.model, args.target, output, samples=args.samples, user=user,
+                        input_shape=args.input_shape, lowering=_lowering(args, user), cycles=args.cycles,
+                        progress=_progress)
+    verdict = "PASS" if data.verified.comparison.passed else "FAIL (see its agreement section)"
+    print(f"wrote {output} (verify on {args.target}: {verdict})")
     return 0
 
 
@@ -338,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.verbose:  # torch's warnings and log lines, wherever they arise
                 warnings.simplefilter("ignore")
                 logging.disable(logging.CRITICAL)
-            return {"generate": _generate, "inspect": _inspect, "verify": _verify, "bench": _bench}[args.command](args)
+            return {"generate": _generate, "inspect": _inspect, "verify": _verify, "bench": _bench,
+                    "report": _report}[args.command](args)
     except HorqError as exc:
         print(f"horq-codegen: error: {exc}", file=sys.stderr)
         return 2

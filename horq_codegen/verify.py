@@ -32,7 +32,7 @@ samples (whose float32 difference exceeds ``FLIP_SHOWN * (1 + max |t|)``).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -193,6 +193,7 @@ class VerifyReport:
     comparison: Comparison | IntegerComparison
     arena_bytes: int
     notes: tuple[str, ...] = ()   # what ran where (a board image: its bytes, its UART, cycles)
+    outputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # C's, one row per sample
 
     def summary(self) -> str:
         c = self.comparison
@@ -240,8 +241,9 @@ def verify_graph(model: ImportedModel, graph: Graph, target: Target, samples: Sa
         batch = samples.inputs[start:start + chunk]
         generated = generate_project(model, graph, target, work_dir / f"project-{start}", batch, check_board=False)
         outputs.append(run_project(generated.out_dir, target, len(batch), output_size, sanitize=sanitize).outputs)
-    comparison = compare_with_model(model, graph, samples, np.concatenate(outputs))
-    return VerifyReport(model.file.path, target.name, samples, comparison, plan.arena_bytes)
+    c_out = np.concatenate(outputs)
+    comparison = compare_with_model(model, graph, samples, c_out)
+    return VerifyReport(model.file.path, target.name, samples, comparison, plan.arena_bytes, outputs=c_out)
 
 
 def verify(model_path: str | Path, target_name: str, samples: int | None = None, *, sanitize: bool = False,

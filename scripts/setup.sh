@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
   cmake
   llvm-19  # llvm-mca-19: the estimated cycles (bench --cycles); pinned: its scheduling models are part of the figures
+  chromium  # headless: tests/test_report.py renders the report page in it (no console errors, not blank)
 )
 
 missing=()

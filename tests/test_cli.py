@@ -147,6 +147,8 @@ def test_installed_copy_finds_its_templates_and_targets(small_model, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(REPO)], check=True, cwd=tmp_path)
     assert (target / "horq_codegen" / "_templates" / "kernels" / "horq_types.h").is_file()
+    assert (target / "horq_codegen" / "_templates" / "report" / "report.html.jinja").is_file()
+    assert (target / "horq_codegen" / "html_report" / "page.py").is_file()
     env = {**os.environ, "PYTHONPATH": str(target)}
     script = target / "bin" / "horq-codegen"
     out = tmp_path / "generated"
