@@ -8,31 +8,19 @@ each order"), then the tables of ``results.md``.
 from __future__ import annotations
 
 import html
-import io
 import os
 import tempfile
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-# Reproducible SVG (no random ids, no date) and no font needed to view it (glyphs as paths).
-plt.rcParams.update({"svg.hashsalt": "horq-paper", "svg.fonttype": "path"})
+from horq_codegen.html_report.plots import styled, to_svg
 
 
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight",
-                metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inside HTML
-
-
+@styled
 def accuracy_plot(rows: list[dict], width: str) -> str:
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
     mine = [r for r in rows if r["width"] == width]
     for granularity, marker in (("patch", "o"), ("static", "s")):
         points = sorted((r["order"], r["accuracy"], r["accuracy_std"]) for r in mine
@@ -52,15 +40,16 @@ def accuracy_plot(rows: list[dict], width: str) -> str:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{width} width: accuracy against order")
     ax.set_xticks([1, 2, 3, 4])
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _svg(fig)
+    return to_svg(fig, f"accuracy-{width}")
 
 
+@styled
 def error_plot(rows: list[dict], width: str) -> str:
     """The input errors of the HORQ-2 patch network (the bundled configuration) per layer, and the
     static one's, against order."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
     for granularity, style in (("patch", "-"), ("static", ":")):
         row = next((r for r in rows if r["width"] == width and r["order"] == 2 and r["granularity"] == granularity),
                    None)
@@ -73,9 +62,9 @@ def error_plot(rows: list[dict], width: str) -> str:
     ax.set_ylabel("||x - x_hat|| / ||x||")
     ax.set_title(f"{width} width: input-quantization error (HORQ-2 networks)")
     ax.set_xticks([1, 2, 3, 4])
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(which="both")
     ax.legend(fontsize=7)
-    return _svg(fig)
+    return to_svg(fig, f"error-{width}")
 
 
 PAGE = """<!DOCTYPE html>

@@ -52,7 +52,7 @@ def to_svg(fig: Figure, key: str) -> str:
     return text.strip()
 
 
-def _styled(draw):
+def styled(draw):
     """Runs a chart function under the report's style (figure creation reads the rc parameters too)."""
     def run(*args, **kwargs) -> str:
         with matplotlib.rc_context(_STYLE):
@@ -79,7 +79,7 @@ def _paired_bars(ax, labels: Sequence[str], first: Sequence[float | None], secon
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
 
 
-@_styled
+@styled
 def instructions_chart(labels: Sequence[str], horq: Sequence[int], float32: Sequence[int | None],
                        horq_cycles: Sequence[int | None] | None = None,
                        float_cycles: Sequence[int | None] | None = None) -> str:
@@ -95,7 +95,7 @@ def instructions_chart(labels: Sequence[str], horq: Sequence[int], float32: Sequ
     return to_svg(fig, "instructions")
 
 
-@_styled
+@styled
 def weights_chart(labels: Sequence[str], packed: Sequence[int], float32: Sequence[int]) -> str:
     """Per layer with parameters: the bytes the generated C stores against a float32 build's."""
     fig = _figure(8.0, 0.3 * len(labels) + 1.3)
@@ -105,7 +105,7 @@ def weights_chart(labels: Sequence[str], packed: Sequence[int], float32: Sequenc
     return to_svg(fig, "weights")
 
 
-@_styled
+@styled
 def arena_chart(spans: Sequence[ArenaSpan], op_count: int, arena_bytes: dict[str, int]) -> str:
     """The arenas over one inference: each buffer a rectangle from the op that writes it to the last
     op that reads it (x), at its byte offset (y); scratch hatched."""
@@ -143,7 +143,7 @@ def arena_chart(spans: Sequence[ArenaSpan], op_count: int, arena_bytes: dict[str
     return to_svg(fig, "arena")
 
 
-@_styled
+@styled
 def quant_error_chart(errors: dict[str, Sequence[float]], labels: dict[str, str], orders: Sequence[int],
                       model_orders: dict[str, int]) -> str:
     """One line per HORQ layer: relative input error against order (log scale); the model's own
@@ -166,7 +166,7 @@ def quant_error_chart(errors: dict[str, Sequence[float]], labels: dict[str, str]
     return to_svg(fig, "quant-error")
 
 
-@_styled
+@styled
 def confusion_chart(matrix: np.ndarray) -> str:
     """Counts of [label][C's prediction], the diagonal being the correct answers."""
     classes = matrix.shape[0]
