@@ -7,7 +7,7 @@ MODEL := examples/mnist/model.pt2
 STATIC_MODEL := examples/mnist/model_static.pt2
 BIREAL_MODEL := examples/birealnet/model.pt2
 
-.PHONY: setup demo test test-long bench mutants train clean
+.PHONY: setup demo test test-long bench mutants train paper train-step clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,15 @@ train: setup
 	$(PY) examples/mnist/train.py --out $(MODEL)
 	$(PY) examples/mnist/train.py --granularity static --out $(STATIC_MODEL)
 	$(PY) examples/birealnet/train.py --out $(BIREAL_MODEL)
+
+# The HORQ paper's MNIST experiments: float, XNOR and HORQ-2/3/4 at patch and static granularity,
+# 3 seeds, full and quarter width; resumable (finished runs are cached in out/paper/runs).
+paper: setup
+	$(PY) examples/paper/run.py
+
+# Seconds per training step, HORQ against its float twin (bench/train_step.py).
+train-step: setup
+	$(PY) bench/train_step.py
 
 clean:
 	rm -rf out .pytest_cache
