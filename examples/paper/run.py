@@ -105,7 +105,7 @@ def train_one(spec: RunSpec, recipe: Recipe) -> dict:
     granularity = "patch" if spec.order is None else spec.granularity
     model = build_model(spec.order, granularity, WIDTHS[spec.width])
     seconds = fit(model, x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                  seed=spec.seed, progress=False,
+                  seed=spec.seed, progress=False, log_epochs=False,
                   augment=lambda batch, generator: random_shift(batch, recipe.shift, generator))
     accuracy = evaluate(model, x_test, y_test)
     return {"spec": dataclasses.asdict(spec), "accuracy": accuracy, "train_seconds": seconds,

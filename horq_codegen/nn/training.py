@@ -94,11 +94,12 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
-        seed: int, progress: bool = True, augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
-        ) -> float:
+        seed: int, progress: bool = True, augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        log_epochs: bool = True) -> float:
     """Trains ``model`` in place: Adam with a cosine learning-rate schedule over every step,
     cross-entropy, HORQ weights clipped after each step, batches in a seeded random order
-    (``augment`` draws from the same generator). Returns the training time in seconds."""
+    (``augment`` draws from the same generator). Without ``progress`` bars, a line per epoch unless
+    ``log_epochs`` is false (a caller reporting progress of its own). Returns the training time in seconds."""
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -131,7 +132,7 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs:
             seen += len(idx)
             if bar is not None:
                 bar.set_postfix(loss=f"{total / seen:.4f}")
-        if bar is None:
+        if bar is None and log_epochs:
             print(f"epoch {epoch + 1}/{epochs}: loss {total / seen:.4f} ({time.perf_counter() - start_time:.0f} s)",
                   flush=True)
     return time.perf_counter() - start_time
