@@ -57,7 +57,7 @@ class MemoryPlan:
         """The arena tensors alive while op ``index`` runs (its inputs, its output, any still to be read),
         one name per buffer: a tensor computed in place of another stands for both."""
         step = {n.name: i for i, n in enumerate(graph.nodes)}
-        last = _last_use(graph)
+        last = last_use_steps(graph)
         seen: dict[tuple[str, int], str] = {}
         for n in graph.nodes:
             buf = self.outputs.get(n.name)
@@ -124,7 +124,8 @@ def _first_fit(items: list[tuple[str, int, int, int]]) -> tuple[dict[str, Buffer
     return result, max((o + s for o, s, _, _ in placed), default=0)
 
 
-def _last_use(graph: Graph) -> dict[str, int]:
+def last_use_steps(graph: Graph) -> dict[str, int]:
+    """The index in ``graph.nodes`` of the last op that reads each tensor (its own op if none does)."""
     step = {n.name: i for i, n in enumerate(graph.nodes)}
     last_use = {n.name: step[n.name] for n in graph.nodes}
     for n in graph.nodes:
@@ -169,7 +170,7 @@ def in_place_inputs(graph: Graph) -> dict[str, str]:
     """Tensor -> the tensor whose buffer it takes: an ADD or PReLU computed over an input that
     nothing reads after it, of the same type and size (so the residual sum needs no third buffer)."""
     step = {n.name: i for i, n in enumerate(graph.nodes)}
-    last_use = _last_use(graph)
+    last_use = last_use_steps(graph)
     shared: dict[str, str] = {}
     for node in graph.nodes:
         if node.op not in IN_PLACE_OPS or node.name == graph.output:
@@ -188,7 +189,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     step = {n.name: i for i, n in enumerate(graph.nodes)}
     if graph.nodes[-1].name != graph.output:
         raise HorqError("internal: the output must be computed by the last op")
-    last_use = _last_use(graph)
+    last_use = last_use_steps(graph)
     shared = in_place_inputs(graph)
     for name, owner in shared.items():  # the owner's buffer lives until the last reader of any tensor in it
         last_use[owner] = max(last_use[owner], last_use[name])

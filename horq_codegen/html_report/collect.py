@@ -14,8 +14,8 @@ from tqdm import tqdm
 from .. import importer, passes, quant_error
 from ..bench import BenchReport, bench_graph
 from ..integer import Lowering
-from ..ir import HORQ_OPS, INPUT, Graph, Op
-from ..memory import MemoryPlan, plan_memory
+from ..ir import HORQ_OPS, Graph, Op
+from ..memory import MemoryPlan, last_use_steps, plan_memory
 from ..pipeline import lower_model
 from ..report import LayerRow, layer_rows
 from ..samples import UserData, pick_samples
@@ -74,11 +74,7 @@ def arena_spans(graph: Graph, plan: MemoryPlan) -> list[ArenaSpan]:
     """Where each tensor and scratch buffer of ``plan`` lives, and while which ops run; a tensor
     computed in place of another shows as its own span in the same bytes."""
     step = {n.name: i for i, n in enumerate(graph.nodes)}
-    last = {n.name: step[n.name] for n in graph.nodes}
-    for n in graph.nodes:
-        for i in n.inputs:
-            if i != INPUT:
-                last[i] = max(last[i], step[n.name])
+    last = last_use_steps(graph)
     spans = []
     if plan.staged_input is not None:
         spans.append(ArenaSpan("input (uint8 entry)", "float", 0, 0, 4 * plan.staged_input.offset,
