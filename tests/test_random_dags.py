@@ -32,7 +32,7 @@ from horq_codegen.pipeline import Lowering, lower_model
 from conftest import Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
 _HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
-settings.register_profile("dag-ci", max_examples=5, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+settings.register_profile("dag-ci", max_examples=4, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
 settings.register_profile("dag-long", max_examples=int(os.environ.get("HORQ_DAG_EXAMPLES", 300)), deadline=None,
                           suppress_health_check=_HEALTH)
 PROFILE = "dag-long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "dag-ci"

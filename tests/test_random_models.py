@@ -17,7 +17,7 @@ from horq_codegen.pipeline import Lowering, lower_model
 
 from conftest import Pipeline, assert_bit_exact, assert_matches_model, export_model, settle_batchnorm
 
-settings.register_profile("ci", max_examples=7, deadline=None, derandomize=True,
+settings.register_profile("ci", max_examples=6, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile("long", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
