@@ -2,6 +2,7 @@
 pipeline end to end, the cache that makes a second call resume instead of retrain, the outputs."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,10 +14,12 @@ PAPER = Path(__file__).resolve().parents[1] / "examples" / "paper"
 
 @pytest.fixture(scope="module")
 def paper():
-    sys.path.insert(0, str(PAPER))
-    import run
-    yield run
-    sys.path.remove(str(PAPER))
+    spec = importlib.util.spec_from_file_location("paper_run", PAPER / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paper_run"] = module  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["paper_run"]
 
 
 def test_tiny_paper_run_trains_caches_and_reports(paper, tmp_path, capsys):

@@ -40,7 +40,8 @@ def _forward_backward(fn, x, weight, bias, *args):
 
 
 @pytest.mark.parametrize("granularity", ["patch", "pixel", "tensor", "static"])
-@pytest.mark.parametrize("order,stride,padding,kernel", [(1, 1, 1, 3), (2, 2, 1, 3), (3, 1, 0, 2), (2, 2, 0, 3)])
+@pytest.mark.parametrize("order,stride,padding,kernel",
+                         [(1, 1, 1, 3), (2, 2, 1, 3), (3, 1, 0, 2), (2, 2, 0, 3), (2, 1, 0, 1), (1, 2, 0, 1)])
 def test_conv2d_training_path_matches_the_textbook_form(granularity, order, stride, padding, kernel):
     torch.manual_seed(order * 10 + stride + padding)
     x = 0.8 * torch.randn(3, 5, 7, 6)
@@ -49,7 +50,9 @@ def test_conv2d_training_path_matches_the_textbook_form(granularity, order, stri
     bias = torch.randn(4)
     betas = torch.tensor([0.7, 0.3, 0.1])[:order]
     args = ([stride, stride], [padding, padding], order, granularity, betas)
+    before = x.clone()
     fast = _forward_backward(lambda *a: functional.conv2d(*a, train=True), x, weight, bias, *args)
+    assert torch.equal(x, before) and torch.equal(x.signbit(), before.signbit())  # the input left alone, -0.0 too
     slow = _forward_backward(textbook_conv2d, x, weight, bias, *args)
     for got, want, what in zip(fast, slow, ("output", "input gradient", "weight gradient", "bias gradient")):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=what)

@@ -17,6 +17,10 @@ from torch import nn
 
 from horq_codegen.nn import HORQConv2d, HORQLinear
 
+# How the bundled models are trained (train.py's defaults; README, "The bundled example", says how it
+# was chosen); examples/paper/run.py trains every network of the paper experiments with it too.
+RECIPE = {"epochs": 30, "batch_size": 32, "lr": 2e-3, "shift": 2}
+
 
 def build_model(order: int | None = 2, granularity: str = "patch", width: float = 1.0) -> nn.Sequential:
     """The example network; ``order=None`` gives the same network all in float. ``width`` scales every

@@ -7,8 +7,8 @@
 The bundled network (``examples/mnist/model.py``) is trained as float, order 1 (XNOR-Net's input
 binarization) and HORQ orders 2, 3 and 4, each at ``patch`` and ``static`` granularity, with 3 seeds,
 at full width and at a quarter of the width (8/16/16 channels), where a binary network has less to
-spare and the methods separate. Every run is the bundled recipe (``examples/mnist/train.py``'s
-defaults) and is cached as one JSON file under ``--out``/runs: a second call trains only what is
+spare and the methods separate. Every run is the bundled recipe (``examples/mnist/model.py``'s
+``RECIPE``) and is cached as one JSON file under ``--out``/runs: a second call trains only what is
 missing, so an interrupted run resumes where it stopped.
 
 Outputs under ``--out`` (default ``out/paper``):
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -37,9 +38,24 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MNIST = ROOT / "examples" / "mnist"
-for _path in (str(HERE), str(MNIST), str(ROOT)):  # page.py; the bundled model and recipe; horq_codegen
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+if str(ROOT) not in sys.path:  # horq_codegen without an install
+    sys.path.insert(0, str(ROOT))
+
+
+def _load(path: Path, name: str):
+    """A script beside us loaded from its path under a name of its own: a plain ``import model`` would
+    take whichever example's ``model`` the process imported first (every example has one)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def bundled_model_module():
+    """``examples/mnist/model.py``: the network and its recipe."""
+    return _load(MNIST / "model.py", "horq_paper_mnist_model")
 
 ORDERS = (None, 1, 2, 3, 4)  # None: the float network
 GRANULARITIES = ("patch", "static")
@@ -52,7 +68,7 @@ PAPER_ERRORS = {1: 1.96, 2: 1.25}
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """How every network is trained: the bundled example's defaults (``examples/mnist/train.py``)."""
+    """How every network is trained: the bundled example's ``RECIPE`` (``examples/mnist/model.py``)."""
     epochs: int
     batch_size: int
     lr: float
@@ -96,14 +112,13 @@ def train_one(spec: RunSpec, recipe: Recipe) -> dict:
     the relative input-quantization error of orders 1-4 on the test digits."""
     import torch
 
-    from model import build_model
     from horq_codegen.nn.training import evaluate, fit, mnist_tensors, random_shift, seed_everything
 
     torch.set_num_threads(1)
     seed_everything(spec.seed)
     x_train, y_train, x_test, y_test = mnist_tensors(recipe.samples)
     granularity = "patch" if spec.order is None else spec.granularity
-    model = build_model(spec.order, granularity, WIDTHS[spec.width])
+    model = bundled_model_module().build_model(spec.order, granularity, WIDTHS[spec.width])
     seconds = fit(model, x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
                   seed=spec.seed, progress=False, log_epochs=False,
                   augment=lambda batch, generator: random_shift(batch, recipe.shift, generator))
@@ -281,12 +296,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train import DEFAULTS  # examples/mnist/train.py: the bundled recipe
-
     args = parse_args(argv)
     orders = ORDERS
-    recipe = Recipe(epochs=args.epochs or DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"],
-                    lr=DEFAULTS["lr"], shift=DEFAULTS["shift"])
+    bundled = bundled_model_module().RECIPE
+    recipe = Recipe(epochs=args.epochs or bundled["epochs"], batch_size=bundled["batch_size"],
+                    lr=bundled["lr"], shift=bundled["shift"])
     if args.tiny:
         recipe = dataclasses.replace(recipe, epochs=1, samples=256)
         args.seeds, args.widths, orders = 1, ["narrow"], (None, 1, 2)
@@ -297,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     _write_atomically(args.out / "results.json", json.dumps({"recipe": dataclasses.asdict(recipe), "runs": results,
                                                             "rows": rows}, indent=1) + "\n")
     _write_atomically(args.out / "results.md", table)
-    from page import write_page  # examples/paper/page.py
-    write_page(rows, table, args.out / "report.html")
+    _load(HERE / "page.py", "horq_paper_page").write_page(rows, table, args.out / "report.html")
     print(table)
     print(f"wrote {args.out / 'results.md'}, {args.out / 'results.json'} and {args.out / 'report.html'}")
     return 0

@@ -47,9 +47,12 @@ class _PatchConvSTE(torch.autograd.Function):
         # C contiguous floats (F.unfold's (N, C*kh*kw, L) would need a second, transposing copy). A
         # patch's betas do not depend on the order of its values; the weights are permuted to match.
         patches = padded.permute(0, 2, 3, 1).unfold(1, kernel[0], stride[0]).unfold(2, kernel[1], stride[1])
-        rows = patches.permute(0, 1, 2, 4, 5, 3).reshape(n, -1, w_q[0].numel())  # (N, L, kh*kw*C)
-        q = _train_quantize(rows, order, (2,), copy=False)
         out_h, out_w = patches.shape[1], patches.shape[2]
+        # Always a fresh contiguous tensor (a reshape may return a view of x, e.g. for a 1x1 kernel,
+        # and the quantizer works in place on it).
+        rows = x.new_empty((n, out_h * out_w, w_q[0].numel()))  # (N, L, kh*kw*C)
+        rows.view(n, out_h, out_w, kernel[0], kernel[1], -1).copy_(patches.permute(0, 1, 2, 4, 5, 3))
+        q = _train_quantize(rows, order, (2,), copy=False)
         w_rows = w_q.permute(0, 2, 3, 1).reshape(w_q.shape[0], -1)  # (O, kh*kw*C)
         out = (q.view(-1, q.shape[2]) @ w_rows.t()).view(n, out_h * out_w, -1)
         ctx.save_for_backward(x, w_q, q)
